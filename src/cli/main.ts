@@ -1,0 +1,28 @@
+/**
+ * `bitnet` command line. Each command lives in its own module under src/cli/ and exports
+ * `register(program)`; this file only assembles them.
+ */
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const program = new Command();
+program
+  .name('bitnet')
+  .description('Train, run, serve, evaluate and measure 1.58-bit (ternary) BitNet LLMs')
+  .version(pkg.version)
+  .showHelpAfterError();
+
+// Command modules register themselves here (one line each).
+const modules: Array<Promise<{ register(p: Command): void }>> = [
+];
+for (const m of await Promise.all(modules)) m.register(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  console.error(`bitnet: ${err instanceof Error ? err.message : String(err)}`);
+  if (process.env.BITNET_DEBUG && err instanceof Error) console.error(err.stack);
+  process.exit(1);
+}

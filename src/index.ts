@@ -1,0 +1,3 @@
+/** Public library API of bitnet-ts. */
+export type { Backend, TernaryMatrix, FloatMatrix } from './kernels/backend.js';
+export { ReferenceBackend } from './kernels/reference.js';

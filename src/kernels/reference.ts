@@ -1,0 +1,174 @@
+/**
+ * Pure-TypeScript reference backend: the oracle. Simple loops, no tricks, read it in one sitting.
+ * Every fast backend is tested against these functions.
+ */
+import type {
+  Activation, AttentionShape, Backend, FloatMatrix, PreparedFloat, PreparedTernary, TernaryMatrix,
+} from './backend.js';
+import { f16ToF32 } from '../quant/half.js';
+
+interface RefTernary extends PreparedTernary { m: TernaryMatrix }
+interface RefFloat extends PreparedFloat { m: FloatMatrix }
+
+/** Half away from zero, as C's roundf (the rounding upstream uses for activation quantization). */
+export function roundHalfAway(v: number): number {
+  return v < 0 ? -Math.round(-v) : Math.round(v);
+}
+
+export function quantizeRowsRef(x: Float32Array, n: number, dim: number, xq: Int8Array, invScales: Float32Array): void {
+  for (let t = 0; t < n; t++) {
+    const o = t * dim;
+    let amax = 0;
+    for (let j = 0; j < dim; j++) amax = Math.max(amax, Math.abs(x[o + j]));
+    const s = Math.fround(127 / Math.max(amax, 1e-5));
+    for (let j = 0; j < dim; j++) {
+      const v = roundHalfAway(Math.fround(x[o + j] * s));
+      xq[o + j] = v > 127 ? 127 : v < -128 ? -128 : v;
+    }
+    invScales[t] = 1 / s;
+  }
+}
+
+export function ternaryMatMulRef(m: TernaryMatrix, xq: Int8Array, invScales: Float32Array, n: number, out: Float32Array): void {
+  const { rows, cols, codes, blockSize, scales } = m;
+  const nBlocks = cols / blockSize;
+  for (let t = 0; t < n; t++) {
+    for (let r = 0; r < rows; r++) {
+      let acc = 0;
+      for (let b = 0; b < nBlocks; b++) {
+        let dot = 0; // exact integer
+        for (let j = b * blockSize; j < (b + 1) * blockSize; j++) {
+          const e = r * cols + j;
+          const code = (codes[e >> 2] >> ((e & 3) * 2)) & 3;
+          dot += (code - 1) * xq[t * cols + j];
+        }
+        acc += scales[r * nBlocks + b] * dot;
+      }
+      out[t * rows + r] = acc * invScales[t];
+    }
+  }
+}
+
+export function floatMatMulRef(m: FloatMatrix, x: Float32Array, n: number, out: Float32Array): void {
+  const { rows, cols, data } = m;
+  const half = m.dtype === 'f16';
+  for (let t = 0; t < n; t++) {
+    for (let r = 0; r < rows; r++) {
+      let acc = 0;
+      for (let j = 0; j < cols; j++) {
+        const w = half ? f16ToF32(data[r * cols + j]) : data[r * cols + j];
+        acc += w * x[t * cols + j];
+      }
+      out[t * rows + r] = acc;
+    }
+  }
+}
+
+export function rmsNormRef(out: Float32Array, x: Float32Array, weight: Float32Array, n: number, dim: number, eps: number): void {
+  for (let t = 0; t < n; t++) {
+    const o = t * dim;
+    let ss = 0;
+    for (let j = 0; j < dim; j++) ss += x[o + j] * x[o + j];
+    const k = 1 / Math.sqrt(ss / dim + eps);
+    for (let j = 0; j < dim; j++) out[o + j] = x[o + j] * k * weight[j];
+  }
+}
+
+export function ropeRef(x: Float32Array, n: number, nHeads: number, headDim: number, positions: Int32Array, theta: number, neox: boolean): void {
+  const half = headDim / 2;
+  for (let t = 0; t < n; t++) {
+    const pos = positions[t];
+    for (let h = 0; h < nHeads; h++) {
+      const o = (t * nHeads + h) * headDim;
+      for (let i = 0; i < half; i++) {
+        const freq = Math.pow(theta, (-2 * i) / headDim);
+        const angle = pos * freq;
+        const c = Math.cos(angle), s = Math.sin(angle);
+        const a = neox ? o + i : o + 2 * i;
+        const b = neox ? o + i + half : o + 2 * i + 1;
+        const x0 = x[a], x1 = x[b];
+        x[a] = x0 * c - x1 * s;
+        x[b] = x0 * s + x1 * c;
+      }
+    }
+  }
+}
+
+export function attentionRef(out: Float32Array, q: Float32Array, n: number, startPos: number,
+                             kCache: Float32Array, vCache: Float32Array, shape: AttentionShape): void {
+  const { nHeads, nKvHeads, headDim } = shape;
+  const kvDim = nKvHeads * headDim;
+  const group = nHeads / nKvHeads;
+  const scale = 1 / Math.sqrt(headDim);
+  const scores = new Float64Array(startPos + n);
+  for (let t = 0; t < n; t++) {
+    const len = startPos + t + 1; // causal: attend to positions 0..startPos+t
+    for (let h = 0; h < nHeads; h++) {
+      const qo = (t * nHeads + h) * headDim;
+      const kvo = Math.floor(h / group) * headDim;
+      let max = -Infinity;
+      for (let p = 0; p < len; p++) {
+        let dot = 0;
+        for (let i = 0; i < headDim; i++) dot += q[qo + i] * kCache[p * kvDim + kvo + i];
+        scores[p] = dot * scale;
+        if (scores[p] > max) max = scores[p];
+      }
+      let sum = 0;
+      for (let p = 0; p < len; p++) { scores[p] = Math.exp(scores[p] - max); sum += scores[p]; }
+      for (let i = 0; i < headDim; i++) {
+        let acc = 0;
+        for (let p = 0; p < len; p++) acc += scores[p] * vCache[p * kvDim + kvo + i];
+        out[qo + i] = acc / sum;
+      }
+    }
+  }
+}
+
+export function gatedActivationRef(gate: Float32Array, up: Float32Array, length: number, act: Activation): void {
+  for (let i = 0; i < length; i++) {
+    const g = gate[i];
+    const a = act === 'silu' ? g / (1 + Math.exp(-g)) : g > 0 ? g * g : 0;
+    gate[i] = a * up[i];
+  }
+}
+
+export class ReferenceBackend implements Backend {
+  readonly name = 'reference';
+  readonly threads = 1;
+  allocF32(length: number): Float32Array { return new Float32Array(length); }
+  allocI8(length: number): Int8Array { return new Int8Array(length); }
+  prepareTernary(m: TernaryMatrix): PreparedTernary {
+    const p: RefTernary = { rows: m.rows, cols: m.cols, bytes: m.codes.byteLength + m.scales.byteLength, m };
+    return p;
+  }
+  prepareFloat(m: FloatMatrix): PreparedFloat {
+    const p: RefFloat = { rows: m.rows, cols: m.cols, bytes: m.data.byteLength, m };
+    return p;
+  }
+  quantizeRows(x: Float32Array, n: number, dim: number, xq: Int8Array, invScales: Float32Array): void {
+    quantizeRowsRef(x, n, dim, xq, invScales);
+  }
+  ternaryMatMul(w: PreparedTernary, xq: Int8Array, invScales: Float32Array, n: number, out: Float32Array): void {
+    ternaryMatMulRef((w as RefTernary).m, xq, invScales, n, out);
+  }
+  floatMatMul(w: PreparedFloat, x: Float32Array, n: number, out: Float32Array): void {
+    floatMatMulRef((w as RefFloat).m, x, n, out);
+  }
+  rmsNorm(out: Float32Array, x: Float32Array, weight: Float32Array, n: number, dim: number, eps: number): void {
+    rmsNormRef(out, x, weight, n, dim, eps);
+  }
+  rope(x: Float32Array, n: number, nHeads: number, headDim: number, positions: Int32Array, theta: number, neox: boolean): void {
+    ropeRef(x, n, nHeads, headDim, positions, theta, neox);
+  }
+  attention(out: Float32Array, q: Float32Array, n: number, startPos: number,
+            kCache: Float32Array, vCache: Float32Array, shape: AttentionShape): void {
+    attentionRef(out, q, n, startPos, kCache, vCache, shape);
+  }
+  gatedActivation(gate: Float32Array, up: Float32Array, length: number, act: Activation): void {
+    gatedActivationRef(gate, up, length, act);
+  }
+  addInPlace(x: Float32Array, y: Float32Array, length: number): void {
+    for (let i = 0; i < length; i++) x[i] += y[i];
+  }
+  dispose(): void { /* nothing held */ }
+}
