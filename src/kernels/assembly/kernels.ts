@@ -1,0 +1,440 @@
+// WASM SIMD kernels (AssemblyScript). Compiled twice by scripts/build-wasm.mjs:
+//   build/kernels-simd128.wasm  (SIMD128 only: runs everywhere)
+//   build/kernels-relaxed.wasm  (+ relaxed SIMD: i16x8.relaxed_dot_i8x16_i7x16_s, f32x4.relaxed_madd)
+// ASC_FEATURE_RELAXED_SIMD is a compile-time constant, so each build keeps one branch.
+//
+// Memory is imported (shared, one per backend); JS owns allocation (a bump allocator) and passes
+// byte addresses. No kernel allocates, nothing here uses static data. Every kernel that threads
+// takes a [begin, end) range of its outer work items; src/kernels/jobs.ts splits them.
+//
+// Ternary layout (see repackTernary): rows in groups of 4, columns in chunks of 64.
+// Group g, chunk c is 64 bytes at (g * chunks + c) * 64: 16 bytes per row of the group; byte i of
+// a row holds the 2-bit codes (w + 1) of columns c*64 + i + 16k in bits 2k..2k+1 (k = 0..3).
+// One 16-byte load thus yields 4 vectors of 16 codes that line up with 4 plain loads of x.
+
+// ---------------------------------------------------------------------------------------------
+// Ternary weights: repack and matmul
+
+/** Repack canonical row-major 2-bit codes (see backend.ts) into the 4-row-interleaved layout. */
+export function repackTernary(dst: usize, src: usize, rows: i32, cols: i32, groups: i32, chunks: i32): void {
+  const rowBytes = cols >> 2;
+  for (let g = 0; g < groups; g++) {
+    for (let c = 0; c < chunks; c++) {
+      const out = dst + (<usize>(g * chunks + c) << 6);
+      for (let rr = 0; rr < 4; rr++) {
+        const r = g * 4 + rr;
+        for (let i = 0; i < 16; i++) {
+          let byte: u32 = 0;
+          if (r < rows) {
+            for (let k = 0; k < 4; k++) {
+              const j = c * 64 + k * 16 + i;
+              if (j < cols) {
+                const code = (<u32>load<u8>(src + <usize>(r * rowBytes + (j >> 2))) >> ((j & 3) << 1)) & 3;
+                byte |= code << (k << 1);
+              }
+            }
+          }
+          store<u8>(out + <usize>(rr * 16 + i), <u8>byte);
+        }
+      }
+    }
+  }
+}
+
+/** out[t*nBlocks + b] = Σ xq[t*cols + b*blockLen .. +blockLen): the "− sum(x)" term of dot(x, code − 1). */
+export function blockSums(xq: usize, n: i32, cols: i32, blockLen: i32, nBlocks: i32, out: usize): void {
+  for (let t = 0; t < n; t++) {
+    for (let b = 0; b < nBlocks; b++) {
+      const p = xq + <usize>(t * cols + b * blockLen);
+      let acc = i32x4.splat(0);
+      let j = 0;
+      for (; j + 16 <= blockLen; j += 16) {
+        acc = i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(v128.load(p + <usize>j))));
+      }
+      let s = i32x4.extract_lane(acc, 0) + i32x4.extract_lane(acc, 1) + i32x4.extract_lane(acc, 2) + i32x4.extract_lane(acc, 3);
+      for (; j < blockLen; j++) s += <i32>load<i8>(p + <usize>j);
+      store<i32>(out + (<usize>(t * nBlocks + b) << 2), s);
+    }
+  }
+}
+
+// 16 int8 x times 16 codes in 0..2, pairwise summed into 8 i16 lanes (exact: |lane| <= 512).
+@inline function dotCodes(x: v128, codes: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return i16x8.relaxed_dot_i8x16_i7x16_s(x, codes); // exact on x86 because codes are in 0..127
+  } else {
+    return i16x8.add(i16x8.extmul_low_i8x16_s(x, codes), i16x8.extmul_high_i8x16_s(x, codes));
+  }
+}
+
+// One row's 64 columns: 4 dots, summed in i16 (|sum| <= 2048 per lane).
+@inline function dotChunk(w: v128, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  const m = i8x16.splat(3);
+  const a = i16x8.add(dotCodes(x0, v128.and(w, m)), dotCodes(x1, v128.and(i8x16.shr_u(w, 2), m)));
+  const b = i16x8.add(dotCodes(x2, v128.and(i8x16.shr_u(w, 4), m)), dotCodes(x3, i8x16.shr_u(w, 6)));
+  return i16x8.add(a, b);
+}
+
+@inline function hsum(v: v128): i32 {
+  return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
+}
+
+const FLUSH_CHUNKS = 8; // i16 lanes hold <= 8 chunks (8 * 2048 = 16384 < 32767)
+
+/**
+ * Ternary matmul over row groups [g0, g1) for n tokens:
+ * out[t*rows + r] = invScales[t] * Σ_b scale[r, b] * (Σ_{j∈b} code[r,j] * xq[t,j] − xsum[t, b]).
+ * Scales are f32 [row][nBlocks]; a block spans chunksPerBlock chunks (the last may be shorter).
+ * Tokens loop inside a group so the group's weights stay in L1 while all n tokens use them.
+ */
+export function ternaryRows(w: usize, scales: usize, nBlocks: i32, chunksPerBlock: i32, chunks: i32,
+                            xq: usize, cols: i32, xsum: usize, invScales: usize, n: i32,
+                            out: usize, rows: i32, g0: i32, g1: i32): void {
+  for (let g = g0; g < g1; g++) {
+    const wg = w + (<usize>(g * chunks) << 6);
+    const r0 = g * 4;
+    for (let t = 0; t < n; t++) {
+      const xt = xq + <usize>(t * cols);
+      let a0: f32 = 0, a1: f32 = 0, a2: f32 = 0, a3: f32 = 0;
+      for (let b = 0; b < nBlocks; b++) {
+        let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
+        let c = b * chunksPerBlock;
+        const cEnd = min(c + chunksPerBlock, chunks);
+        while (c < cEnd) {
+          const fEnd = min(c + FLUSH_CHUNKS, cEnd);
+          let h0 = i16x8.splat(0), h1 = i16x8.splat(0), h2 = i16x8.splat(0), h3 = i16x8.splat(0);
+          for (; c < fEnd; c++) {
+            const xp = xt + (<usize>c << 6);
+            const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
+            const wp = wg + (<usize>c << 6);
+            h0 = i16x8.add(h0, dotChunk(v128.load(wp), x0, x1, x2, x3));
+            h1 = i16x8.add(h1, dotChunk(v128.load(wp, 16), x0, x1, x2, x3));
+            h2 = i16x8.add(h2, dotChunk(v128.load(wp, 32), x0, x1, x2, x3));
+            h3 = i16x8.add(h3, dotChunk(v128.load(wp, 48), x0, x1, x2, x3));
+          }
+          s0 = i32x4.add(s0, i32x4.extadd_pairwise_i16x8_s(h0));
+          s1 = i32x4.add(s1, i32x4.extadd_pairwise_i16x8_s(h1));
+          s2 = i32x4.add(s2, i32x4.extadd_pairwise_i16x8_s(h2));
+          s3 = i32x4.add(s3, i32x4.extadd_pairwise_i16x8_s(h3));
+        }
+        const corr = load<i32>(xsum + (<usize>(t * nBlocks + b) << 2));
+        const sp = scales + (<usize>(r0 * nBlocks + b) << 2);
+        const rowStride = <usize>nBlocks << 2;
+        a0 += load<f32>(sp) * <f32>(hsum(s0) - corr);
+        a1 += load<f32>(sp + rowStride) * <f32>(hsum(s1) - corr);
+        a2 += load<f32>(sp + 2 * rowStride) * <f32>(hsum(s2) - corr);
+        a3 += load<f32>(sp + 3 * rowStride) * <f32>(hsum(s3) - corr);
+      }
+      const inv = load<f32>(invScales + (<usize>t << 2));
+      const o = out + (<usize>(t * rows + r0) << 2);
+      store<f32>(o, a0 * inv);
+      if (r0 + 1 < rows) store<f32>(o, a1 * inv, 4);
+      if (r0 + 2 < rows) store<f32>(o, a2 * inv, 8);
+      if (r0 + 3 < rows) store<f32>(o, a3 * inv, 12);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Full-precision matmul (LM head, full-precision models)
+
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+// Exact f16 -> f32 of 4 halves (sign-extended i32 lanes): move sign/exponent/mantissa into f32
+// position and rescale the exponent bias by 2^112 (also exact for subnormals; Inf/NaN not kept).
+@inline function halfToFloat(h: v128): v128 {
+  const bits = v128.and(i32x4.shl(h, 13), i32x4.splat(0x8fffe000));
+  return f32x4.mul(bits, f32x4.splat(5.192296858534828e33)); // 2^112
+}
+
+@inline function hsumf(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}
+
+/** out[t*rows + r] = Σ_j W[r,j] x[t*cols + j] for rows [r0, r1), W f32 row-major. */
+export function f32Rows(w: usize, cols: i32, x: usize, n: i32, out: usize, rows: i32, r0: i32, r1: i32): void {
+  const vecEnd = cols & ~7;
+  for (let r = r0; r < r1; r++) {
+    const wr = w + (<usize>(r * cols) << 2);
+    for (let t = 0; t < n; t++) {
+      const xt = x + (<usize>(t * cols) << 2);
+      let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+      let j = 0;
+      for (; j < vecEnd; j += 8) {
+        const o = <usize>j << 2;
+        acc0 = madd(v128.load(wr + o), v128.load(xt + o), acc0);
+        acc1 = madd(v128.load(wr + o, 16), v128.load(xt + o, 16), acc1);
+      }
+      let s = hsumf(f32x4.add(acc0, acc1));
+      for (; j < cols; j++) s += load<f32>(wr + (<usize>j << 2)) * load<f32>(xt + (<usize>j << 2));
+      store<f32>(out + (<usize>(t * rows + r) << 2), s);
+    }
+  }
+}
+
+/** As f32Rows with W as IEEE half bits. */
+export function f16Rows(w: usize, cols: i32, x: usize, n: i32, out: usize, rows: i32, r0: i32, r1: i32): void {
+  const vecEnd = cols & ~7;
+  for (let r = r0; r < r1; r++) {
+    const wr = w + (<usize>(r * cols) << 1);
+    for (let t = 0; t < n; t++) {
+      const xt = x + (<usize>(t * cols) << 2);
+      let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+      let j = 0;
+      for (; j < vecEnd; j += 8) {
+        const h = v128.load(wr + (<usize>j << 1));
+        const o = <usize>j << 2;
+        acc0 = madd(halfToFloat(i32x4.extend_low_i16x8_s(h)), v128.load(xt + o), acc0);
+        acc1 = madd(halfToFloat(i32x4.extend_high_i16x8_s(h)), v128.load(xt + o, 16), acc1);
+      }
+      let s = hsumf(f32x4.add(acc0, acc1));
+      for (; j < cols; j++) {
+        const h = i32x4.splat(<i32>load<i16>(wr + (<usize>j << 1)));
+        s += f32x4.extract_lane(halfToFloat(h), 0) * load<f32>(xt + (<usize>j << 2));
+      }
+      store<f32>(out + (<usize>(t * rows + r) << 2), s);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Activation quantization (bit-exact with quantizeRowsRef)
+
+/** s = 127 / max(amax, 1e-5); xq = clamp(roundHalfAway(x * s), -128, 127); invScales[t] = 1 / s. */
+export function quantizeRows(x: usize, n: i32, dim: i32, xq: usize, invScales: usize): void {
+  const vecEnd = dim & ~15;
+  for (let t = 0; t < n; t++) {
+    const xt = x + (<usize>(t * dim) << 2);
+    const qt = xq + <usize>(t * dim);
+    let m = f32x4.splat(0);
+    let j = 0;
+    for (; j < (dim & ~3); j += 4) m = f32x4.max(m, f32x4.abs(v128.load(xt + (<usize>j << 2))));
+    let amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+    for (; j < dim; j++) amax = max(amax, abs(load<f32>(xt + (<usize>j << 2))));
+    const s: f32 = <f32>127 / max(amax, <f32>1e-5);
+    const sv = f32x4.splat(s);
+    j = 0;
+    for (; j < vecEnd; j += 16) {
+      const p = xt + (<usize>j << 2);
+      const q0 = roundClamp(f32x4.mul(v128.load(p), sv));
+      const q1 = roundClamp(f32x4.mul(v128.load(p, 16), sv));
+      const q2 = roundClamp(f32x4.mul(v128.load(p, 32), sv));
+      const q3 = roundClamp(f32x4.mul(v128.load(p, 48), sv));
+      v128.store(qt + <usize>j, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
+    }
+    for (; j < dim; j++) {
+      const q = roundClamp(f32x4.splat(load<f32>(xt + (<usize>j << 2)) * s));
+      store<i8>(qt + <usize>j, <i8>i32x4.extract_lane(q, 0));
+    }
+    store<f32>(invScales + (<usize>t << 2), <f32>1 / s);
+  }
+}
+
+// Round half away from zero (C roundf), then to i32 lanes; narrowing saturates to -128..127.
+@inline function roundClamp(v: v128): v128 {
+  const tr = f32x4.trunc(v);
+  const frac = f32x4.abs(f32x4.sub(v, tr));
+  const away = f32x4.ge(frac, f32x4.splat(0.5));
+  const step = v128.or(v128.and(v, i32x4.splat(0x80000000)), f32x4.splat(1)); // ±1 with v's sign
+  const r = f32x4.add(tr, v128.and(step, away));
+  return i32x4.trunc_sat_f32x4_s(r);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise and per-row kernels
+
+/** out[t,:] = x[t,:] / sqrt(mean(x^2) + eps) * weight (out may alias x). */
+export function rmsNorm(out: usize, x: usize, weight: usize, n: i32, dim: i32, eps: f32): void {
+  const vecEnd = dim & ~3;
+  for (let t = 0; t < n; t++) {
+    const xt = x + (<usize>(t * dim) << 2);
+    const ot = out + (<usize>(t * dim) << 2);
+    let acc = f32x4.splat(0);
+    let j = 0;
+    for (; j < vecEnd; j += 4) {
+      const v = v128.load(xt + (<usize>j << 2));
+      acc = madd(v, v, acc);
+    }
+    let ss = hsumf(acc);
+    for (; j < dim; j++) { const v = load<f32>(xt + (<usize>j << 2)); ss += v * v; }
+    const k: f32 = <f32>1 / Mathf.sqrt(ss / <f32>dim + eps);
+    const kv = f32x4.splat(k);
+    j = 0;
+    for (; j < vecEnd; j += 4) {
+      const o = <usize>j << 2;
+      v128.store(ot + o, f32x4.mul(f32x4.mul(v128.load(xt + o), kv), v128.load(weight + o)));
+    }
+    for (; j < dim; j++) {
+      const o = <usize>j << 2;
+      store<f32>(ot + o, load<f32>(xt + o) * k * load<f32>(weight + o));
+    }
+  }
+}
+
+/** Rotary embedding in place; neox pairs (i, i + half), else adjacent pairs (2i, 2i + 1). */
+export function rope(x: usize, n: i32, nHeads: i32, headDim: i32, positions: usize, theta: f64, neox: bool): void {
+  const half = headDim >> 1;
+  for (let t = 0; t < n; t++) {
+    const pos = <f64>load<i32>(positions + (<usize>t << 2));
+    for (let i = 0; i < half; i++) {
+      const angle = pos * Math.pow(theta, <f64>(-2 * i) / <f64>headDim);
+      const c = <f32>Math.cos(angle), s = <f32>Math.sin(angle);
+      for (let h = 0; h < nHeads; h++) {
+        const o = (t * nHeads + h) * headDim;
+        const a = x + (<usize>(neox ? o + i : o + 2 * i) << 2);
+        const b = x + (<usize>(neox ? o + i + half : o + 2 * i + 1) << 2);
+        const x0 = load<f32>(a), x1 = load<f32>(b);
+        store<f32>(a, x0 * c - x1 * s);
+        store<f32>(b, x0 * s + x1 * c);
+      }
+    }
+  }
+}
+
+/** x[i] += y[i]. */
+export function addInPlace(x: usize, y: usize, length: i32): void {
+  let i = 0;
+  for (; i + 4 <= length; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(x + o, f32x4.add(v128.load(x + o), v128.load(y + o)));
+  }
+  for (; i < length; i++) {
+    const o = <usize>i << 2;
+    store<f32>(x + o, load<f32>(x + o) + load<f32>(y + o));
+  }
+}
+
+// e^x for 4 lanes: 2^n * p(r), r = x - n ln2 (|r| <= ln2/2), degree-6 Taylor: rel. error < 2e-7.
+@inline function expv(x: v128): v128 {
+  const xc = f32x4.max(f32x4.min(x, f32x4.splat(88)), f32x4.splat(-87));
+  const nf = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.4426950408889634)));
+  const r = f32x4.sub(f32x4.sub(xc, f32x4.mul(nf, f32x4.splat(0.693145751953125))), f32x4.mul(nf, f32x4.splat(1.428606765330187e-6)));
+  let p = f32x4.splat(1.0 / 720.0);
+  p = madd(p, r, f32x4.splat(1.0 / 120.0));
+  p = madd(p, r, f32x4.splat(1.0 / 24.0));
+  p = madd(p, r, f32x4.splat(1.0 / 6.0));
+  p = madd(p, r, f32x4.splat(0.5));
+  p = madd(p, r, f32x4.splat(1));
+  p = madd(p, r, f32x4.splat(1));
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(nf), i32x4.splat(127)), 23);
+  return f32x4.mul(p, scale);
+}
+
+/** gate[i] = silu(gate[i]) * up[i]. */
+export function gatedSilu(gate: usize, up: usize, length: i32): void {
+  const one = f32x4.splat(1);
+  let i = 0;
+  for (; i + 4 <= length; i += 4) {
+    const o = <usize>i << 2;
+    const g = v128.load(gate + o);
+    const e = expv(f32x4.neg(g));
+    v128.store(gate + o, f32x4.mul(f32x4.div(g, f32x4.add(one, e)), v128.load(up + o)));
+  }
+  for (; i < length; i++) {
+    const o = <usize>i << 2;
+    const g = load<f32>(gate + o);
+    store<f32>(gate + o, g / (<f32>1 + Mathf.exp(-g)) * load<f32>(up + o));
+  }
+}
+
+/** gate[i] = relu(gate[i])^2 * up[i]. */
+export function gatedRelu2(gate: usize, up: usize, length: i32): void {
+  const zero = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= length; i += 4) {
+    const o = <usize>i << 2;
+    const g = f32x4.max(v128.load(gate + o), zero);
+    v128.store(gate + o, f32x4.mul(f32x4.mul(g, g), v128.load(up + o)));
+  }
+  for (; i < length; i++) {
+    const o = <usize>i << 2;
+    const g = max(load<f32>(gate + o), <f32>0);
+    store<f32>(gate + o, g * g * load<f32>(up + o));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention over the KV cache ([position][nKvHeads * headDim]), heads [h0, h1)
+
+@inline function dotf(a: usize, b: usize, len: i32): f32 {
+  let acc = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= len; i += 4) acc = madd(v128.load(a + (<usize>i << 2)), v128.load(b + (<usize>i << 2)), acc);
+  let s = hsumf(acc);
+  for (; i < len; i++) s += load<f32>(a + (<usize>i << 2)) * load<f32>(b + (<usize>i << 2));
+  return s;
+}
+
+/** Causal GQA attention for query rows t < n at positions startPos + t; scores: scratch of startPos + n floats. */
+export function attention(out: usize, q: usize, n: i32, startPos: i32, kCache: usize, vCache: usize,
+                          nHeads: i32, nKvHeads: i32, headDim: i32, scores: usize, h0: i32, h1: i32): void {
+  const kvDim = nKvHeads * headDim;
+  const group = nHeads / nKvHeads;
+  const scale: f32 = <f32>1 / Mathf.sqrt(<f32>headDim);
+  for (let h = h0; h < h1; h++) {
+    const kvo = (h / group) * headDim;
+    for (let t = 0; t < n; t++) {
+      const len = startPos + t + 1;
+      const qo = q + (<usize>((t * nHeads + h) * headDim) << 2);
+      let mx: f32 = -Infinity;
+      for (let p = 0; p < len; p++) {
+        const s = dotf(qo, kCache + (<usize>(p * kvDim + kvo) << 2), headDim) * scale;
+        store<f32>(scores + (<usize>p << 2), s);
+        mx = max(mx, s);
+      }
+      let sum: f32 = 0;
+      let p = 0;
+      const mv = f32x4.splat(mx);
+      for (; p + 4 <= len; p += 4) {
+        const o = scores + (<usize>p << 2);
+        const e = expv(f32x4.sub(v128.load(o), mv));
+        v128.store(o, e);
+        sum += hsumf(e);
+      }
+      for (; p < len; p++) {
+        const o = scores + (<usize>p << 2);
+        const e = Mathf.exp(load<f32>(o) - mx);
+        store<f32>(o, e);
+        sum += e;
+      }
+      const oo = out + (<usize>((t * nHeads + h) * headDim) << 2);
+      memory.fill(oo, 0, <usize>headDim << 2);
+      for (p = 0; p < len; p++) {
+        const pv = f32x4.splat(load<f32>(scores + (<usize>p << 2)));
+        const vp = vCache + (<usize>(p * kvDim + kvo) << 2);
+        let i = 0;
+        for (; i + 4 <= headDim; i += 4) {
+          const o = <usize>i << 2;
+          v128.store(oo + o, madd(pv, v128.load(vp + o), v128.load(oo + o)));
+        }
+        for (; i < headDim; i++) {
+          const o = <usize>i << 2;
+          store<f32>(oo + o, load<f32>(oo + o) + f32x4.extract_lane(pv, 0) * load<f32>(vp + o));
+        }
+      }
+      const inv = f32x4.splat(<f32>1 / sum);
+      let i = 0;
+      for (; i + 4 <= headDim; i += 4) v128.store(oo + (<usize>i << 2), f32x4.mul(v128.load(oo + (<usize>i << 2)), inv));
+      for (; i < headDim; i++) store<f32>(oo + (<usize>i << 2), load<f32>(oo + (<usize>i << 2)) * f32x4.extract_lane(inv, 0));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory bandwidth probe: stream-read [p, p + bytes) (bytes multiple of 64); returns a checksum
+// so the loads cannot be optimized away.
+
+export function streamRead(p: usize, bytes: usize): i32 {
+  let a = i32x4.splat(0), b = i32x4.splat(0), c = i32x4.splat(0), d = i32x4.splat(0);
+  const end = p + bytes;
+  for (; p < end; p += 64) {
+    a = v128.xor(a, v128.load(p));
+    b = v128.xor(b, v128.load(p, 16));
+    c = v128.xor(c, v128.load(p, 32));
+    d = v128.xor(d, v128.load(p, 48));
+  }
+  return hsum(v128.xor(v128.xor(a, b), v128.xor(c, d)));
+}

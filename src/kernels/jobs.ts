@@ -1,0 +1,82 @@
+/**
+ * The threaded kernels as a table: how many work items a job has, and how to run a slice of them.
+ * The main thread and every worker run the same table, reading parameters from one shared
+ * control block, so a job's split is decided in one place.
+ */
+
+/** Exports of build/kernels-*.wasm (addresses are byte offsets into the shared memory). */
+export interface KernelExports {
+  repackTernary(dst: number, src: number, rows: number, cols: number, groups: number, chunks: number): void;
+  blockSums(xq: number, n: number, cols: number, blockLen: number, nBlocks: number, out: number): void;
+  ternaryRows(w: number, scales: number, nBlocks: number, chunksPerBlock: number, chunks: number,
+              xq: number, cols: number, xsum: number, invScales: number, n: number,
+              out: number, rows: number, g0: number, g1: number): void;
+  f32Rows(w: number, cols: number, x: number, n: number, out: number, rows: number, r0: number, r1: number): void;
+  f16Rows(w: number, cols: number, x: number, n: number, out: number, rows: number, r0: number, r1: number): void;
+  quantizeRows(x: number, n: number, dim: number, xq: number, invScales: number): void;
+  rmsNorm(out: number, x: number, weight: number, n: number, dim: number, eps: number): void;
+  rope(x: number, n: number, nHeads: number, headDim: number, positions: number, theta: number, neox: number): void;
+  addInPlace(x: number, y: number, length: number): void;
+  gatedSilu(gate: number, up: number, length: number): void;
+  gatedRelu2(gate: number, up: number, length: number): void;
+  attention(out: number, q: number, n: number, startPos: number, kCache: number, vCache: number,
+            nHeads: number, nKvHeads: number, headDim: number, scores: number, h0: number, h1: number): void;
+  streamRead(p: number, bytes: number): number;
+}
+
+// Control block (Int32Array over a SharedArrayBuffer): barrier words, job kind, parameters, results.
+export const GEN = 0;       // bumped by the main thread to start a job
+export const DONE = 1;      // workers that finished the current job
+export const KIND = 2;
+export const NTHREADS = 3;
+export const PARAMS = 8;    // PARAMS .. PARAMS+15: job parameters
+export const RESULTS = 32;  // RESULTS + thread: per-thread result (stream checksum)
+export const CONTROL_INTS = 64;
+export const MAX_THREADS = CONTROL_INTS - RESULTS;
+
+export const enum Job { Exit = 0, Ternary = 1, F32 = 2, F16 = 3, Attention = 4, Stream = 5 }
+
+interface JobSpec {
+  /** Number of independent work items (row groups, rows, heads, 64-byte lines). */
+  items(p: Int32Array): number;
+  run(k: KernelExports, p: Int32Array, begin: number, end: number, thread: number, ctrl: Int32Array): void;
+}
+
+// p[i] is PARAMS + i; the orders below are the ones WasmBackend writes.
+const jobs: Record<number, JobSpec> = {
+  // w, scales, nBlocks, chunksPerBlock, chunks, xq, cols, xsum, invScales, n, out, rows, groups
+  [Job.Ternary]: {
+    items: (p) => p[12],
+    run: (k, p, b, e) => k.ternaryRows(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], b, e),
+  },
+  // w, cols, x, n, out, rows
+  [Job.F32]: {
+    items: (p) => p[5],
+    run: (k, p, b, e) => k.f32Rows(p[0], p[1], p[2], p[3], p[4], p[5], b, e),
+  },
+  [Job.F16]: {
+    items: (p) => p[5],
+    run: (k, p, b, e) => k.f16Rows(p[0], p[1], p[2], p[3], p[4], p[5], b, e),
+  },
+  // out, q, n, startPos, k, v, nHeads, nKvHeads, headDim, scores, scoresStrideBytes
+  [Job.Attention]: {
+    items: (p) => p[6],
+    run: (k, p, b, e, thread) =>
+      k.attention(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], (p[9] >>> 0) + thread * p[10], b, e),
+  },
+  // base, lines (64 bytes each)
+  [Job.Stream]: {
+    items: (p) => p[1],
+    run: (k, p, b, e, thread, ctrl) => { ctrl[RESULTS + thread] = k.streamRead((p[0] >>> 0) + b * 64, (e - b) * 64); },
+  },
+};
+
+/** Runs this thread's share of the job described in ctrl. */
+export function runJob(k: KernelExports, ctrl: Int32Array, params: Int32Array, thread: number): void {
+  const spec = jobs[ctrl[KIND]];
+  const n = ctrl[NTHREADS];
+  const items = spec.items(params);
+  const begin = Math.floor((items * thread) / n);
+  const end = Math.floor((items * (thread + 1)) / n);
+  if (end > begin) spec.run(k, params, begin, end, thread, ctrl);
+}

@@ -1,0 +1,109 @@
+/**
+ * Worker pool over one shared WebAssembly.Memory. Start-up is async (spawn + instantiate); every
+ * job after that is synchronous: the main thread writes parameters into the shared control block,
+ * bumps the generation word, runs slice 0 itself and waits on the DONE counter (spin, then
+ * Atomics.wait). Thread t of T gets items [floor(t·N/T), floor((t+1)·N/T)).
+ */
+import {
+  CONTROL_INTS, DONE, GEN, Job, KIND, MAX_THREADS, NTHREADS, PARAMS, RESULTS, runJob, type KernelExports,
+} from './jobs.js';
+import type { WorkerInit } from './worker.js';
+
+interface WorkerHandle { terminate(): void }
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+
+/** Spawn one kernel worker and resolve once it has instantiated the module. */
+async function spawnWorker(init: WorkerInit): Promise<WorkerHandle> {
+  const url = new URL('./worker.js', import.meta.url);
+  if (isNode) {
+    const { Worker } = await import('node:worker_threads');
+    const w = new Worker(url, { workerData: init });
+    w.unref(); // a forgotten dispose() must not keep the process alive
+    await new Promise<void>((resolve, reject) => {
+      w.once('message', () => resolve());
+      w.once('error', reject);
+      w.once('exit', (code) => reject(new Error(`kernel worker exited with code ${code} during start-up`)));
+    });
+    w.removeAllListeners();
+    return { terminate: () => void w.terminate() };
+  }
+  const w = new Worker(url, { type: 'module' });
+  await new Promise<void>((resolve, reject) => {
+    w.onmessage = () => resolve();
+    w.onerror = (e) => reject(new Error(`kernel worker failed: ${e.message}`));
+    w.postMessage(init);
+  });
+  w.onmessage = null;
+  return { terminate: () => w.terminate() };
+}
+
+/** Can this thread block in Atomics.wait? (Not a browser's main thread.) */
+function canBlock(): boolean {
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export class ThreadPool {
+  readonly ctrl: Int32Array;
+  /** Job parameters: write them, then call run(kind). */
+  readonly params: Int32Array;
+  private workers: WorkerHandle[] = [];
+  private readonly block = canBlock();
+
+  private constructor(readonly k: KernelExports, readonly threads: number, private readonly spin: number) {
+    this.ctrl = new Int32Array(new SharedArrayBuffer(CONTROL_INTS * 4));
+    this.params = this.ctrl.subarray(PARAMS, RESULTS);
+    this.ctrl[NTHREADS] = threads;
+  }
+
+  static async create(k: KernelExports, module: WebAssembly.Module, memory: WebAssembly.Memory,
+                      threads: number, spin = 20000): Promise<ThreadPool> {
+    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+      throw new Error(`threads must be an integer in 1..${MAX_THREADS}, got ${threads}`);
+    }
+    const pool = new ThreadPool(k, threads, spin);
+    const control = pool.ctrl.buffer as SharedArrayBuffer;
+    try {
+      for (let t = 1; t < threads; t++) {
+        pool.workers.push(await spawnWorker({ module, memory, control, thread: t, spin }));
+      }
+    } catch (err) {
+      pool.dispose();
+      throw err;
+    }
+    return pool;
+  }
+
+  /** Run `kind` with the parameters already in `params`, on all threads; returns when all are done. */
+  run(kind: Job): void {
+    const ctrl = this.ctrl;
+    ctrl[KIND] = kind;
+    if (this.threads === 1) { runJob(this.k, ctrl, this.params, 0); return; }
+    Atomics.store(ctrl, DONE, 0);
+    Atomics.add(ctrl, GEN, 1);
+    Atomics.notify(ctrl, GEN);
+    runJob(this.k, ctrl, this.params, 0);
+    const target = this.threads - 1;
+    let spins = 0;
+    for (let done = Atomics.load(ctrl, DONE); done < target; done = Atomics.load(ctrl, DONE)) {
+      if (this.block && ++spins > this.spin) { Atomics.wait(ctrl, DONE, done); spins = 0; }
+    }
+  }
+
+  result(thread: number): number { return this.ctrl[RESULTS + thread]; }
+
+  dispose(): void {
+    if (this.workers.length) {
+      this.ctrl[KIND] = Job.Exit;
+      Atomics.add(this.ctrl, GEN, 1);
+      Atomics.notify(this.ctrl, GEN);
+      for (const w of this.workers) w.terminate();
+      this.workers = [];
+    }
+  }
+}

@@ -1,0 +1,315 @@
+/**
+ * WASM SIMD backend: AssemblyScript kernels (src/kernels/assembly/kernels.ts) over one shared
+ * WebAssembly.Memory, matmuls and attention split across worker threads (pool.ts).
+ *
+ * Memory: a bump allocator from 64 KiB up (below: the module's static data); memory.grow as needed.
+ * Shared memory never detaches on grow, so views handed out by allocF32/allocI8 stay valid.
+ * Arrays the caller passes that are not views into our memory are copied into reusable scratch
+ * regions (correct, but allocate hot buffers with allocF32/allocI8 to avoid the copies).
+ *
+ * Ternary weights are repacked once (prepareTernary) into 4-row groups × 64-column chunks of 2-bit
+ * codes; per-row scale when a row's block scales are all equal (per-tensor models), per-block scales
+ * (blockSize a multiple of 64, e.g. TQ2_0's 256) otherwise. Other block sizes fall back to the
+ * reference kernel on the canonical matrix.
+ */
+import type {
+  Activation, AttentionShape, Backend, FloatMatrix, PreparedFloat, PreparedTernary, TernaryMatrix,
+} from './backend.js';
+import { attentionRef, ternaryMatMulRef } from './reference.js';
+import { Job, type KernelExports } from './jobs.js';
+import { ThreadPool } from './pool.js';
+import { compileVariant, instantiate, supportedVariants, type WasmVariant } from './wasm-module.js';
+
+const PAGE = 65536;
+const HEAP_BASE = PAGE;          // the module's static data (math tables) lives below 64 KiB
+const ALIGN = 64;                // cache line; also the slack kernels may read past a row's end
+const MAX_PAGES = 65536;         // 4 GiB: the wasm32 limit
+
+interface WasmTernary extends PreparedTernary {
+  ptr: number; scalesPtr: number;
+  groups: number; chunks: number;
+  nBlocks: number; chunksPerBlock: number; blockLen: number;
+  fallback?: TernaryMatrix;      // block size the kernel does not handle: reference path
+}
+interface WasmFloat extends PreparedFloat { ptr: number; dtype: 'f32' | 'f16' }
+
+export interface WasmBackendOptions {
+  threads?: number;
+  /** Force an ISA variant (tests, benchmarks); default: the best the engine validates. */
+  variant?: WasmVariant;
+  /** Spin iterations before a thread sleeps in Atomics.wait. */
+  spin?: number;
+  /** Initial memory in bytes (grows on demand). */
+  initialBytes?: number;
+}
+
+// Scratch slots: one reusable region each, grown (never shrunk) on demand.
+const enum Slot { X, Y, Z, Out, Inv, XSum, Pos, K, V, Scores, Repack, Count }
+
+export class WasmBackend implements Backend {
+  readonly name: string;
+  readonly threads: number;
+  private top = HEAP_BASE;
+  private readonly ours = new WeakSet<ArrayBufferLike>();
+  private u8!: Uint8Array;
+  private readonly slots: Array<{ ptr: number; bytes: number }> = [];
+
+  private constructor(readonly variant: WasmVariant, private readonly memory: WebAssembly.Memory,
+                      private readonly k: KernelExports, private readonly pool: ThreadPool) {
+    this.name = `wasm-${variant}`;
+    this.threads = pool.threads;
+    this.refreshViews();
+    for (let i = 0; i < Slot.Count; i++) this.slots.push({ ptr: 0, bytes: 0 });
+  }
+
+  static async create(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
+    const supported = await supportedVariants();
+    const variant = opts.variant ?? supported[0];
+    if (!variant || !supported.includes(variant)) {
+      throw new Error(`WebAssembly ${opts.variant ?? 'SIMD'} is not supported by this JavaScript engine`);
+    }
+    const threads = opts.threads ?? (await defaultThreads());
+    const module = await compileVariant(variant);
+    const initial = Math.max(2, Math.ceil((opts.initialBytes ?? 16 * 2 ** 20) / PAGE));
+    const memory = new WebAssembly.Memory({ initial, maximum: MAX_PAGES, shared: true });
+    const k = instantiate(module, memory);
+    const pool = await ThreadPool.create(k, module, memory, threads, opts.spin);
+    return new WasmBackend(variant, memory, k, pool);
+  }
+
+  // ---- memory -------------------------------------------------------------------------------
+
+  private refreshViews(): void {
+    const buf = this.memory.buffer;
+    this.ours.add(buf);
+    this.u8 = new Uint8Array(buf);
+  }
+
+  /** Bump-allocate `bytes` (64-byte aligned, 64 bytes of slack after), growing memory if needed. */
+  alloc(bytes: number): number {
+    const ptr = this.top;
+    const end = ptr + Math.ceil(bytes / ALIGN) * ALIGN + ALIGN;
+    if (end > this.memory.buffer.byteLength) {
+      const pages = Math.ceil((end - this.memory.buffer.byteLength) / PAGE);
+      if (this.memory.buffer.byteLength / PAGE + pages > MAX_PAGES) {
+        throw new Error(`wasm backend out of memory: ${end} bytes needed, 4 GiB is the wasm32 limit`);
+      }
+      this.memory.grow(pages);
+      this.refreshViews();
+    }
+    this.top = end - ALIGN;
+    return ptr;
+  }
+
+  /** Bytes allocated so far (weights, buffers, scratch). */
+  get allocatedBytes(): number { return this.top - HEAP_BASE; }
+
+  private owns(a: ArrayBufferView): boolean {
+    if (this.ours.has(a.buffer)) return true;
+    if (a.buffer === this.memory.buffer) { this.refreshViews(); return true; }
+    return false;
+  }
+
+  private scratch(slot: Slot, bytes: number): number {
+    const s = this.slots[slot];
+    if (bytes > s.bytes) { s.bytes = Math.max(bytes, 2 * s.bytes); s.ptr = this.alloc(s.bytes); }
+    return s.ptr;
+  }
+
+  private f32View(ptr: number, length: number): Float32Array { return new Float32Array(this.u8.buffer, ptr, length); }
+
+  /** Address of `a` in our memory, copying it into scratch `slot` first if it lives elsewhere. */
+  private input(a: Float32Array | Int8Array | Int32Array, length: number, slot: Slot): number {
+    if (this.owns(a)) return a.byteOffset;
+    const bytes = length * a.BYTES_PER_ELEMENT;
+    const ptr = this.scratch(slot, bytes);
+    this.u8.set(new Uint8Array(a.buffer, a.byteOffset, bytes), ptr);
+    return ptr;
+  }
+
+  /** Address to write `a`'s contents to (copied in too when `copyIn`, for in-place kernels). */
+  private output(a: Float32Array, length: number, slot: Slot, copyIn: boolean): number {
+    if (this.owns(a)) return a.byteOffset;
+    return copyIn ? this.input(a, length, slot) : this.scratch(slot, length * 4);
+  }
+
+  private finish(a: Float32Array, ptr: number, length: number): void {
+    if (a.byteOffset !== ptr || !this.owns(a)) a.set(this.f32View(ptr, length));
+  }
+
+  allocF32(length: number): Float32Array {
+    const ptr = this.alloc(length * 4);
+    return new Float32Array(this.u8.buffer, ptr, length);
+  }
+
+  allocI8(length: number): Int8Array {
+    const ptr = this.alloc(length);
+    return new Int8Array(this.u8.buffer, ptr, length);
+  }
+
+  // ---- weights ------------------------------------------------------------------------------
+
+  prepareTernary(m: TernaryMatrix): PreparedTernary {
+    const { rows, cols, blockSize, scales } = m;
+    if (cols % 4 !== 0 || rows < 1) throw new Error(`ternary matrix ${rows}x${cols}: cols must be a positive multiple of 4`);
+    if (blockSize < 1 || cols % blockSize !== 0) throw new Error(`ternary matrix: blockSize ${blockSize} does not divide cols ${cols}`);
+    const srcBlocks = cols / blockSize;
+    if (m.codes.length < (rows * cols) / 4 || scales.length < rows * srcBlocks) {
+      throw new Error(`ternary matrix ${rows}x${cols}: codes or scales too short`);
+    }
+    const bytes = m.codes.byteLength + m.scales.byteLength;
+    let uniform = true;
+    for (let r = 0; r < rows && uniform; r++) {
+      for (let b = 1; b < srcBlocks; b++) if (scales[r * srcBlocks + b] !== scales[r * srcBlocks]) { uniform = false; break; }
+    }
+    const groups = Math.ceil(rows / 4), chunks = Math.ceil(cols / 64);
+    if (!uniform && blockSize % 64 !== 0) {
+      const p: WasmTernary = { rows, cols, bytes, ptr: 0, scalesPtr: 0, groups, chunks, nBlocks: 0, chunksPerBlock: 0, blockLen: 0, fallback: m };
+      return p;
+    }
+    const nBlocks = uniform ? 1 : srcBlocks;
+    const ptr = this.alloc(groups * chunks * 64);
+    const src = this.scratch(Slot.Repack, (rows * cols) / 4);
+    this.u8.set(m.codes.subarray(0, (rows * cols) / 4), src);
+    this.k.repackTernary(ptr, src, rows, cols, groups, chunks);
+    const scalesPtr = this.alloc(groups * 4 * nBlocks * 4);
+    const sv = this.f32View(scalesPtr, groups * 4 * nBlocks);
+    sv.fill(0);
+    for (let r = 0; r < rows; r++) {
+      for (let b = 0; b < nBlocks; b++) sv[r * nBlocks + b] = scales[r * srcBlocks + b];
+    }
+    const p: WasmTernary = {
+      rows, cols, bytes: groups * chunks * 64 + sv.byteLength, ptr, scalesPtr, groups, chunks, nBlocks,
+      chunksPerBlock: uniform ? chunks : blockSize / 64, blockLen: uniform ? cols : blockSize,
+    };
+    return p;
+  }
+
+  prepareFloat(m: FloatMatrix): PreparedFloat {
+    const n = m.rows * m.cols;
+    if (m.data.length < n) throw new Error(`float matrix ${m.rows}x${m.cols}: data too short`);
+    const bytes = n * m.data.BYTES_PER_ELEMENT;
+    const ptr = this.alloc(bytes);
+    this.u8.set(new Uint8Array(m.data.buffer, m.data.byteOffset, bytes), ptr);
+    const p: WasmFloat = { rows: m.rows, cols: m.cols, bytes, ptr, dtype: m.dtype };
+    return p;
+  }
+
+  // ---- kernels ------------------------------------------------------------------------------
+
+  quantizeRows(x: Float32Array, n: number, dim: number, xq: Int8Array, invScales: Float32Array): void {
+    const xp = this.input(x, n * dim, Slot.X);
+    const qOurs = this.owns(xq);
+    const qp = qOurs ? xq.byteOffset : this.scratch(Slot.Y, n * dim);
+    const ip = this.output(invScales, n, Slot.Inv, false);
+    this.k.quantizeRows(xp, n, dim, qp, ip);
+    if (!qOurs) xq.set(new Int8Array(this.u8.buffer, qp, n * dim));
+    this.finish(invScales, ip, n);
+  }
+
+  ternaryMatMul(w: PreparedTernary, xq: Int8Array, invScales: Float32Array, n: number, out: Float32Array): void {
+    const p = w as WasmTernary;
+    if (p.fallback) { ternaryMatMulRef(p.fallback, xq, invScales, n, out); return; }
+    const xp = this.input(xq, n * p.cols, Slot.X);
+    const ip = this.input(invScales, n, Slot.Inv);
+    const sp = this.scratch(Slot.XSum, n * p.nBlocks * 4);
+    this.k.blockSums(xp, n, p.cols, p.blockLen, p.nBlocks, sp);
+    const op = this.output(out, n * p.rows, Slot.Out, false);
+    const a = this.pool.params;
+    a[0] = p.ptr; a[1] = p.scalesPtr; a[2] = p.nBlocks; a[3] = p.chunksPerBlock; a[4] = p.chunks;
+    a[5] = xp; a[6] = p.cols; a[7] = sp; a[8] = ip; a[9] = n; a[10] = op; a[11] = p.rows; a[12] = p.groups;
+    this.pool.run(Job.Ternary);
+    this.finish(out, op, n * p.rows);
+  }
+
+  floatMatMul(w: PreparedFloat, x: Float32Array, n: number, out: Float32Array): void {
+    const p = w as WasmFloat;
+    const xp = this.input(x, n * p.cols, Slot.X);
+    const op = this.output(out, n * p.rows, Slot.Out, false);
+    const a = this.pool.params;
+    a[0] = p.ptr; a[1] = p.cols; a[2] = xp; a[3] = n; a[4] = op; a[5] = p.rows;
+    this.pool.run(p.dtype === 'f16' ? Job.F16 : Job.F32);
+    this.finish(out, op, n * p.rows);
+  }
+
+  rmsNorm(out: Float32Array, x: Float32Array, weight: Float32Array, n: number, dim: number, eps: number): void {
+    const xp = this.input(x, n * dim, Slot.X);
+    const wp = this.input(weight, dim, Slot.Y);
+    const op = out === x ? xp : this.output(out, n * dim, Slot.Out, false);
+    this.k.rmsNorm(op, xp, wp, n, dim, eps);
+    this.finish(out, op, n * dim);
+  }
+
+  rope(x: Float32Array, n: number, nHeads: number, headDim: number, positions: Int32Array, theta: number, neox: boolean): void {
+    const len = n * nHeads * headDim;
+    const xp = this.output(x, len, Slot.X, true);
+    const pp = this.input(positions, n, Slot.Pos);
+    this.k.rope(xp, n, nHeads, headDim, pp, theta, neox ? 1 : 0);
+    this.finish(x, xp, len);
+  }
+
+  attention(out: Float32Array, q: Float32Array, n: number, startPos: number,
+            kCache: Float32Array, vCache: Float32Array, shape: AttentionShape): void {
+    const { nHeads, nKvHeads, headDim } = shape;
+    if (!this.owns(kCache) || !this.owns(vCache)) {
+      // Copying a whole cache per call would cost more than the reference; allocF32 the cache instead.
+      attentionRef(out, q, n, startPos, kCache, vCache, shape);
+      return;
+    }
+    const len = n * nHeads * headDim;
+    const qp = this.input(q, len, Slot.Y);
+    const op = this.output(out, len, Slot.Out, false);
+    const stride = Math.ceil(((startPos + n) * 4) / ALIGN) * ALIGN;
+    const sp = this.scratch(Slot.Scores, stride * this.threads);
+    const a = this.pool.params;
+    a[0] = op; a[1] = qp; a[2] = n; a[3] = startPos; a[4] = kCache.byteOffset; a[5] = vCache.byteOffset;
+    a[6] = nHeads; a[7] = nKvHeads; a[8] = headDim; a[9] = sp; a[10] = stride;
+    this.pool.run(Job.Attention);
+    this.finish(out, op, len);
+  }
+
+  gatedActivation(gate: Float32Array, up: Float32Array, length: number, act: Activation): void {
+    const gp = this.output(gate, length, Slot.X, true);
+    const up_ = this.input(up, length, Slot.Y);
+    if (act === 'silu') this.k.gatedSilu(gp, up_, length); else this.k.gatedRelu2(gp, up_, length);
+    this.finish(gate, gp, length);
+  }
+
+  addInPlace(x: Float32Array, y: Float32Array, length: number): void {
+    const xp = this.output(x, length, Slot.X, true);
+    const yp = this.input(y, length, Slot.Y);
+    this.k.addInPlace(xp, yp, length);
+    this.finish(x, xp, length);
+  }
+
+  // ---- measurement --------------------------------------------------------------------------
+
+  /**
+   * Memory bandwidth in bytes/s: stream-read `bytes` of this backend's memory with all threads
+   * (the prepared weights themselves when enough are loaded, else a fresh region), best of `repeats`.
+   */
+  measureBandwidth(bytes: number, repeats = 5): { bytesPerSecond: number; bytes: number } {
+    const lines = Math.max(1, Math.floor(bytes / 64));
+    let base = HEAP_BASE;
+    if (HEAP_BASE + lines * 64 > this.top) base = this.alloc(lines * 64);
+    const a = this.pool.params;
+    let best = Infinity;
+    for (let i = 0; i < repeats; i++) {
+      a[0] = base; a[1] = lines;
+      const t0 = performance.now();
+      this.pool.run(Job.Stream);
+      best = Math.min(best, performance.now() - t0);
+    }
+    return { bytesPerSecond: (lines * 64) / (best / 1000), bytes: lines * 64 };
+  }
+
+  dispose(): void { this.pool.dispose(); }
+}
+
+async function defaultThreads(): Promise<number> {
+  if (typeof process !== 'undefined' && process.versions?.node) {
+    const os = await import('node:os');
+    return os.availableParallelism();
+  }
+  return (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
+}

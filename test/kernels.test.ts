@@ -1,0 +1,221 @@
+// WASM backend vs the pure-TS reference: every kernel, both ISA variants (relaxed SIMD, SIMD128),
+// 1/2/3 threads, n = 1 and n > 1, odd shapes. Integer parts bit-exact, float parts within tolerance.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Backend, TernaryMatrix } from '../src/kernels/backend.js';
+import * as ref from '../src/kernels/reference.js';
+import { createBackend, supportedVariants, WasmBackend, type WasmVariant } from '../src/kernels/index.js';
+import { f32ToF16 } from '../src/quant/half.js';
+
+let seed = 12345;
+function rand(): number { // deterministic LCG in [0, 1)
+  seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+  return seed / 2 ** 32;
+}
+const randn = (len: number, scale = 1) => Float32Array.from({ length: len }, () => (rand() * 2 - 1) * scale);
+
+function randomTernary(rows: number, cols: number, blockSize: number, uniformScales: boolean): TernaryMatrix {
+  const codes = new Uint8Array((rows * cols) / 4);
+  for (let i = 0; i < codes.length; i++) {
+    let b = 0;
+    for (let k = 0; k < 4; k++) b |= Math.floor(rand() * 3) << (2 * k);
+    codes[i] = b;
+  }
+  const nb = cols / blockSize;
+  const scales = new Float32Array(rows * nb);
+  for (let r = 0; r < rows; r++) {
+    const s = 0.5 + rand();
+    for (let b = 0; b < nb; b++) scales[r * nb + b] = uniformScales ? s : 0.5 + rand();
+  }
+  return { rows, cols, codes, blockSize, scales };
+}
+
+function assertClose(actual: Float32Array, expected: Float32Array, rel: number, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  let scale = 1e-6;
+  for (const v of expected) scale = Math.max(scale, Math.abs(v));
+  for (let i = 0; i < expected.length; i++) {
+    const err = Math.abs(actual[i] - expected[i]);
+    if (!(err <= rel * scale)) assert.fail(`${what}[${i}]: ${actual[i]} vs ${expected[i]} (|err| ${err} > ${rel} * ${scale})`);
+  }
+}
+
+const variants = await supportedVariants();
+const configs: Array<{ variant: WasmVariant; threads: number }> = [];
+for (const variant of variants) for (const threads of [1, 2, 3]) configs.push({ variant, threads });
+
+test('both ISA variants are available on this Node', () => {
+  assert.deepEqual(variants, ['relaxed', 'simd128']);
+});
+
+for (const { variant, threads } of configs) {
+  test(`wasm ${variant}, ${threads} thread(s)`, async (t) => {
+    const be = await WasmBackend.create({ variant, threads });
+    t.after(() => be.dispose());
+    assert.equal(be.threads, threads);
+
+    await t.test('quantizeRows is bit-exact', () => {
+      for (const [n, dim] of [[1, 64], [3, 100], [2, 7]]) {
+        const x = randn(n * dim, 3);
+        x[0] = 0; if (dim > 5) { x[1] = 0.5; x[2] = -1.5; x[3] = 2.5e-7; }
+        const xq = new Int8Array(n * dim), inv = new Float32Array(n);
+        ref.quantizeRowsRef(x, n, dim, xq, inv);
+        const xq2 = be.allocI8(n * dim), inv2 = be.allocF32(n);
+        be.quantizeRows(x, n, dim, xq2, inv2);
+        assert.deepEqual(Array.from(xq2), Array.from(xq), `xq ${n}x${dim}`);
+        assert.deepEqual(Array.from(inv2), Array.from(inv), `invScales ${n}x${dim}`);
+      }
+      // a row that rounds exactly at .5 after scaling, and an all-zero row
+      const x = new Float32Array([127, 0.5, -0.5, 1.5, -2.5, 63.5, -63.5, 0]);
+      const z = new Float32Array(8);
+      for (const v of [x, z]) {
+        const a = new Int8Array(8), b = new Int8Array(8), ia = new Float32Array(1), ib = new Float32Array(1);
+        ref.quantizeRowsRef(v, 1, 8, a, ia);
+        be.quantizeRows(v, 1, 8, b, ib); // plain (non-wasm) arrays: the copy path
+        assert.deepEqual(Array.from(b), Array.from(a));
+        assert.equal(ib[0], ia[0]);
+      }
+    });
+
+    await t.test('ternary matmul: integer dot products are exact', () => {
+      // scales = 1 and invScales = 1 expose the raw integer sums
+      for (const [rows, cols] of [[13, 320], [4, 64], [1, 4], [7, 1028]]) {
+        const m = randomTernary(rows, cols, cols, true);
+        m.scales.fill(1);
+        for (const n of [1, 5]) {
+          const xq = be.allocI8(n * cols);
+          for (let i = 0; i < xq.length; i++) xq[i] = Math.floor(rand() * 256) - 128;
+          xq[0] = -128;
+          const inv = be.allocF32(n); inv.fill(1);
+          const want = new Float32Array(n * rows), got = be.allocF32(n * rows);
+          ref.ternaryMatMulRef(m, xq, inv, n, want);
+          be.ternaryMatMul(be.prepareTernary(m), xq, inv, n, got);
+          assert.deepEqual(Array.from(got), Array.from(want), `${rows}x${cols} n=${n}`);
+        }
+      }
+    });
+
+    await t.test('ternary matmul: per-tensor, per-block (TQ2_0) and odd block scales', () => {
+      const cases: Array<[number, number, number, boolean]> = [
+        [13, 320, 320, true],    // per-tensor scale, rows not a multiple of 4, cols not of 64
+        [6, 512, 256, false],    // TQ2_0-like: one scale per 256 columns
+        [5, 768, 64, false],     // per-64 blocks
+        [9, 96, 32, false],      // block size the kernel does not take: reference fallback
+        [33, 1536, 1536, true],
+      ];
+      for (const [rows, cols, bs, uniform] of cases) {
+        const m = randomTernary(rows, cols, bs, uniform);
+        const p = be.prepareTernary(m);
+        assert.equal(p.rows, rows); assert.equal(p.cols, cols);
+        for (const n of [1, 4]) {
+          const x = randn(n * cols, 2);
+          const xq = be.allocI8(n * cols), inv = be.allocF32(n);
+          be.quantizeRows(x, n, cols, xq, inv);
+          const want = new Float32Array(n * rows), got = be.allocF32(n * rows);
+          ref.ternaryMatMulRef(m, xq, inv, n, want);
+          be.ternaryMatMul(p, xq, inv, n, got);
+          assertClose(got, want, 1e-5, `ternary ${rows}x${cols}/${bs} n=${n}`);
+          const plain = new Float32Array(n * rows); // non-wasm output array
+          be.ternaryMatMul(p, Int8Array.from(xq), Float32Array.from(inv), n, plain);
+          assert.deepEqual(Array.from(plain), Array.from(got));
+        }
+      }
+    });
+
+    await t.test('float matmul f32 and f16', () => {
+      for (const [rows, cols] of [[11, 37], [8, 64], [3, 1536]]) {
+        for (const dtype of ['f32', 'f16'] as const) {
+          const w = randn(rows * cols);
+          const data = dtype === 'f32' ? w : Uint16Array.from(w, (v) => f32ToF16(v));
+          if (dtype === 'f16') { data[0] = 0x0001; data[1] = 0x8200; } // subnormals convert exactly too
+          const m = { rows, cols, dtype, data };
+          const p = be.prepareFloat(m);
+          for (const n of [1, 3]) {
+            const x = randn(n * cols);
+            const want = new Float32Array(n * rows), got = be.allocF32(n * rows);
+            ref.floatMatMulRef(m, x, n, want);
+            be.floatMatMul(p, x, n, got);
+            assertClose(got, want, 2e-6 * Math.sqrt(cols), `${dtype} ${rows}x${cols} n=${n}`);
+          }
+        }
+      }
+    });
+
+    await t.test('rmsNorm, rope, gated activations, add', () => {
+      for (const [n, dim] of [[1, 64], [3, 37]]) {
+        const x = randn(n * dim, 3), w = randn(dim);
+        const want = new Float32Array(n * dim), got = be.allocF32(n * dim);
+        ref.rmsNormRef(want, x, w, n, dim, 1e-5);
+        be.rmsNorm(got, x, w, n, dim, 1e-5);
+        assertClose(got, want, 1e-6, 'rmsNorm');
+        const inPlace = be.allocF32(n * dim); inPlace.set(x);
+        be.rmsNorm(inPlace, inPlace, w, n, dim, 1e-5);
+        assertClose(inPlace, want, 1e-6, 'rmsNorm in place');
+      }
+      for (const neox of [true, false]) {
+        const n = 3, nHeads = 2, headDim = 8;
+        const x = randn(n * nHeads * headDim);
+        const pos = Int32Array.from([0, 7, 1000]);
+        const want = Float32Array.from(x), got = be.allocF32(x.length); got.set(x);
+        ref.ropeRef(want, n, nHeads, headDim, pos, 10000, neox);
+        be.rope(got, n, nHeads, headDim, pos, 10000, neox);
+        assertClose(got, want, 1e-6, `rope neox=${neox}`);
+      }
+      for (const act of ['silu', 'relu2'] as const) {
+        const len = 103;
+        const g = randn(len, 12), u = randn(len);
+        g[0] = -100; g[1] = 90;
+        const want = Float32Array.from(g), got = be.allocF32(len); got.set(g);
+        ref.gatedActivationRef(want, u, len, act);
+        be.gatedActivation(got, u, len, act);
+        assertClose(got, want, 1e-6, act);
+      }
+      const a = randn(45), b = randn(45), sum = be.allocF32(45); sum.set(a);
+      be.addInPlace(sum, b, 45);
+      assert.deepEqual(Array.from(sum), Array.from(a, (v, i) => Math.fround(v + b[i])));
+    });
+
+    await t.test('attention with GQA over a KV cache', () => {
+      const shape = { nHeads: 6, nKvHeads: 2, headDim: 12 };
+      const kvDim = shape.nKvHeads * shape.headDim;
+      for (const [n, startPos] of [[1, 0], [1, 9], [4, 5], [7, 0]]) {
+        const len = startPos + n;
+        const k = be.allocF32(len * kvDim); k.set(randn(len * kvDim));
+        const v = be.allocF32(len * kvDim); v.set(randn(len * kvDim));
+        const q = randn(n * shape.nHeads * shape.headDim, 2);
+        const want = new Float32Array(q.length), got = be.allocF32(q.length);
+        ref.attentionRef(want, q, n, startPos, k, v, shape);
+        be.attention(got, q, n, startPos, k, v, shape);
+        assertClose(got, want, 2e-6, `attention n=${n} start=${startPos}`);
+        const plain = new Float32Array(q.length); // cache outside wasm memory: reference path
+        be.attention(plain, q, n, startPos, Float32Array.from(k), Float32Array.from(v), shape);
+        assertClose(plain, want, 1e-7, 'attention (plain arrays)');
+      }
+    });
+
+    await t.test('buffers stay valid across memory growth', () => {
+      const early = be.allocF32(16); early.fill(3);
+      be.allocF32(8 * 2 ** 20); // 32 MiB forces memory.grow
+      const later = be.allocF32(16); later.fill(1);
+      be.addInPlace(early, later, 16);
+      assert.deepEqual(Array.from(early), new Array(16).fill(4));
+    });
+
+    await t.test('bandwidth probe runs', () => {
+      const bw = be.measureBandwidth(1 << 20, 2);
+      assert.ok(bw.bytesPerSecond > 1e8, `bandwidth ${bw.bytesPerSecond}`);
+    });
+  });
+}
+
+test('createBackend: reference and wasm; bad input errors', async () => {
+  const r: Backend = await createBackend('reference');
+  assert.equal(r.name, 'reference');
+  const w = await createBackend('wasm', { threads: 2 });
+  assert.match(w.name, /^wasm-/);
+  assert.equal(w.threads, 2);
+  assert.throws(() => w.prepareTernary({ rows: 2, cols: 6, codes: new Uint8Array(3), blockSize: 6, scales: new Float32Array(2) }), /multiple of 4/);
+  w.dispose();
+  await assert.rejects(createBackend('wasm', { threads: 0 }), /threads/);
+  await assert.rejects(createBackend('gpu' as 'wasm'), /unknown backend/);
+});
