@@ -69,9 +69,10 @@ export function blockSums(xq: usize, n: i32, cols: i32, blockLen: i32, nBlocks: 
 
 // One row's 64 columns: 4 dots, summed in i16 (|sum| <= 2048 per lane).
 @inline function dotChunk(w: v128, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  // 16-bit shifts (x86 has no 8-bit ones): bits shifted in from the neighbour byte are masked off.
   const m = i8x16.splat(3);
-  const a = i16x8.add(dotCodes(x0, v128.and(w, m)), dotCodes(x1, v128.and(i8x16.shr_u(w, 2), m)));
-  const b = i16x8.add(dotCodes(x2, v128.and(i8x16.shr_u(w, 4), m)), dotCodes(x3, i8x16.shr_u(w, 6)));
+  const a = i16x8.add(dotCodes(x0, v128.and(w, m)), dotCodes(x1, v128.and(i16x8.shr_u(w, 2), m)));
+  const b = i16x8.add(dotCodes(x2, v128.and(i16x8.shr_u(w, 4), m)), dotCodes(x3, v128.and(i16x8.shr_u(w, 6), m)));
   return i16x8.add(a, b);
 }
 
