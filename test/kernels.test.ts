@@ -127,7 +127,7 @@ for (const { variant, threads } of configs) {
         for (const dtype of ['f32', 'f16'] as const) {
           const w = randn(rows * cols);
           const data = dtype === 'f32' ? w : Uint16Array.from(w, (v) => f32ToF16(v));
-          if (dtype === 'f16') { data[0] = 0x0001; data[1] = 0x8200; } // subnormals convert exactly too
+          if (dtype === 'f16' && rows === 8) { data[0] = 0x0001; data[1] = 0x8200; } // subnormals: the f32 path
           const m = { rows, cols, dtype, data };
           const p = be.prepareFloat(m);
           for (const n of [1, 3]) {

@@ -17,6 +17,7 @@ import type {
 } from './backend.js';
 import { attentionRef, ternaryMatMulRef } from './reference.js';
 import { Job, type KernelExports } from './jobs.js';
+import { f16ToF32 } from '../quant/half.js';
 import { ThreadPool } from './pool.js';
 import { compileVariant, instantiate, supportedVariants, type WasmVariant } from './wasm-module.js';
 
@@ -188,6 +189,14 @@ export class WasmBackend implements Backend {
   prepareFloat(m: FloatMatrix): PreparedFloat {
     const n = m.rows * m.cols;
     if (m.data.length < n) throw new Error(`float matrix ${m.rows}x${m.cols}: data too short`);
+    if (m.dtype === 'f16' && hasSubnormalHalf(m.data as Uint16Array, n)) {
+      // The f16 kernel converts by a multiply that would see f32 subnormals: x86 takes a ~100-cycle
+      // micro-code assist each. Rare in practice; such a matrix is stored as exact f32 instead.
+      const f = this.allocF32(n);
+      for (let i = 0; i < n; i++) f[i] = f16ToF32(m.data[i]);
+      const p: WasmFloat = { rows: m.rows, cols: m.cols, bytes: n * 4, ptr: f.byteOffset, dtype: 'f32' };
+      return p;
+    }
     const bytes = n * m.data.BYTES_PER_ELEMENT;
     const ptr = this.alloc(bytes);
     this.u8.set(new Uint8Array(m.data.buffer, m.data.byteOffset, bytes), ptr);
@@ -304,6 +313,11 @@ export class WasmBackend implements Backend {
   }
 
   dispose(): void { this.pool.dispose(); }
+}
+
+function hasSubnormalHalf(h: Uint16Array, n: number): boolean {
+  for (let i = 0; i < n; i++) if ((h[i] & 0x7c00) === 0 && (h[i] & 0x3ff) !== 0) return true;
+  return false;
 }
 
 async function defaultThreads(): Promise<number> {

@@ -1,0 +1,73 @@
+/**
+ * `bitnet bench`: measure the kernels (--kernels) or a model's prompt/decode speed against a
+ * memory-bandwidth bound measured in the same run (--model).
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import cliProgress from 'cli-progress';
+import { benchKernels, formatKernelBench } from '../bench/kernels.js';
+import { benchSynthetic, formatModelBench } from '../bench/model.js';
+import type { WasmVariant } from '../kernels/wasm-module.js';
+
+function positiveInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+    return n;
+  };
+}
+
+function variantArg(v: string): WasmVariant {
+  if (v !== 'relaxed' && v !== 'simd128') throw new InvalidArgumentError('must be relaxed or simd128');
+  return v;
+}
+
+/** A progress bar on stderr when it is a terminal; silent otherwise. */
+function progress(label: string): { update(done: number, total: number): void; stop(): void } {
+  if (!process.stderr.isTTY) return { update() {}, stop() {} };
+  const bar = new cliProgress.SingleBar({ format: `${label} [{bar}] {value}/{total}`, stream: process.stderr, clearOnComplete: true },
+    cliProgress.Presets.shades_classic);
+  let started = false;
+  return {
+    update(done, total) {
+      if (!started) { bar.start(total, 0); started = true; }
+      bar.setTotal(total); bar.update(done);
+    },
+    stop() { if (started) bar.stop(); },
+  };
+}
+
+interface BenchOptions {
+  model?: string; synthetic?: string; kernels?: boolean; threads?: number; prompt: number; gen: number; json?: boolean;
+  variant?: WasmVariant; repeat: number;
+}
+
+export function register(program: Command): void {
+  program
+    .command('bench')
+    .description('measure speed: kernels vs the pure-TS reference (--kernels), or a model\'s prompt and decode tok/s against memory bandwidth (--model)')
+    .option('-m, --model <path>', 'GGUF model to benchmark')
+    .option('--synthetic <shape>', 'forward pass on random weights of a shape: tiny, 700m, 1.3b, 3b (kernels only, no engine)')
+    .option('--kernels', 'benchmark each kernel against its pure-TS reference')
+    .option('-t, --threads <n>', 'threads (default: all cores)', positiveInt('threads'))
+    .option('--prompt <n>', 'prompt tokens to process', positiveInt('prompt'), 128)
+    .option('--gen <n>', 'tokens to decode', positiveInt('gen'), 64)
+    .option('--repeat <n>', 'repeat the model run, report the best', positiveInt('repeat'), 1)
+    .option('--variant <isa>', 'force a WASM variant: relaxed or simd128', variantArg)
+    .option('--json', 'print results as JSON')
+    .action(async (opts: BenchOptions) => {
+      if (!opts.model && !opts.kernels && !opts.synthetic) throw new Error('nothing to measure: give --model <path>, --synthetic <shape> or --kernels');
+      if (opts.kernels) {
+        const bar = progress('kernels');
+        const r = await benchKernels({ threads: opts.threads, variant: opts.variant, onProgress: bar.update }).finally(() => bar.stop());
+        console.log(opts.json ? JSON.stringify(r, null, 2) : formatKernelBench(r));
+      }
+      if (opts.synthetic) {
+        const bar = progress('bench');
+        const r = await benchSynthetic(opts.synthetic, {
+          threads: opts.threads, promptTokens: opts.prompt, genTokens: opts.gen, repeat: opts.repeat,
+          variant: opts.variant, onProgress: bar.update,
+        }).finally(() => bar.stop());
+        console.log(opts.json ? JSON.stringify(r, null, 2) : formatModelBench(r));
+      }
+    });
+}
