@@ -80,7 +80,10 @@ export function blockSums(xq: usize, n: i32, cols: i32, blockLen: i32, nBlocks: 
   return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
 }
 
-const FLUSH_CHUNKS = 8; // i16 lanes hold <= 8 chunks (8 * 2048 = 16384 < 32767)
+let prefetchSink: u32 = 0;
+const FLUSH_CHUNKS = 8;
+const PREFETCH_GROUPS: i32 = 1;
+const PREFETCH_ROWS: usize = 2; // i16 lanes hold <= 8 chunks (8 * 2048 = 16384 < 32767)
 
 /**
  * Ternary matmul over row groups [g0, g1) for n tokens:
@@ -91,9 +94,19 @@ const FLUSH_CHUNKS = 8; // i16 lanes hold <= 8 chunks (8 * 2048 = 16384 < 32767)
 export function ternaryRows(w: usize, scales: usize, nBlocks: i32, chunksPerBlock: i32, chunks: i32,
                             xq: usize, cols: i32, xsum: usize, invScales: usize, n: i32,
                             out: usize, rows: i32, g0: i32, g1: i32): void {
+  let sink: u32 = 0;
   for (let g = g0; g < g1; g++) {
     const wg = w + (<usize>(g * chunks) << 6);
     const r0 = g * 4;
+    if ((g - g0) % PREFETCH_GROUPS == 0) {
+      // WASM has no prefetch instruction: every PREFETCH_GROUPS groups, touch the lines of the next
+      // PREFETCH_GROUPS groups in a tight loop, so many misses are in flight at once (the compute
+      // loop alone keeps only a few: its many instructions per line fill the reorder buffer).
+      const pEnd = min(g + 2 * PREFETCH_GROUPS, g1);
+      const pg = w + (<usize>((g + PREFETCH_GROUPS) * chunks) << 6);
+      const lines = (pEnd - g - PREFETCH_GROUPS) * chunks;
+      for (let c = 0; c < lines; c++) sink ^= load<u32>(pg + (<usize>c << 6));
+    }
     for (let t = 0; t < n; t++) {
       const xt = xq + <usize>(t * cols);
       let a0: f32 = 0, a1: f32 = 0, a2: f32 = 0, a3: f32 = 0;
@@ -134,7 +147,11 @@ export function ternaryRows(w: usize, scales: usize, nBlocks: i32, chunksPerBloc
       if (r0 + 3 < rows) store<f32>(o, a3 * inv, 12);
     }
   }
+  prefetchSink ^= sink;
 }
+
+/** Keeps the prefetch touches observable so the optimizer cannot drop them. */
+export function prefetchChecksum(): u32 { return prefetchSink; }
 
 // ---------------------------------------------------------------------------------------------
 // Full-precision matmul (LM head, full-precision models)
@@ -179,8 +196,14 @@ export function f32Rows(w: usize, cols: i32, x: usize, n: i32, out: usize, rows:
 /** As f32Rows with W as IEEE half bits. */
 export function f16Rows(w: usize, cols: i32, x: usize, n: i32, out: usize, rows: i32, r0: i32, r1: i32): void {
   const vecEnd = cols & ~7;
+  const rowBytes = <usize>cols << 1;
+  let sink: u32 = 0;
   for (let r = r0; r < r1; r++) {
     const wr = w + (<usize>(r * cols) << 1);
+    if (r + PREFETCH_ROWS < r1) { // see ternaryRows: touch a later row's lines
+      const pr = wr + PREFETCH_ROWS * rowBytes;
+      for (let b: usize = 0; b < rowBytes; b += 64) sink ^= load<u32>(pr + b);
+    }
     for (let t = 0; t < n; t++) {
       const xt = x + (<usize>(t * cols) << 2);
       let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
@@ -199,6 +222,7 @@ export function f16Rows(w: usize, cols: i32, x: usize, n: i32, out: usize, rows:
       store<f32>(out + (<usize>(t * rows + r) << 2), s);
     }
   }
+  prefetchSink ^= sink;
 }
 
 // ---------------------------------------------------------------------------------------------
