@@ -107,7 +107,9 @@ export function ternaryRows(w: usize, scales: usize, nBlocks: i32, chunksPerBloc
       const lines = (pEnd - g - PREFETCH_GROUPS) * chunks;
       for (let c = 0; c < lines; c++) sink ^= load<u32>(pg + (<usize>c << 6));
     }
-    for (let t = 0; t < n; t++) {
+    let t = 0;
+    for (; t + 1 < n; t += 2) ternaryGroupPair(wg, scales, nBlocks, chunksPerBlock, chunks, xq, cols, xsum, invScales, out, rows, r0, t);
+    for (; t < n; t++) {
       const xt = xq + <usize>(t * cols);
       let a0: f32 = 0, a1: f32 = 0, a2: f32 = 0, a3: f32 = 0;
       for (let b = 0; b < nBlocks; b++) {
@@ -148,6 +150,73 @@ export function ternaryRows(w: usize, scales: usize, nBlocks: i32, chunksPerBloc
     }
   }
   prefetchSink ^= sink;
+}
+
+// 16 int8 of x at xp (4 loads, 64 columns) against one row's 4 unpacked code vectors.
+@inline function dotCodes4(xp: usize, c0: v128, c1: v128, c2: v128, c3: v128): v128 {
+  return i16x8.add(i16x8.add(dotCodes(v128.load(xp), c0), dotCodes(v128.load(xp, 16), c1)),
+                   i16x8.add(dotCodes(v128.load(xp, 32), c2), dotCodes(v128.load(xp, 48), c3)));
+}
+
+@inline function storeRows(o: usize, rows: i32, r0: i32, a0: f32, a1: f32, a2: f32, a3: f32, inv: f32): void {
+  store<f32>(o, a0 * inv);
+  if (r0 + 1 < rows) store<f32>(o, a1 * inv, 4);
+  if (r0 + 2 < rows) store<f32>(o, a2 * inv, 8);
+  if (r0 + 3 < rows) store<f32>(o, a3 * inv, 12);
+}
+
+/**
+ * One row group for tokens t and t+1 (prompt processing): each 16-byte code load is unpacked
+ * once and used for both tokens, ~25% fewer vector ALU operations per weight than two passes.
+ */
+function ternaryGroupPair(wg: usize, scales: usize, nBlocks: i32, chunksPerBlock: i32, chunks: i32,
+                          xq: usize, cols: i32, xsum: usize, invScales: usize,
+                          out: usize, rows: i32, r0: i32, t: i32): void {
+  const xa = xq + <usize>(t * cols), xb = xa + <usize>cols;
+  const m = i8x16.splat(3);
+  let a0: f32 = 0, a1: f32 = 0, a2: f32 = 0, a3: f32 = 0, b0: f32 = 0, b1: f32 = 0, b2: f32 = 0, b3: f32 = 0;
+  const rowStride = <usize>nBlocks << 2;
+  for (let b = 0; b < nBlocks; b++) {
+    let sa0 = i32x4.splat(0), sa1 = i32x4.splat(0), sa2 = i32x4.splat(0), sa3 = i32x4.splat(0);
+    let sb0 = i32x4.splat(0), sb1 = i32x4.splat(0), sb2 = i32x4.splat(0), sb3 = i32x4.splat(0);
+    let c = b * chunksPerBlock;
+    const cEnd = min(c + chunksPerBlock, chunks);
+    while (c < cEnd) {
+      const fEnd = min(c + FLUSH_CHUNKS, cEnd);
+      let ha0 = i16x8.splat(0), ha1 = i16x8.splat(0), ha2 = i16x8.splat(0), ha3 = i16x8.splat(0);
+      let hb0 = i16x8.splat(0), hb1 = i16x8.splat(0), hb2 = i16x8.splat(0), hb3 = i16x8.splat(0);
+      for (; c < fEnd; c++) {
+        const off = <usize>c << 6;
+        const wp = wg + off, pa = xa + off, pb = xb + off;
+        let w = v128.load(wp);
+        let c0 = v128.and(w, m), c1 = v128.and(i16x8.shr_u(w, 2), m), c2 = v128.and(i16x8.shr_u(w, 4), m), c3 = v128.and(i16x8.shr_u(w, 6), m);
+        ha0 = i16x8.add(ha0, dotCodes4(pa, c0, c1, c2, c3)); hb0 = i16x8.add(hb0, dotCodes4(pb, c0, c1, c2, c3));
+        w = v128.load(wp, 16);
+        c0 = v128.and(w, m); c1 = v128.and(i16x8.shr_u(w, 2), m); c2 = v128.and(i16x8.shr_u(w, 4), m); c3 = v128.and(i16x8.shr_u(w, 6), m);
+        ha1 = i16x8.add(ha1, dotCodes4(pa, c0, c1, c2, c3)); hb1 = i16x8.add(hb1, dotCodes4(pb, c0, c1, c2, c3));
+        w = v128.load(wp, 32);
+        c0 = v128.and(w, m); c1 = v128.and(i16x8.shr_u(w, 2), m); c2 = v128.and(i16x8.shr_u(w, 4), m); c3 = v128.and(i16x8.shr_u(w, 6), m);
+        ha2 = i16x8.add(ha2, dotCodes4(pa, c0, c1, c2, c3)); hb2 = i16x8.add(hb2, dotCodes4(pb, c0, c1, c2, c3));
+        w = v128.load(wp, 48);
+        c0 = v128.and(w, m); c1 = v128.and(i16x8.shr_u(w, 2), m); c2 = v128.and(i16x8.shr_u(w, 4), m); c3 = v128.and(i16x8.shr_u(w, 6), m);
+        ha3 = i16x8.add(ha3, dotCodes4(pa, c0, c1, c2, c3)); hb3 = i16x8.add(hb3, dotCodes4(pb, c0, c1, c2, c3));
+      }
+      sa0 = i32x4.add(sa0, i32x4.extadd_pairwise_i16x8_s(ha0)); sb0 = i32x4.add(sb0, i32x4.extadd_pairwise_i16x8_s(hb0));
+      sa1 = i32x4.add(sa1, i32x4.extadd_pairwise_i16x8_s(ha1)); sb1 = i32x4.add(sb1, i32x4.extadd_pairwise_i16x8_s(hb1));
+      sa2 = i32x4.add(sa2, i32x4.extadd_pairwise_i16x8_s(ha2)); sb2 = i32x4.add(sb2, i32x4.extadd_pairwise_i16x8_s(hb2));
+      sa3 = i32x4.add(sa3, i32x4.extadd_pairwise_i16x8_s(ha3)); sb3 = i32x4.add(sb3, i32x4.extadd_pairwise_i16x8_s(hb3));
+    }
+    const ca = load<i32>(xsum + (<usize>(t * nBlocks + b) << 2));
+    const cb = load<i32>(xsum + (<usize>((t + 1) * nBlocks + b) << 2));
+    const sp = scales + (<usize>(r0 * nBlocks + b) << 2);
+    const k0 = load<f32>(sp), k1 = load<f32>(sp + rowStride), k2 = load<f32>(sp + 2 * rowStride), k3 = load<f32>(sp + 3 * rowStride);
+    a0 += k0 * <f32>(hsum(sa0) - ca); b0 += k0 * <f32>(hsum(sb0) - cb);
+    a1 += k1 * <f32>(hsum(sa1) - ca); b1 += k1 * <f32>(hsum(sb1) - cb);
+    a2 += k2 * <f32>(hsum(sa2) - ca); b2 += k2 * <f32>(hsum(sb2) - cb);
+    a3 += k3 * <f32>(hsum(sa3) - ca); b3 += k3 * <f32>(hsum(sb3) - cb);
+  }
+  storeRows(out + (<usize>(t * rows + r0) << 2), rows, r0, a0, a1, a2, a3, load<f32>(invScales + (<usize>t << 2)));
+  storeRows(out + (<usize>((t + 1) * rows + r0) << 2), rows, r0, b0, b1, b2, b3, load<f32>(invScales + (<usize>(t + 1) << 2)));
 }
 
 /** Keeps the prefetch touches observable so the optimizer cannot drop them. */
