@@ -268,7 +268,7 @@ export class WasmBackend implements Backend {
     const len = n * nHeads * headDim;
     const qp = this.input(q, len, Slot.Y);
     const op = this.output(out, len, Slot.Out, false);
-    const stride = Math.ceil(((startPos + n) * 4) / ALIGN) * ALIGN;
+    const stride = Math.ceil((nHeads * (startPos + n + 1) * 4) / ALIGN) * ALIGN; // per thread: see attention()
     const sp = this.scratch(Slot.Scores, stride * this.threads);
     const a = this.pool.params;
     a[0] = op; a[1] = qp; a[2] = n; a[3] = startPos; a[4] = kCache.byteOffset; a[5] = vCache.byteOffset;

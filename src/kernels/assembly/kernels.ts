@@ -462,60 +462,95 @@ export function gatedRelu2(gate: usize, up: usize, length: i32): void {
   return s;
 }
 
-/** Causal GQA attention for query rows t < n at positions startPos + t; scores: scratch of startPos + n floats. */
+/**
+ * Causal GQA attention for query rows t < n at positions startPos + t, heads [h0, h1).
+ * scores: scratch of (h1 - h0) * (startPos + n + 1) floats. Loops run position-major so the cache
+ * rows ([position][nKvHeads * headDim]) stream sequentially, touched a few positions ahead.
+ */
 export function attention(out: usize, q: usize, n: i32, startPos: i32, kCache: usize, vCache: usize,
                           nHeads: i32, nKvHeads: i32, headDim: i32, scores: usize, h0: i32, h1: i32): void {
   const kvDim = nKvHeads * headDim;
   const group = nHeads / nKvHeads;
   const scale: f32 = <f32>1 / Mathf.sqrt(<f32>headDim);
-  for (let h = h0; h < h1; h++) {
-    const kvo = (h / group) * headDim;
-    for (let t = 0; t < n; t++) {
-      const len = startPos + t + 1;
-      const qo = q + (<usize>((t * nHeads + h) * headDim) << 2);
-      let mx: f32 = -Infinity;
-      for (let p = 0; p < len; p++) {
-        const s = dotf(qo, kCache + (<usize>(p * kvDim + kvo) << 2), headDim) * scale;
-        store<f32>(scores + (<usize>p << 2), s);
-        mx = max(mx, s);
+  const stride = startPos + n; // floats per head in scores
+  const kv0 = (h0 / group) * headDim, kv1 = ((h1 - 1) / group + 1) * headDim; // this slice's kv columns
+  const rowBytes = <usize>kvDim << 2;
+  const sums = scores + (<usize>((h1 - h0) * stride) << 2); // 1 / softmax denominator per head
+  let sink: u32 = 0;
+  for (let t = 0; t < n; t++) {
+    const len = startPos + t + 1;
+    const qt = q + (<usize>(t * nHeads * headDim) << 2);
+    // scores[h][p] = q_h . k_p * scale
+    for (let p = 0; p < len; p++) {
+      const kp = kCache + <usize>p * rowBytes;
+      if (p + ATTN_AHEAD < len) sink ^= touchLines(kp + ATTN_AHEAD * rowBytes + (<usize>kv0 << 2), <usize>(kv1 - kv0) << 2);
+      for (let h = h0; h < h1; h++) {
+        const s = dotf(qt + (<usize>(h * headDim) << 2), kp + (<usize>((h / group) * headDim) << 2), headDim) * scale;
+        store<f32>(scores + (<usize>((h - h0) * stride + p) << 2), s);
       }
+    }
+    // softmax per head (unnormalized; 1/sum applied at the end)
+    for (let h = h0; h < h1; h++) {
+      const sh = scores + (<usize>((h - h0) * stride) << 2);
+      let mx: f32 = -Infinity;
+      for (let p = 0; p < len; p++) mx = max(mx, load<f32>(sh + (<usize>p << 2)));
       let sum: f32 = 0;
       let p = 0;
       const mv = f32x4.splat(mx);
       for (; p + 4 <= len; p += 4) {
-        const o = scores + (<usize>p << 2);
+        const o = sh + (<usize>p << 2);
         const e = expv(f32x4.sub(v128.load(o), mv));
         v128.store(o, e);
         sum += hsumf(e);
       }
       for (; p < len; p++) {
-        const o = scores + (<usize>p << 2);
+        const o = sh + (<usize>p << 2);
         const e = Mathf.exp(load<f32>(o) - mx);
         store<f32>(o, e);
         sum += e;
       }
       const oo = out + (<usize>((t * nHeads + h) * headDim) << 2);
       memory.fill(oo, 0, <usize>headDim << 2);
-      for (p = 0; p < len; p++) {
-        const pv = f32x4.splat(load<f32>(scores + (<usize>p << 2)));
-        const vp = vCache + (<usize>(p * kvDim + kvo) << 2);
+      store<f32>(sums + (<usize>(h - h0) << 2), <f32>1 / sum);
+    }
+    // out_h = sum_p e[h][p] * v_p, then / sum
+    for (let p = 0; p < len; p++) {
+      const vp = vCache + <usize>p * rowBytes;
+      if (p + ATTN_AHEAD < len) sink ^= touchLines(vp + ATTN_AHEAD * rowBytes + (<usize>kv0 << 2), <usize>(kv1 - kv0) << 2);
+      for (let h = h0; h < h1; h++) {
+        const pv = f32x4.splat(load<f32>(scores + (<usize>((h - h0) * stride + p) << 2)));
+        const oo = out + (<usize>((t * nHeads + h) * headDim) << 2);
+        const vh = vp + (<usize>((h / group) * headDim) << 2);
         let i = 0;
         for (; i + 4 <= headDim; i += 4) {
           const o = <usize>i << 2;
-          v128.store(oo + o, madd(pv, v128.load(vp + o), v128.load(oo + o)));
+          v128.store(oo + o, madd(pv, v128.load(vh + o), v128.load(oo + o)));
         }
         for (; i < headDim; i++) {
           const o = <usize>i << 2;
-          store<f32>(oo + o, load<f32>(oo + o) + f32x4.extract_lane(pv, 0) * load<f32>(vp + o));
+          store<f32>(oo + o, load<f32>(oo + o) + f32x4.extract_lane(pv, 0) * load<f32>(vh + o));
         }
       }
-      const inv = f32x4.splat(<f32>1 / sum);
+    }
+    for (let h = h0; h < h1; h++) {
+      const inv = f32x4.splat(load<f32>(sums + (<usize>(h - h0) << 2)));
+      const oo = out + (<usize>((t * nHeads + h) * headDim) << 2);
       let i = 0;
       for (; i + 4 <= headDim; i += 4) v128.store(oo + (<usize>i << 2), f32x4.mul(v128.load(oo + (<usize>i << 2)), inv));
       for (; i < headDim; i++) store<f32>(oo + (<usize>i << 2), load<f32>(oo + (<usize>i << 2)) * f32x4.extract_lane(inv, 0));
     }
   }
+  prefetchSink ^= sink;
 }
+
+// Touch one word per 64-byte line of [p, p + bytes): see ternaryRows on why WASM needs this.
+@inline function touchLines(p: usize, bytes: usize): u32 {
+  let x: u32 = 0;
+  for (let b: usize = 0; b < bytes; b += 64) x ^= load<u32>(p + b);
+  return x;
+}
+
+const ATTN_AHEAD: usize = 2;
 
 // ---------------------------------------------------------------------------------------------
 // Memory bandwidth probe: stream-read [p, p + bytes) (bytes multiple of 64); returns a checksum
