@@ -175,6 +175,37 @@ for (const { variant, threads } of configs) {
       assert.deepEqual(Array.from(sum), Array.from(a, (v, i) => Math.fround(v + b[i])));
     });
 
+    await t.test('large inputs: small kernels split across threads', () => {
+      const n = 9, dim = 2048; // n * dim above the split threshold
+      const x = randn(n * dim, 3), w = randn(dim);
+      const xq = new Int8Array(n * dim), inv = new Float32Array(n);
+      ref.quantizeRowsRef(x, n, dim, xq, inv);
+      const xq2 = be.allocI8(n * dim), inv2 = be.allocF32(n);
+      be.quantizeRows(x, n, dim, xq2, inv2);
+      assert.deepEqual(Array.from(xq2), Array.from(xq));
+      assert.deepEqual(Array.from(inv2), Array.from(inv));
+      const want = new Float32Array(n * dim), got = be.allocF32(n * dim);
+      ref.rmsNormRef(want, x, w, n, dim, 1e-6);
+      be.rmsNorm(got, x, w, n, dim, 1e-6);
+      assertClose(got, want, 1e-6, 'rmsNorm (split)');
+      const pos = Int32Array.from({ length: n }, (_, i) => 3 * i);
+      const r1 = Float32Array.from(x), r2 = be.allocF32(x.length); r2.set(x);
+      ref.ropeRef(r1, n, 16, 128, pos, 500000, false);
+      be.rope(r2, n, 16, 128, pos, 500000, false);
+      assertClose(r2, r1, 1e-6, 'rope (split)');
+      const len = 20001; // not a multiple of the split unit
+      for (const act of ['silu', 'relu2'] as const) {
+        const g = randn(len, 8), up = randn(len);
+        const g1 = Float32Array.from(g), g2 = be.allocF32(len); g2.set(g);
+        ref.gatedActivationRef(g1, up, len, act);
+        be.gatedActivation(g2, up, len, act);
+        assertClose(g2, g1, 1e-6, `${act} (split)`);
+      }
+      const a = randn(len), b = randn(len), s2 = be.allocF32(len); s2.set(a);
+      be.addInPlace(s2, b, len);
+      assert.deepEqual(Array.from(s2), Array.from(a, (v, i) => Math.fround(v + b[i])));
+    });
+
     await t.test('attention with GQA over a KV cache', () => {
       const shape = { nHeads: 6, nKvHeads: 2, headDim: 12 };
       const kvDim = shape.nKvHeads * shape.headDim;

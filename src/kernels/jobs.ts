@@ -24,23 +24,34 @@ export interface KernelExports {
   streamRead(p: number, bytes: number): number;
 }
 
-// Control block (Int32Array over a SharedArrayBuffer): barrier words, job kind, parameters, results.
+// Control block (Int32Array over a SharedArrayBuffer): barrier words, job kind, parameters, results,
+// then f64 parameters (a Float64Array over the same bytes from int FLOATS on).
 export const GEN = 0;       // bumped by the main thread to start a job
 export const DONE = 1;      // workers that finished the current job
 export const KIND = 2;
 export const NTHREADS = 3;
 export const PARAMS = 8;    // PARAMS .. PARAMS+15: job parameters
 export const RESULTS = 32;  // RESULTS + thread: per-thread result (stream checksum)
-export const CONTROL_INTS = 64;
-export const MAX_THREADS = CONTROL_INTS - RESULTS;
+export const MAX_THREADS = 32;
+export const FLOATS = 64;   // FLOATS/2 .. : f64 job parameters (eps, theta), as a Float64Array index base
+export const CONTROL_INTS = 96;
 
-export const enum Job { Exit = 0, Ternary = 1, F32 = 2, F16 = 3, Attention = 4, Stream = 5 }
+export const enum Job {
+  Exit = 0, Ternary = 1, F32 = 2, F16 = 3, Attention = 4, Stream = 5,
+  Quantize = 6, RmsNorm = 7, Rope = 8, Gated = 9, Add = 10,
+}
+
+/** Elementwise jobs split their range in units of this many floats (keeps SIMD lanes whole). */
+export const ELEMENT_UNIT = 64;
 
 interface JobSpec {
   /** Number of independent work items (row groups, rows, heads, 64-byte lines). */
   items(p: Int32Array): number;
-  run(k: KernelExports, p: Int32Array, begin: number, end: number, thread: number, ctrl: Int32Array): void;
+  run(k: KernelExports, p: Int32Array, begin: number, end: number, thread: number, ctrl: Int32Array, f: Float64Array): void;
 }
+
+const u = (v: number) => v >>> 0; // addresses above 2 GiB come back negative from an Int32Array
+const units = (length: number) => Math.ceil(length / ELEMENT_UNIT);
 
 // p[i] is PARAMS + i; the orders below are the ones WasmBackend writes.
 const jobs: Record<number, JobSpec> = {
@@ -69,14 +80,45 @@ const jobs: Record<number, JobSpec> = {
     items: (p) => p[1],
     run: (k, p, b, e, thread, ctrl) => { ctrl[RESULTS + thread] = k.streamRead((p[0] >>> 0) + b * 64, (e - b) * 64); },
   },
+  // x, n, dim, xq, invScales: split over tokens
+  [Job.Quantize]: {
+    items: (p) => p[1],
+    run: (k, p, b, e) => k.quantizeRows(u(p[0]) + b * p[2] * 4, e - b, p[2], u(p[3]) + b * p[2], u(p[4]) + b * 4),
+  },
+  // out, x, weight, n, dim; f[0] = eps
+  [Job.RmsNorm]: {
+    items: (p) => p[3],
+    run: (k, p, b, e, _t, _c, f) => k.rmsNorm(u(p[0]) + b * p[4] * 4, u(p[1]) + b * p[4] * 4, p[2], e - b, p[4], f[0]),
+  },
+  // x, n, nHeads, headDim, positions, neox; f[0] = theta
+  [Job.Rope]: {
+    items: (p) => p[1],
+    run: (k, p, b, e, _t, _c, f) => k.rope(u(p[0]) + b * p[2] * p[3] * 4, e - b, p[2], p[3], u(p[4]) + b * 4, f[0], p[5]),
+  },
+  // gate, up, length, relu2 (0 = SiLU)
+  [Job.Gated]: {
+    items: (p) => units(p[2]),
+    run: (k, p, b, e) => {
+      const lo = b * ELEMENT_UNIT, hi = Math.min(e * ELEMENT_UNIT, p[2]);
+      (p[3] ? k.gatedRelu2 : k.gatedSilu)(u(p[0]) + lo * 4, u(p[1]) + lo * 4, hi - lo);
+    },
+  },
+  // x, y, length
+  [Job.Add]: {
+    items: (p) => units(p[2]),
+    run: (k, p, b, e) => {
+      const lo = b * ELEMENT_UNIT, hi = Math.min(e * ELEMENT_UNIT, p[2]);
+      k.addInPlace(u(p[0]) + lo * 4, u(p[1]) + lo * 4, hi - lo);
+    },
+  },
 };
 
 /** Runs this thread's share of the job described in ctrl. */
-export function runJob(k: KernelExports, ctrl: Int32Array, params: Int32Array, thread: number): void {
+export function runJob(k: KernelExports, ctrl: Int32Array, params: Int32Array, f64: Float64Array, thread: number): void {
   const spec = jobs[ctrl[KIND]];
   const n = ctrl[NTHREADS];
   const items = spec.items(params);
   const begin = Math.floor((items * thread) / n);
   const end = Math.floor((items * (thread + 1)) / n);
-  if (end > begin) spec.run(k, params, begin, end, thread, ctrl);
+  if (end > begin) spec.run(k, params, begin, end, thread, ctrl, f64);
 }

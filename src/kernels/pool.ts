@@ -5,7 +5,7 @@
  * Atomics.wait). Thread t of T gets items [floor(t·N/T), floor((t+1)·N/T)).
  */
 import {
-  CONTROL_INTS, DONE, GEN, Job, KIND, MAX_THREADS, NTHREADS, PARAMS, RESULTS, runJob, type KernelExports,
+  CONTROL_INTS, DONE, FLOATS, GEN, Job, KIND, MAX_THREADS, NTHREADS, PARAMS, RESULTS, runJob, type KernelExports,
 } from './jobs.js';
 import type { WorkerInit } from './worker.js';
 
@@ -52,12 +52,15 @@ export class ThreadPool {
   readonly ctrl: Int32Array;
   /** Job parameters: write them, then call run(kind). */
   readonly params: Int32Array;
+  /** f64 job parameters (eps, theta). */
+  readonly f64: Float64Array;
   private workers: WorkerHandle[] = [];
   private readonly block = canBlock();
 
   private constructor(readonly k: KernelExports, readonly threads: number, private readonly spin: number) {
     this.ctrl = new Int32Array(new SharedArrayBuffer(CONTROL_INTS * 4));
     this.params = this.ctrl.subarray(PARAMS, RESULTS);
+    this.f64 = new Float64Array(this.ctrl.buffer, FLOATS * 4, (CONTROL_INTS - FLOATS) / 2);
     this.ctrl[NTHREADS] = threads;
   }
 
@@ -83,11 +86,11 @@ export class ThreadPool {
   run(kind: Job): void {
     const ctrl = this.ctrl;
     ctrl[KIND] = kind;
-    if (this.threads === 1) { runJob(this.k, ctrl, this.params, 0); return; }
+    if (this.threads === 1) { runJob(this.k, ctrl, this.params, this.f64, 0); return; }
     Atomics.store(ctrl, DONE, 0);
     Atomics.add(ctrl, GEN, 1);
     Atomics.notify(ctrl, GEN);
-    runJob(this.k, ctrl, this.params, 0);
+    runJob(this.k, ctrl, this.params, this.f64, 0);
     const target = this.threads - 1;
     let spins = 0;
     for (let done = Atomics.load(ctrl, DONE); done < target; done = Atomics.load(ctrl, DONE)) {

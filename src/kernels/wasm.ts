@@ -16,7 +16,7 @@ import type {
   Activation, AttentionShape, Backend, FloatMatrix, PreparedFloat, PreparedTernary, TernaryMatrix,
 } from './backend.js';
 import { attentionRef, ternaryMatMulRef } from './reference.js';
-import { Job, type KernelExports } from './jobs.js';
+import { ELEMENT_UNIT, Job, type KernelExports } from './jobs.js';
 import { f16ToF32 } from '../quant/half.js';
 import { ThreadPool } from './pool.js';
 import { compileVariant, instantiate, supportedVariants, type WasmVariant } from './wasm-module.js';
@@ -25,6 +25,7 @@ const PAGE = 65536;
 const HEAP_BASE = PAGE;          // the module's static data (math tables) lives below 64 KiB
 const ALIGN = 64;                // cache line; also the slack kernels may read past a row's end
 const MAX_PAGES = 65536;         // 4 GiB: the wasm32 limit
+const SPLIT_MIN_ELEMENTS = 16384; // below this a small kernel costs less than waking the workers
 
 interface WasmTernary extends PreparedTernary {
   ptr: number; scalesPtr: number;
@@ -206,12 +207,23 @@ export class WasmBackend implements Backend {
 
   // ---- kernels ------------------------------------------------------------------------------
 
+  /** Worth waking the workers? Only with an item for each thread and enough elements to amortize it. */
+  private split(items: number, elements: number): boolean {
+    return this.threads > 1 && items >= this.threads && elements >= SPLIT_MIN_ELEMENTS;
+  }
+
   quantizeRows(x: Float32Array, n: number, dim: number, xq: Int8Array, invScales: Float32Array): void {
     const xp = this.input(x, n * dim, Slot.X);
     const qOurs = this.owns(xq);
     const qp = qOurs ? xq.byteOffset : this.scratch(Slot.Y, n * dim);
     const ip = this.output(invScales, n, Slot.Inv, false);
-    this.k.quantizeRows(xp, n, dim, qp, ip);
+    if (this.split(n, n * dim)) {
+      const a = this.pool.params;
+      a[0] = xp; a[1] = n; a[2] = dim; a[3] = qp; a[4] = ip;
+      this.pool.run(Job.Quantize);
+    } else {
+      this.k.quantizeRows(xp, n, dim, qp, ip);
+    }
     if (!qOurs) xq.set(new Int8Array(this.u8.buffer, qp, n * dim));
     this.finish(invScales, ip, n);
   }
@@ -245,7 +257,13 @@ export class WasmBackend implements Backend {
     const xp = this.input(x, n * dim, Slot.X);
     const wp = this.input(weight, dim, Slot.Y);
     const op = out === x ? xp : this.output(out, n * dim, Slot.Out, false);
-    this.k.rmsNorm(op, xp, wp, n, dim, eps);
+    if (this.split(n, n * dim)) {
+      const a = this.pool.params;
+      a[0] = op; a[1] = xp; a[2] = wp; a[3] = n; a[4] = dim; this.pool.f64[0] = eps;
+      this.pool.run(Job.RmsNorm);
+    } else {
+      this.k.rmsNorm(op, xp, wp, n, dim, eps);
+    }
     this.finish(out, op, n * dim);
   }
 
@@ -253,7 +271,13 @@ export class WasmBackend implements Backend {
     const len = n * nHeads * headDim;
     const xp = this.output(x, len, Slot.X, true);
     const pp = this.input(positions, n, Slot.Pos);
-    this.k.rope(xp, n, nHeads, headDim, pp, theta, neox ? 1 : 0);
+    if (this.split(n, len)) {
+      const a = this.pool.params;
+      a[0] = xp; a[1] = n; a[2] = nHeads; a[3] = headDim; a[4] = pp; a[5] = neox ? 1 : 0; this.pool.f64[0] = theta;
+      this.pool.run(Job.Rope);
+    } else {
+      this.k.rope(xp, n, nHeads, headDim, pp, theta, neox ? 1 : 0);
+    }
     this.finish(x, xp, len);
   }
 
@@ -280,14 +304,28 @@ export class WasmBackend implements Backend {
   gatedActivation(gate: Float32Array, up: Float32Array, length: number, act: Activation): void {
     const gp = this.output(gate, length, Slot.X, true);
     const up_ = this.input(up, length, Slot.Y);
-    if (act === 'silu') this.k.gatedSilu(gp, up_, length); else this.k.gatedRelu2(gp, up_, length);
+    if (this.split(length / ELEMENT_UNIT, length)) {
+      const a = this.pool.params;
+      a[0] = gp; a[1] = up_; a[2] = length; a[3] = act === 'silu' ? 0 : 1;
+      this.pool.run(Job.Gated);
+    } else if (act === 'silu') {
+      this.k.gatedSilu(gp, up_, length);
+    } else {
+      this.k.gatedRelu2(gp, up_, length);
+    }
     this.finish(gate, gp, length);
   }
 
   addInPlace(x: Float32Array, y: Float32Array, length: number): void {
     const xp = this.output(x, length, Slot.X, true);
     const yp = this.input(y, length, Slot.Y);
-    this.k.addInPlace(xp, yp, length);
+    if (this.split(length / ELEMENT_UNIT, length)) {
+      const a = this.pool.params;
+      a[0] = xp; a[1] = yp; a[2] = length;
+      this.pool.run(Job.Add);
+    } else {
+      this.k.addInPlace(xp, yp, length);
+    }
     this.finish(x, xp, length);
   }
 

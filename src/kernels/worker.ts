@@ -4,7 +4,7 @@
  * change (spin briefly, then Atomics.wait), run its slice of the job, count itself done.
  * It never returns to its event loop until the Exit job, so it needs no messages after start.
  */
-import { DONE, GEN, Job, KIND, NTHREADS, PARAMS, runJob } from './jobs.js';
+import { DONE, FLOATS, GEN, Job, KIND, NTHREADS, PARAMS, runJob } from './jobs.js';
 import { instantiate } from './wasm-module.js';
 
 export interface WorkerInit {
@@ -19,6 +19,7 @@ function serve(init: WorkerInit, ready: () => void): void {
   const k = instantiate(init.module, init.memory);
   const ctrl = new Int32Array(init.control);
   const params = ctrl.subarray(PARAMS);
+  const f64 = new Float64Array(init.control, FLOATS * 4);
   let seen = Atomics.load(ctrl, GEN);
   ready();
   for (;;) {
@@ -28,7 +29,7 @@ function serve(init: WorkerInit, ready: () => void): void {
     }
     seen = gen;
     if (ctrl[KIND] === Job.Exit) return;
-    runJob(k, ctrl, params, init.thread);
+    runJob(k, ctrl, params, f64, init.thread);
     if (Atomics.add(ctrl, DONE, 1) + 1 === ctrl[NTHREADS] - 1) Atomics.notify(ctrl, DONE);
   }
 }
