@@ -12,7 +12,8 @@ export interface KernelExports {
               xq: number, cols: number, xsum: number, invScales: number, n: number,
               out: number, rows: number, g0: number, g1: number): void;
   f32Rows(w: number, cols: number, x: number, n: number, out: number, rows: number, r0: number, r1: number): void;
-  f16Rows(w: number, cols: number, x: number, n: number, out: number, rows: number, r0: number, r1: number): void;
+  f16Rows(w: number, cols: number, x: number, n: number, out: number, rows: number, r0: number, r1: number, prescaled: number): void;
+  scaleForHalf(x: number, len: number, dst: number): number;
   quantizeRows(x: number, n: number, dim: number, xq: number, invScales: number): void;
   rmsNorm(out: number, x: number, weight: number, n: number, dim: number, eps: number): void;
   rope(x: number, n: number, nHeads: number, headDim: number, positions: number, theta: number, neox: number): void;
@@ -65,9 +66,10 @@ const jobs: Record<number, JobSpec> = {
     items: (p) => p[5],
     run: (k, p, b, e) => k.f32Rows(p[0], p[1], p[2], p[3], p[4], p[5], b, e),
   },
+  // w, cols, x, n, out, rows, prescaled; split in row pairs (the kernel's unit)
   [Job.F16]: {
-    items: (p) => p[5],
-    run: (k, p, b, e) => k.f16Rows(p[0], p[1], p[2], p[3], p[4], p[5], b, e),
+    items: (p) => Math.ceil(p[5] / 2),
+    run: (k, p, b, e) => k.f16Rows(p[0], p[1], p[2], p[3], p[4], p[5], 2 * b, Math.min(2 * e, p[5]), p[6]),
   },
   // out, q, n, startPos, k, v, nHeads, nKvHeads, headDim, scores, scoresStrideBytes
   [Job.Attention]: {

@@ -245,10 +245,15 @@ export class WasmBackend implements Backend {
 
   floatMatMul(w: PreparedFloat, x: Float32Array, n: number, out: Float32Array): void {
     const p = w as WasmFloat;
-    const xp = this.input(x, n * p.cols, Slot.X);
+    let xp = this.input(x, n * p.cols, Slot.X);
+    let prescaled = 0;
+    if (p.dtype === 'f16') {
+      const zp = this.scratch(Slot.Z, n * p.cols * 4);
+      if (this.k.scaleForHalf(xp, n * p.cols, zp)) { xp = zp; prescaled = 1; }
+    }
     const op = this.output(out, n * p.rows, Slot.Out, false);
     const a = this.pool.params;
-    a[0] = p.ptr; a[1] = p.cols; a[2] = xp; a[3] = n; a[4] = op; a[5] = p.rows;
+    a[0] = p.ptr; a[1] = p.cols; a[2] = xp; a[3] = n; a[4] = op; a[5] = p.rows; a[6] = prescaled;
     this.pool.run(p.dtype === 'f16' ? Job.F16 : Job.F32);
     this.finish(out, op, n * p.rows);
   }

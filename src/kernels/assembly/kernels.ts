@@ -230,13 +230,6 @@ export function prefetchChecksum(): u32 { return prefetchSink; }
   return f32x4.add(f32x4.mul(a, b), c);
 }
 
-// Exact f16 -> f32 of 4 halves (sign-extended i32 lanes): move sign/exponent/mantissa into f32
-// position and rescale the exponent bias by 2^112 (also exact for subnormals; Inf/NaN not kept).
-@inline function halfToFloat(h: v128): v128 {
-  const bits = v128.and(i32x4.shl(h, 13), i32x4.splat(0x8fffe000));
-  return f32x4.mul(bits, f32x4.splat(5.192296858534828e33)); // 2^112
-}
-
 @inline function hsumf(v: v128): f32 {
   return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
 }
@@ -262,33 +255,75 @@ export function f32Rows(w: usize, cols: i32, x: usize, n: i32, out: usize, rows:
   }
 }
 
-/** As f32Rows with W as IEEE half bits. */
-export function f16Rows(w: usize, cols: i32, x: usize, n: i32, out: usize, rows: i32, r0: i32, r1: i32): void {
+// f16 bits in f32 position (sign, then exponent and mantissa shifted by 13): the f32 whose value is
+// the half's times 2^-112. Exact, and a normal f32 for every normal half (see prepareFloat on subnormals).
+@inline function halfBits(h: v128): v128 {
+  return v128.and(i32x4.shl(h, 13), i32x4.splat(0x8fffe000));
+}
+
+/**
+ * x' = x * 2^112 into dst when max|x| < 2^14 (so x' and the sums stay finite), returning 1; else 0.
+ * With x' the f16 matmul multiplies halfBits(w) by x' directly: one multiply fewer per 4 weights.
+ */
+export function scaleForHalf(x: usize, len: i32, dst: usize): i32 {
+  let m = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= len; i += 4) m = f32x4.max(m, f32x4.abs(v128.load(x + (<usize>i << 2))));
+  let amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+  for (; i < len; i++) amax = max(amax, abs(load<f32>(x + (<usize>i << 2))));
+  if (!(amax < <f32>16384)) return 0; // also false for NaN
+  const k = f32x4.splat(5.192296858534828e33);
+  i = 0;
+  for (; i + 4 <= len; i += 4) v128.store(dst + (<usize>i << 2), f32x4.mul(v128.load(x + (<usize>i << 2)), k));
+  for (; i < len; i++) store<f32>(dst + (<usize>i << 2), load<f32>(x + (<usize>i << 2)) * <f32>5.192296858534828e33);
+  return 1;
+}
+
+// Two rows' dot products with x; `prescaled` (a constant at each call site) says x is x * 2^112.
+@inline function f16Pair(wa: usize, wb: usize, xt: usize, cols: i32, prescaled: bool, out: usize, two: bool): void {
   const vecEnd = cols & ~7;
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), b0 = f32x4.splat(0), b1 = f32x4.splat(0);
+  const k = f32x4.splat(5.192296858534828e33);
+  let j = 0;
+  for (; j < vecEnd; j += 8) {
+    const o = <usize>j << 2;
+    const x0 = v128.load(xt + o), x1 = v128.load(xt + o, 16);
+    const ha = v128.load(wa + (<usize>j << 1)), hb = v128.load(wb + (<usize>j << 1));
+    let wa0 = halfBits(i32x4.extend_low_i16x8_s(ha)), wa1 = halfBits(i32x4.extend_high_i16x8_s(ha));
+    let wb0 = halfBits(i32x4.extend_low_i16x8_s(hb)), wb1 = halfBits(i32x4.extend_high_i16x8_s(hb));
+    if (!prescaled) { wa0 = f32x4.mul(wa0, k); wa1 = f32x4.mul(wa1, k); wb0 = f32x4.mul(wb0, k); wb1 = f32x4.mul(wb1, k); }
+    a0 = madd(wa0, x0, a0); a1 = madd(wa1, x1, a1);
+    b0 = madd(wb0, x0, b0); b1 = madd(wb1, x1, b1);
+  }
+  let sa = hsumf(f32x4.add(a0, a1)), sb = hsumf(f32x4.add(b0, b1));
+  for (; j < cols; j++) {
+    const xv = load<f32>(xt + (<usize>j << 2));
+    let fa = f32x4.extract_lane(halfBits(i32x4.splat(<i32>load<i16>(wa + (<usize>j << 1)))), 0);
+    let fb = f32x4.extract_lane(halfBits(i32x4.splat(<i32>load<i16>(wb + (<usize>j << 1)))), 0);
+    if (!prescaled) { fa *= <f32>5.192296858534828e33; fb *= <f32>5.192296858534828e33; }
+    sa += fa * xv; sb += fb * xv;
+  }
+  store<f32>(out, sa);
+  if (two) store<f32>(out, sb, 4);
+}
+
+/**
+ * As f32Rows with W as IEEE half bits; rows two at a time (one x load feeds both), the next pair's
+ * lines touched ahead (see ternaryRows). prescaled: x holds x * 2^112 (scaleForHalf).
+ * out has the row stride of `rows`; two rows of one token are adjacent.
+ */
+export function f16Rows(w: usize, cols: i32, x: usize, n: i32, out: usize, rows: i32, r0: i32, r1: i32, prescaled: bool): void {
   const rowBytes = <usize>cols << 1;
   let sink: u32 = 0;
-  for (let r = r0; r < r1; r++) {
-    const wr = w + (<usize>(r * cols) << 1);
-    if (r + PREFETCH_ROWS < r1) { // see ternaryRows: touch a later row's lines
-      const pr = wr + PREFETCH_ROWS * rowBytes;
-      for (let b: usize = 0; b < rowBytes; b += 64) sink ^= load<u32>(pr + b);
-    }
+  for (let r = r0; r < r1; r += 2) {
+    const two = r + 1 < r1;
+    const wa = w + <usize>r * rowBytes, wb = two ? wa + rowBytes : wa;
+    if (r + 3 < r1) sink ^= touchLines(wa + 2 * rowBytes, 2 * rowBytes);
     for (let t = 0; t < n; t++) {
       const xt = x + (<usize>(t * cols) << 2);
-      let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
-      let j = 0;
-      for (; j < vecEnd; j += 8) {
-        const h = v128.load(wr + (<usize>j << 1));
-        const o = <usize>j << 2;
-        acc0 = madd(halfToFloat(i32x4.extend_low_i16x8_s(h)), v128.load(xt + o), acc0);
-        acc1 = madd(halfToFloat(i32x4.extend_high_i16x8_s(h)), v128.load(xt + o, 16), acc1);
-      }
-      let s = hsumf(f32x4.add(acc0, acc1));
-      for (; j < cols; j++) {
-        const h = i32x4.splat(<i32>load<i16>(wr + (<usize>j << 1)));
-        s += f32x4.extract_lane(halfToFloat(h), 0) * load<f32>(xt + (<usize>j << 2));
-      }
-      store<f32>(out + (<usize>(t * rows + r) << 2), s);
+      const o = out + (<usize>(t * rows + r) << 2);
+      if (prescaled) f16Pair(wa, wb, xt, cols, true, o, two);
+      else f16Pair(wa, wb, xt, cols, false, o, two);
     }
   }
   prefetchSink ^= sink;
