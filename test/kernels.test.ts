@@ -2,6 +2,7 @@
 // 1/2/3 threads, n = 1 and n > 1, odd shapes. Integer parts bit-exact, float parts within tolerance.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import type { Backend, TernaryMatrix } from '../src/kernels/backend.js';
 import * as ref from '../src/kernels/reference.js';
 import { createBackend, supportedVariants, WasmBackend, type WasmVariant } from '../src/kernels/index.js';
@@ -250,4 +251,14 @@ test('createBackend: reference and wasm; bad input errors', async () => {
   w.dispose();
   await assert.rejects(createBackend('wasm', { threads: 0 }), /threads/);
   await assert.rejects(createBackend('gpu' as 'wasm'), /unknown backend/);
+});
+
+test('a forgotten dispose() does not keep the process alive', () => {
+  const index = new URL('../src/kernels/index.js', import.meta.url).href;
+  const script = `const { createBackend } = await import(${JSON.stringify(index)});
+    const be = await createBackend('wasm', { threads: 3 });
+    const x = be.allocF32(8); be.addInPlace(x, x, 8);`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 20000, encoding: 'utf8' });
+  assert.equal(r.error, undefined, 'process did not exit on its own');
+  assert.equal(r.status, 0, r.stderr);
 });

@@ -18,7 +18,9 @@ async function spawnWorker(init: WorkerInit): Promise<WorkerHandle> {
   const url = new URL('./worker.js', import.meta.url);
   if (isNode) {
     const { Worker } = await import('node:worker_threads');
-    const w = new Worker(url, { workerData: init });
+    // Inherit the parent's flags except those only meaningful for an -e/--eval entry point.
+    const execArgv = process.execArgv.filter((a) => a.startsWith('--') && !/^--(input-type|eval|print)/.test(a));
+    const w = new Worker(url, { workerData: init, execArgv });
     w.unref(); // a forgotten dispose() must not keep the process alive
     await new Promise<void>((resolve, reject) => {
       w.once('message', () => resolve());
