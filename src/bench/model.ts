@@ -4,15 +4,16 @@
  * bandwidth is a streaming read, in wasm with the same threads, of as many bytes as the weights.
  */
 import { WasmBackend } from '../kernels/wasm.js';
+import type { Matrix, ModelConfig, ModelWeights } from '../model/types.js';
 import type { WasmVariant } from '../kernels/wasm-module.js';
 import { SHAPES, SyntheticModel } from './synthetic.js';
 
 /** What the benchmark drives: a model with a KV cache it can reset. */
 export interface BenchRunner {
-  /** Evaluate `n` prompt tokens from position 0 (one batch). */
-  prefill(n: number): void;
+  /** Start over (empty KV cache) and evaluate `n` prompt tokens as one batch. */
+  prefill(n: number): void | Promise<void>;
   /** Evaluate one more token at position `pos`. */
-  decode(pos: number): void;
+  decode(pos: number): void | Promise<void>;
   /** Bytes of weights one decoded token reads. */
   readonly weightBytes: number;
 }
@@ -47,33 +48,34 @@ export interface BenchOptions {
 }
 
 /** Time prompt processing and decoding (best of `repeat` runs), then measure bandwidth. */
-export function runBench(name: string, runner: BenchRunner, be: WasmBackend, opts: BenchOptions): ModelBenchResult {
+export async function runBench(name: string, runner: BenchRunner, bandwidth: (bytes: number) => number,
+                               backend: { name: string; threads: number }, opts: BenchOptions): Promise<ModelBenchResult> {
   const P = opts.promptTokens ?? 128, G = opts.genTokens ?? 64, R = opts.repeat ?? 1;
   const runs: ModelBenchResult['runs'] = [];
   const total = R * (1 + G);
   for (let r = 0; r < R; r++) {
     let t0 = performance.now();
-    runner.prefill(P);
+    await runner.prefill(P);
     const promptS = (performance.now() - t0) / 1000;
     opts.onProgress?.(r * (1 + G) + 1, total);
     t0 = performance.now();
     for (let i = 0; i < G; i++) {
-      runner.decode(P + i);
+      await runner.decode(P + i);
       if ((i & 7) === 7) opts.onProgress?.(r * (1 + G) + 2 + i, total);
     }
     const decodeS = (performance.now() - t0) / 1000;
     runs.push({ promptTokPerS: P / promptS, decodeTokPerS: G / decodeS });
   }
   opts.onProgress?.(total, total);
-  const bw = be.measureBandwidth(runner.weightBytes);
+  const bytesPerSecond = bandwidth(runner.weightBytes);
   const promptTokPerS = Math.max(...runs.map((x) => x.promptTokPerS));
   const decodeTokPerS = Math.max(...runs.map((x) => x.decodeTokPerS));
   const achieved = runner.weightBytes * decodeTokPerS;
   return {
-    model: name, backend: be.name, threads: be.threads, promptTokens: P, genTokens: G,
+    model: name, backend: backend.name, threads: backend.threads, promptTokens: P, genTokens: G,
     promptTokPerS, decodeTokPerS, decodeMsPerToken: 1000 / decodeTokPerS, weightBytes: runner.weightBytes,
-    achievedGBps: achieved / 1e9, bandwidthGBps: bw.bytesPerSecond / 1e9,
-    rooflineFraction: achieved / bw.bytesPerSecond, rooflineTokPerS: bw.bytesPerSecond / runner.weightBytes, runs,
+    achievedGBps: achieved / 1e9, bandwidthGBps: bytesPerSecond / 1e9,
+    rooflineFraction: achieved / bytesPerSecond, rooflineTokPerS: bytesPerSecond / runner.weightBytes, runs,
   };
 }
 
@@ -86,13 +88,76 @@ export async function benchSynthetic(shapeName: string, opts: BenchOptions = {})
   try {
     const model = new SyntheticModel(be, shape, P + G, P);
     const runner: BenchRunner = {
-      prefill: (n) => { model.forward(0, n); },
+      prefill: (n) => { model.forward(0, n); }, // overwrites the cache from position 0
       decode: (pos) => { model.forward(pos, 1); },
       weightBytes: model.weightBytes,
     };
-    return runBench(`synthetic ${shapeName}`, runner, be, opts);
+    return await runBench(`synthetic ${shapeName}`, runner, (bytes) => be.measureBandwidth(bytes).bytesPerSecond, be, opts);
   } finally {
     be.dispose();
+  }
+}
+
+/** The part of the engine (src/model, issue 3) that `bench --model` drives. */
+interface EngineSession { evaluate(tokens: number[]): unknown }
+interface EngineModel {
+  config: ModelConfig;
+  weights?: ModelWeights;
+  createSession(): EngineSession;
+  dispose?(): void;
+}
+interface Engine { loadModel(path: string, opts: { backend: 'wasm'; threads?: number }): Promise<EngineModel> }
+
+async function loadEngine(): Promise<Engine> {
+  const spec = '../model/index.js'; // resolved at run time: the engine is built by another module
+  let engine: Partial<Engine>;
+  try {
+    engine = (await import(spec)) as Partial<Engine>;
+  } catch (err) {
+    throw new Error(`bench --model needs the model engine (src/model/index.ts): ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (typeof engine.loadModel !== 'function') throw new Error('the model engine does not export loadModel()');
+  return engine as Engine;
+}
+
+function matrixBytes(m: Matrix): number {
+  return m.kind === 'ternary' ? (m.m.rows * m.m.cols) / 4 + m.m.scales.byteLength : m.m.data.byteLength;
+}
+
+/** Bytes one decoded token reads: every linear layer once, plus the LM head (not the embedding lookup). */
+export function weightBytesPerToken(w: ModelWeights): number {
+  let bytes = 0;
+  for (const l of w.layers) {
+    for (const m of [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown]) bytes += matrixBytes(m);
+  }
+  return bytes + (w.output ?? w.tokenEmbedding).data.byteLength;
+}
+
+/** `bitnet bench --model FILE`: the engine's prompt and decode speed on a real model file. */
+export async function benchModel(path: string, opts: BenchOptions = {}): Promise<ModelBenchResult> {
+  const engine = await loadEngine();
+  const model = await engine.loadModel(path, { backend: 'wasm', threads: opts.threads });
+  const threads = opts.threads ?? (await import('node:os')).availableParallelism();
+  const probe = await WasmBackend.create({ threads, variant: opts.variant });
+  try {
+    const { vocabSize } = model.config;
+    const token = (i: number) => 1 + ((i * 7919) % (vocabSize - 1)); // arbitrary valid ids
+    if (!model.weights) throw new Error('the loaded model does not expose its weights: cannot count bytes per token');
+    let session = model.createSession();
+    const runner: BenchRunner = {
+      prefill: async (n) => {
+        session = model.createSession();
+        await session.evaluate(Array.from({ length: n }, (_, i) => token(i)));
+      },
+      decode: async (pos) => { await session.evaluate([token(pos)]); },
+      weightBytes: weightBytesPerToken(model.weights),
+    };
+    const name = path.split('/').pop() ?? path;
+    return await runBench(name, runner, (bytes) => probe.measureBandwidth(bytes).bytesPerSecond,
+      { name: probe.name, threads }, opts);
+  } finally {
+    probe.dispose();
+    model.dispose?.();
   }
 }
 

@@ -5,7 +5,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
 import { benchKernels, formatKernelBench } from '../bench/kernels.js';
-import { benchSynthetic, formatModelBench } from '../bench/model.js';
+import { benchModel, benchSynthetic, formatModelBench } from '../bench/model.js';
 import type { WasmVariant } from '../kernels/wasm-module.js';
 
 function positiveInt(name: string) {
@@ -60,6 +60,14 @@ export function register(program: Command): void {
         const bar = progress('kernels');
         const r = await benchKernels({ threads: opts.threads, variant: opts.variant, onProgress: bar.update }).finally(() => bar.stop());
         console.log(opts.json ? JSON.stringify(r, null, 2) : formatKernelBench(r));
+      }
+      if (opts.model) {
+        const bar = progress('bench');
+        const r = await benchModel(opts.model, {
+          threads: opts.threads, promptTokens: opts.prompt, genTokens: opts.gen, repeat: opts.repeat,
+          variant: opts.variant, onProgress: bar.update,
+        }).finally(() => bar.stop());
+        console.log(opts.json ? JSON.stringify(r, null, 2) : formatModelBench(r));
       }
       if (opts.synthetic) {
         const bar = progress('bench');
