@@ -250,6 +250,11 @@ test('createBackend: reference and wasm; bad input errors', async () => {
   assert.throws(() => w.prepareTernary({ rows: 2, cols: 6, codes: new Uint8Array(3), blockSize: 6, scales: new Float32Array(2) }), /multiple of 4/);
   w.dispose();
   await assert.rejects(createBackend('wasm', { threads: 0 }), /threads/);
+  const fallback = await createBackend('wasm', { available: [] }); // an engine without SIMD
+  assert.equal(fallback.name, 'reference');
+  const simd = await createBackend('wasm', { available: ['simd128'], threads: 1 });
+  assert.equal(simd.name, 'wasm-simd128');
+  simd.dispose();
   await assert.rejects(createBackend('gpu' as 'wasm'), /unknown backend/);
 });
 
