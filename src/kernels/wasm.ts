@@ -177,8 +177,8 @@ export class WasmBackend implements Backend {
     const scalesPtr = this.alloc(groups * 4 * nBlocks * 4);
     const sv = this.f32View(scalesPtr, groups * 4 * nBlocks);
     sv.fill(0);
-    for (let r = 0; r < rows; r++) {
-      for (let b = 0; b < nBlocks; b++) sv[r * nBlocks + b] = scales[r * srcBlocks + b];
+    for (let r = 0; r < rows; r++) { // kernel layout: [group][block][row within group]
+      for (let b = 0; b < nBlocks; b++) sv[((r >> 2) * nBlocks + b) * 4 + (r & 3)] = scales[r * srcBlocks + b];
     }
     const p: WasmTernary = {
       rows, cols, bytes: groups * chunks * 64 + sv.byteLength, ptr, scalesPtr, groups, chunks, nBlocks,

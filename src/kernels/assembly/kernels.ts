@@ -76,6 +76,29 @@ export function blockSums(xq: usize, n: i32, cols: i32, blockLen: i32, nBlocks: 
   return i16x8.add(a, b);
 }
 
+/** [hsum(s0), hsum(s1), hsum(s2), hsum(s3)]: a 4x4 transpose-add, 6 shuffles + 3 adds. */
+@inline function hsum4(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
+  const v = i32x4.add(v128.shuffle<i32>(s0, s1, 0, 4, 1, 5), v128.shuffle<i32>(s0, s1, 2, 6, 3, 7));
+  const w = i32x4.add(v128.shuffle<i32>(s2, s3, 0, 4, 1, 5), v128.shuffle<i32>(s2, s3, 2, 6, 3, 7));
+  return i32x4.add(v128.shuffle<i32>(v, w, 0, 1, 4, 5), v128.shuffle<i32>(v, w, 2, 3, 6, 7));
+}
+
+/** acc + scales[4 rows] * f32(dots - corr), dots from the 4 rows' i32 lane sums. */
+@inline function scaleBlock(acc: v128, s0: v128, s1: v128, s2: v128, s3: v128, corr: i32, scales: usize): v128 {
+  const d = i32x4.sub(hsum4(s0, s1, s2, s3), i32x4.splat(corr));
+  return f32x4.add(acc, f32x4.mul(v128.load(scales), f32x4.convert_i32x4_s(d)));
+}
+
+/** out[t*rows + r0 .. r0+3] = acc * inv, only the rows that exist. */
+@inline function storeGroup(out: usize, rows: i32, r0: i32, t: i32, acc: v128, invScales: usize): void {
+  const v = f32x4.mul(acc, f32x4.splat(load<f32>(invScales + (<usize>t << 2))));
+  const o = out + (<usize>(t * rows + r0) << 2);
+  if (r0 + 4 <= rows) { v128.store(o, v); return; }
+  store<f32>(o, f32x4.extract_lane(v, 0));
+  if (r0 + 1 < rows) store<f32>(o, f32x4.extract_lane(v, 1), 4);
+  if (r0 + 2 < rows) store<f32>(o, f32x4.extract_lane(v, 2), 8);
+}
+
 @inline function hsum(v: v128): i32 {
   return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
 }
@@ -88,7 +111,7 @@ const PREFETCH_ROWS: usize = 2; // i16 lanes hold <= 8 chunks (8 * 2048 = 16384 
 /**
  * Ternary matmul over row groups [g0, g1) for n tokens:
  * out[t*rows + r] = invScales[t] * Σ_b scale[r, b] * (Σ_{j∈b} code[r,j] * xq[t,j] − xsum[t, b]).
- * Scales are f32 [row][nBlocks]; a block spans chunksPerBlock chunks (the last may be shorter).
+ * Scales are f32 [group][block][4 rows]; a block spans chunksPerBlock chunks (the last may be shorter).
  * Tokens loop inside a group so the group's weights stay in L1 while all n tokens use them.
  */
 export function ternaryRows(w: usize, scales: usize, nBlocks: i32, chunksPerBlock: i32, chunks: i32,
@@ -111,7 +134,7 @@ export function ternaryRows(w: usize, scales: usize, nBlocks: i32, chunksPerBloc
     for (; t + 1 < n; t += 2) ternaryGroupPair(wg, scales, nBlocks, chunksPerBlock, chunks, xq, cols, xsum, invScales, out, rows, r0, t);
     for (; t < n; t++) {
       const xt = xq + <usize>(t * cols);
-      let a0: f32 = 0, a1: f32 = 0, a2: f32 = 0, a3: f32 = 0;
+      let acc = f32x4.splat(0);
       for (let b = 0; b < nBlocks; b++) {
         let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
         let c = b * chunksPerBlock;
@@ -134,19 +157,9 @@ export function ternaryRows(w: usize, scales: usize, nBlocks: i32, chunksPerBloc
           s3 = i32x4.add(s3, i32x4.extadd_pairwise_i16x8_s(h3));
         }
         const corr = load<i32>(xsum + (<usize>(t * nBlocks + b) << 2));
-        const sp = scales + (<usize>(r0 * nBlocks + b) << 2);
-        const rowStride = <usize>nBlocks << 2;
-        a0 += load<f32>(sp) * <f32>(hsum(s0) - corr);
-        a1 += load<f32>(sp + rowStride) * <f32>(hsum(s1) - corr);
-        a2 += load<f32>(sp + 2 * rowStride) * <f32>(hsum(s2) - corr);
-        a3 += load<f32>(sp + 3 * rowStride) * <f32>(hsum(s3) - corr);
+        acc = scaleBlock(acc, s0, s1, s2, s3, corr, scales + (<usize>(g * nBlocks + b) << 4));
       }
-      const inv = load<f32>(invScales + (<usize>t << 2));
-      const o = out + (<usize>(t * rows + r0) << 2);
-      store<f32>(o, a0 * inv);
-      if (r0 + 1 < rows) store<f32>(o, a1 * inv, 4);
-      if (r0 + 2 < rows) store<f32>(o, a2 * inv, 8);
-      if (r0 + 3 < rows) store<f32>(o, a3 * inv, 12);
+      storeGroup(out, rows, r0, t, acc, invScales);
     }
   }
   prefetchSink ^= sink;
@@ -158,12 +171,6 @@ export function ternaryRows(w: usize, scales: usize, nBlocks: i32, chunksPerBloc
                    i16x8.add(dotCodes(v128.load(xp, 32), c2), dotCodes(v128.load(xp, 48), c3)));
 }
 
-@inline function storeRows(o: usize, rows: i32, r0: i32, a0: f32, a1: f32, a2: f32, a3: f32, inv: f32): void {
-  store<f32>(o, a0 * inv);
-  if (r0 + 1 < rows) store<f32>(o, a1 * inv, 4);
-  if (r0 + 2 < rows) store<f32>(o, a2 * inv, 8);
-  if (r0 + 3 < rows) store<f32>(o, a3 * inv, 12);
-}
 
 /**
  * One row group for tokens t and t+1 (prompt processing): each 16-byte code load is unpacked
@@ -174,8 +181,8 @@ function ternaryGroupPair(wg: usize, scales: usize, nBlocks: i32, chunksPerBlock
                           out: usize, rows: i32, r0: i32, t: i32): void {
   const xa = xq + <usize>(t * cols), xb = xa + <usize>cols;
   const m = i8x16.splat(3);
-  let a0: f32 = 0, a1: f32 = 0, a2: f32 = 0, a3: f32 = 0, b0: f32 = 0, b1: f32 = 0, b2: f32 = 0, b3: f32 = 0;
-  const rowStride = <usize>nBlocks << 2;
+  let accA = f32x4.splat(0), accB = f32x4.splat(0);
+  const g = r0 >> 2;
   for (let b = 0; b < nBlocks; b++) {
     let sa0 = i32x4.splat(0), sa1 = i32x4.splat(0), sa2 = i32x4.splat(0), sa3 = i32x4.splat(0);
     let sb0 = i32x4.splat(0), sb1 = i32x4.splat(0), sb2 = i32x4.splat(0), sb3 = i32x4.splat(0);
@@ -208,15 +215,12 @@ function ternaryGroupPair(wg: usize, scales: usize, nBlocks: i32, chunksPerBlock
     }
     const ca = load<i32>(xsum + (<usize>(t * nBlocks + b) << 2));
     const cb = load<i32>(xsum + (<usize>((t + 1) * nBlocks + b) << 2));
-    const sp = scales + (<usize>(r0 * nBlocks + b) << 2);
-    const k0 = load<f32>(sp), k1 = load<f32>(sp + rowStride), k2 = load<f32>(sp + 2 * rowStride), k3 = load<f32>(sp + 3 * rowStride);
-    a0 += k0 * <f32>(hsum(sa0) - ca); b0 += k0 * <f32>(hsum(sb0) - cb);
-    a1 += k1 * <f32>(hsum(sa1) - ca); b1 += k1 * <f32>(hsum(sb1) - cb);
-    a2 += k2 * <f32>(hsum(sa2) - ca); b2 += k2 * <f32>(hsum(sb2) - cb);
-    a3 += k3 * <f32>(hsum(sa3) - ca); b3 += k3 * <f32>(hsum(sb3) - cb);
+    const sp = scales + (<usize>(g * nBlocks + b) << 4);
+    accA = scaleBlock(accA, sa0, sa1, sa2, sa3, ca, sp);
+    accB = scaleBlock(accB, sb0, sb1, sb2, sb3, cb, sp);
   }
-  storeRows(out + (<usize>(t * rows + r0) << 2), rows, r0, a0, a1, a2, a3, load<f32>(invScales + (<usize>t << 2)));
-  storeRows(out + (<usize>((t + 1) * rows + r0) << 2), rows, r0, b0, b1, b2, b3, load<f32>(invScales + (<usize>(t + 1) << 2)));
+  storeGroup(out, rows, r0, t, accA, invScales);
+  storeGroup(out, rows, r0, t + 1, accB, invScales);
 }
 
 /** Keeps the prefetch touches observable so the optimizer cannot drop them. */
