@@ -55,6 +55,7 @@ export class WasmBackend implements Backend {
   private readonly ours = new WeakSet<ArrayBufferLike>();
   private u8!: Uint8Array;
   private readonly slots: Array<{ ptr: number; bytes: number }> = [];
+  private warnedCache = false;
 
   private constructor(readonly variant: WasmVariant, private readonly memory: WebAssembly.Memory,
                       private readonly k: KernelExports, private readonly pool: ThreadPool) {
@@ -291,6 +292,11 @@ export class WasmBackend implements Backend {
     const { nHeads, nKvHeads, headDim } = shape;
     if (!this.owns(kCache) || !this.owns(vCache)) {
       // Copying a whole cache per call would cost more than the reference; allocF32 the cache instead.
+      if (!this.warnedCache) {
+        this.warnedCache = true;
+        const warn = globalThis.process?.emitWarning ?? console.warn;
+        warn('wasm backend: KV cache arrays not from backend.allocF32(): attention runs the slow reference kernel');
+      }
       attentionRef(out, q, n, startPos, kCache, vCache, shape);
       return;
     }
