@@ -209,7 +209,7 @@ for (const { variant, threads } of configs) {
     });
 
     await t.test('attention with GQA over a KV cache', () => {
-      const shape = { nHeads: 6, nKvHeads: 2, headDim: 12 };
+      for (const shape of [{ nHeads: 6, nKvHeads: 2, headDim: 12 }, { nHeads: 4, nKvHeads: 4, headDim: 18 }, { nHeads: 3, nKvHeads: 1, headDim: 64 }]) {
       const kvDim = shape.nKvHeads * shape.headDim;
       for (const [n, startPos] of [[1, 0], [1, 9], [4, 5], [7, 0]]) {
         const len = startPos + n;
@@ -223,6 +223,7 @@ for (const { variant, threads } of configs) {
         const plain = new Float32Array(q.length); // cache outside wasm memory: reference path
         be.attention(plain, q, n, startPos, Float32Array.from(k), Float32Array.from(v), shape);
         assertClose(plain, want, 1e-7, 'attention (plain arrays)');
+      }
       }
     });
 

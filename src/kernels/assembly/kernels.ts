@@ -492,11 +492,19 @@ export function gatedRelu2(gate: usize, up: usize, length: i32): void {
 // ---------------------------------------------------------------------------------------------
 // Attention over the KV cache ([position][nKvHeads * headDim]), heads [h0, h1)
 
+// Four accumulators: one chain of dependent multiply-adds would be latency-bound.
 @inline function dotf(a: usize, b: usize, len: i32): f32 {
-  let acc = f32x4.splat(0);
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   let i = 0;
-  for (; i + 4 <= len; i += 4) acc = madd(v128.load(a + (<usize>i << 2)), v128.load(b + (<usize>i << 2)), acc);
-  let s = hsumf(acc);
+  for (; i + 16 <= len; i += 16) {
+    const o = <usize>i << 2;
+    a0 = madd(v128.load(a + o), v128.load(b + o), a0);
+    a1 = madd(v128.load(a + o, 16), v128.load(b + o, 16), a1);
+    a2 = madd(v128.load(a + o, 32), v128.load(b + o, 32), a2);
+    a3 = madd(v128.load(a + o, 48), v128.load(b + o, 48), a3);
+  }
+  for (; i + 4 <= len; i += 4) a0 = madd(v128.load(a + (<usize>i << 2)), v128.load(b + (<usize>i << 2)), a0);
+  let s = hsumf(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
   for (; i < len; i++) s += load<f32>(a + (<usize>i << 2)) * load<f32>(b + (<usize>i << 2));
   return s;
 }
