@@ -249,7 +249,9 @@ test('createBackend: reference and wasm; bad input errors', async () => {
   assert.match(w.name, /^wasm-/);
   assert.equal(w.threads, 2);
   assert.throws(() => w.prepareTernary({ rows: 2, cols: 6, codes: new Uint8Array(3), blockSize: 6, scales: new Float32Array(2) }), /multiple of 4/);
+  const m = w.prepareTernary({ rows: 4, cols: 64, codes: new Uint8Array(64), blockSize: 64, scales: new Float32Array(4) });
   w.dispose();
+  assert.throws(() => w.ternaryMatMul(m, new Int8Array(64), new Float32Array(1), 1, new Float32Array(4)), /after dispose/);
   await assert.rejects(createBackend('wasm', { threads: 0 }), /threads/);
   const fallback = await createBackend('wasm', { available: [] }); // an engine without SIMD
   assert.equal(fallback.name, 'reference');

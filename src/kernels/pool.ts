@@ -58,6 +58,7 @@ export class ThreadPool {
   readonly f64: Float64Array;
   private workers: WorkerHandle[] = [];
   private readonly block = canBlock();
+  private disposed = false;
 
   private constructor(readonly k: KernelExports, readonly threads: number, private readonly spin: number) {
     this.ctrl = new Int32Array(new SharedArrayBuffer(CONTROL_INTS * 4));
@@ -86,6 +87,7 @@ export class ThreadPool {
 
   /** Run `kind` with the parameters already in `params`, on all threads; returns when all are done. */
   run(kind: Job): void {
+    if (this.disposed) throw new Error('kernel backend used after dispose()');
     const ctrl = this.ctrl;
     ctrl[KIND] = kind;
     if (this.threads === 1) { runJob(this.k, ctrl, this.params, this.f64, 0); return; }
@@ -103,6 +105,7 @@ export class ThreadPool {
   result(thread: number): number { return this.ctrl[RESULTS + thread]; }
 
   dispose(): void {
+    this.disposed = true;
     if (this.workers.length) {
       this.ctrl[KIND] = Job.Exit;
       Atomics.add(this.ctrl, GEN, 1);
