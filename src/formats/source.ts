@@ -1,0 +1,50 @@
+/**
+ * Byte sources: read ranges of a file without loading it whole (models > 2 GB exist),
+ * or of an in-memory buffer (browser, tests).
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+
+export interface ByteSource {
+  readonly size: number;
+  /** Exactly `length` bytes at `offset`; throws RangeError past the end. */
+  read(offset: number, length: number): Uint8Array;
+  close(): void;
+}
+
+function checkRange(size: number, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
+    throw new RangeError(`read of ${length} bytes at offset ${offset} is outside the ${size}-byte source`);
+  }
+}
+
+export function fileSource(path: string): ByteSource {
+  const fd = openSync(path, 'r');
+  const size = fstatSync(fd).size;
+  let open = true;
+  return {
+    size,
+    read(offset, length) {
+      checkRange(size, offset, length);
+      const out = new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        const n = readSync(fd, out, done, Math.min(length - done, 1 << 30), offset + done);
+        if (n <= 0) throw new RangeError(`unexpected end of file at ${offset + done}`);
+        done += n;
+      }
+      return out;
+    },
+    close() { if (open) { closeSync(fd); open = false; } },
+  };
+}
+
+export function bufferSource(bytes: Uint8Array): ByteSource {
+  return {
+    size: bytes.byteLength,
+    read(offset, length) {
+      checkRange(bytes.byteLength, offset, length);
+      return bytes.subarray(offset, offset + length);
+    },
+    close() { /* nothing */ },
+  };
+}

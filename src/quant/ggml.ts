@@ -1,0 +1,250 @@
+/**
+ * ggml tensor types: one table (id, block size, bytes per block) and each type's reference
+ * quantize / dequantize pair, bit-exact with upstream.
+ *
+ * | type  | id | block | bytes | layout (upstream)                                                        |
+ * |-------|----|-------|-------|--------------------------------------------------------------------------|
+ * | F32   |  0 |   1   |   4   |                                                                          |
+ * | F16   |  1 |   1   |   2   | IEEE half                                                                |
+ * | Q8_0  |  8 |  32   |  34   | f16 d, 32 × int8 q; x = d·q (ggml-quants.c quantize_row_q8_0_ref)       |
+ * | BF16  | 30 |   1   |   2   | top half of f32, round-to-nearest-even                                  |
+ * | TQ1_0 | 34 |  256  |  54   | qs[48] (5 trits/byte), qh[4] (4 trits/byte), f16 d (quantize_row_tq1_0_ref) |
+ * | TQ2_0 | 35 |  256  |  66   | qs[64] (4 × 2-bit codes/byte, code-1 = w), f16 d (quantize_row_tq2_0_ref) |
+ * | I2_S  | 36 |  128  |  32   | bitnet.cpp fork: 2-bit codes, then ONE f32 scale per tensor (+32 bytes) |
+ */
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './half.js';
+
+export enum GGMLType { F32 = 0, F16 = 1, Q8_0 = 8, BF16 = 30, TQ1_0 = 34, TQ2_0 = 35, I2_S = 36 }
+
+export interface GGMLTypeTraits { name: string; blockSize: number; typeSize: number }
+
+export const GGML_TYPES: Record<GGMLType, GGMLTypeTraits> = {
+  [GGMLType.F32]: { name: 'F32', blockSize: 1, typeSize: 4 },
+  [GGMLType.F16]: { name: 'F16', blockSize: 1, typeSize: 2 },
+  [GGMLType.Q8_0]: { name: 'Q8_0', blockSize: 32, typeSize: 34 },
+  [GGMLType.BF16]: { name: 'BF16', blockSize: 1, typeSize: 2 },
+  [GGMLType.TQ1_0]: { name: 'TQ1_0', blockSize: 256, typeSize: 54 },
+  [GGMLType.TQ2_0]: { name: 'TQ2_0', blockSize: 256, typeSize: 66 },
+  [GGMLType.I2_S]: { name: 'I2_S', blockSize: 128, typeSize: 32 },
+};
+
+/** Bytes appended after I2_S packed data: one f32 scale, padded to 32 bytes (bitnet.cpp ggml_nbytes). */
+export const I2S_TAIL = 32;
+
+export function isKnownType(id: number): id is GGMLType {
+  return Object.prototype.hasOwnProperty.call(GGML_TYPES, id);
+}
+
+export function ggmlTypeName(type: GGMLType): string {
+  return GGML_TYPES[type]?.name ?? `unknown(${type})`;
+}
+
+export function ggmlTypeFromName(name: string): GGMLType {
+  const up = name.toUpperCase();
+  for (const [id, t] of Object.entries(GGML_TYPES)) if (t.name === up) return Number(id) as GGMLType;
+  throw new Error(`unknown tensor type '${name}' (expected one of ${Object.values(GGML_TYPES).map((t) => t.name.toLowerCase()).join(', ')})`);
+}
+
+export function isTernaryType(type: GGMLType): boolean {
+  return type === GGMLType.TQ1_0 || type === GGMLType.TQ2_0 || type === GGMLType.I2_S;
+}
+
+/** Byte size of a tensor of nElements (a multiple of the block size). */
+export function tensorBytes(type: GGMLType, nElements: number): number {
+  const t = GGML_TYPES[type];
+  if (nElements % t.blockSize !== 0) {
+    throw new Error(`${t.name} needs a multiple of ${t.blockSize} elements, got ${nElements}`);
+  }
+  const bytes = (nElements / t.blockSize) * t.typeSize;
+  return type === GGMLType.I2_S ? bytes + I2S_TAIL : bytes;
+}
+
+// C's lroundf: half away from zero.
+const lround = (v: number): number => (v < 0 ? -Math.round(-v) : Math.round(v));
+
+const TQ1_POW3 = [1, 3, 9, 27, 81, 243];
+
+/** Trit (0..2) number n (0 = most significant of 5) stored in a TQ1_0 byte. */
+function tq1Trit(byte: number, n: number): number {
+  const q = (byte * TQ1_POW3[n]) & 0xff;
+  return (q * 3) >> 8;
+}
+
+/** Element order of one TQ1_0 block: [byte index, trit index] per element, built once. */
+const TQ1_ORDER: Array<[number, number]> = (() => {
+  const order: Array<[number, number]> = [];
+  for (let n = 0; n < 5; n++) for (let m = 0; m < 32; m++) order.push([m, n]);         // qs[0..32), 160 elements
+  for (let n = 0; n < 5; n++) for (let m = 0; m < 16; m++) order.push([32 + m, n]);    // qs[32..48), 80 elements
+  for (let n = 0; n < 4; n++) for (let j = 0; j < 4; j++) order.push([48 + j, n]);     // qh[0..4), 16 elements
+  return order;
+})();
+
+/** Code (0..2, = w + 1) of element i in a 256-element TQ2_0 block: qs byte (i>>7)*32 + (i&31), bits 2*((i>>5)&3). */
+function tq2Pos(i: number): [number, number] {
+  return [(i >> 7) * 32 + (i & 31), ((i >> 5) & 3) * 2];
+}
+
+/** I2_S, 128-element block of 32 bytes: element i at byte (i & 31), bits 6 - 2*(i >> 5). */
+function i2sPos(i: number): [number, number] {
+  return [i & 31, 6 - 2 * (i >> 5)];
+}
+
+export function dequantize(type: GGMLType, bytes: Uint8Array, nElements: number): Float32Array {
+  const need = tensorBytes(type, nElements);
+  if (bytes.byteLength < need) throw new Error(`${ggmlTypeName(type)} data too short: ${bytes.byteLength} < ${need} bytes`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Float32Array(nElements);
+  switch (type) {
+    case GGMLType.F32:
+      for (let i = 0; i < nElements; i++) out[i] = dv.getFloat32(i * 4, true);
+      break;
+    case GGMLType.F16:
+      for (let i = 0; i < nElements; i++) out[i] = f16ToF32(dv.getUint16(i * 2, true));
+      break;
+    case GGMLType.BF16:
+      for (let i = 0; i < nElements; i++) out[i] = bf16ToF32(dv.getUint16(i * 2, true));
+      break;
+    case GGMLType.Q8_0:
+      for (let b = 0; b < nElements / 32; b++) {
+        const d = f16ToF32(dv.getUint16(b * 34, true));
+        for (let i = 0; i < 32; i++) out[b * 32 + i] = d * dv.getInt8(b * 34 + 2 + i);
+      }
+      break;
+    case GGMLType.TQ1_0:
+      for (let b = 0; b < nElements / 256; b++) {
+        const o = b * 54;
+        const d = f16ToF32(dv.getUint16(o + 52, true));
+        for (let i = 0; i < 256; i++) {
+          const [byte, n] = TQ1_ORDER[i];
+          out[b * 256 + i] = (tq1Trit(bytes[o + byte], n) - 1) * d;
+        }
+      }
+      break;
+    case GGMLType.TQ2_0:
+      for (let b = 0; b < nElements / 256; b++) {
+        const o = b * 66;
+        const d = f16ToF32(dv.getUint16(o + 64, true));
+        for (let i = 0; i < 256; i++) {
+          const [byte, shift] = tq2Pos(i);
+          out[b * 256 + i] = (((bytes[o + byte] >> shift) & 3) - 1) * d;
+        }
+      }
+      break;
+    case GGMLType.I2_S: {
+      const scale = dv.getFloat32(nElements / 4, true);
+      for (let b = 0; b < nElements / 128; b++) {
+        for (let i = 0; i < 128; i++) {
+          const [byte, shift] = i2sPos(i);
+          const code = (bytes[b * 32 + byte] >> shift) & 3;
+          out[b * 128 + i] = code === 1 ? 0 : code === 2 ? scale : -scale;
+        }
+      }
+      break;
+    }
+    default:
+      throw new Error(`cannot dequantize type ${ggmlTypeName(type)}`);
+  }
+  return out;
+}
+
+/** Reference quantizers (ggml's quantize_row_*_ref; I2_S as bitnet.cpp's quantize_i2_s). */
+export function quantize(type: GGMLType, src: Float32Array, rows: number, cols: number): Uint8Array {
+  const n = rows * cols;
+  if (src.length < n) throw new Error(`quantize: ${src.length} values for ${rows}×${cols}`);
+  const out = new Uint8Array(tensorBytes(type, n));
+  const dv = new DataView(out.buffer);
+  switch (type) {
+    case GGMLType.F32:
+      for (let i = 0; i < n; i++) dv.setFloat32(i * 4, src[i], true);
+      break;
+    case GGMLType.F16:
+      for (let i = 0; i < n; i++) dv.setUint16(i * 2, f32ToF16(src[i]), true);
+      break;
+    case GGMLType.BF16:
+      for (let i = 0; i < n; i++) dv.setUint16(i * 2, f32ToBf16(src[i]), true);
+      break;
+    case GGMLType.Q8_0:
+      for (let b = 0; b < n / 32; b++) {
+        let amax = 0;
+        for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(src[b * 32 + i]));
+        const d = Math.fround(amax / 127);
+        const id = d ? Math.fround(1 / d) : 0;
+        dv.setUint16(b * 34, f32ToF16(d), true);
+        for (let i = 0; i < 32; i++) dv.setInt8(b * 34 + 2 + i, lround(Math.fround(src[b * 32 + i] * id)));
+      }
+      break;
+    case GGMLType.TQ1_0:
+    case GGMLType.TQ2_0: {
+      const tq1 = type === GGMLType.TQ1_0;
+      const bsz = tq1 ? 54 : 66;
+      for (let b = 0; b < n / 256; b++) {
+        let amax = 0;
+        for (let i = 0; i < 256; i++) amax = Math.max(amax, Math.abs(src[b * 256 + i]));
+        const id = amax ? Math.fround(1 / amax) : 0;
+        const code = (i: number) => Math.max(-1, Math.min(1, lround(Math.fround(src[b * 256 + i] * id)))) + 1;
+        const codes = new Uint8Array(256);
+        for (let i = 0; i < 256; i++) codes[i] = code(i);
+        packTernaryBlock(type, codes, out, b * bsz);
+        dv.setUint16(b * bsz + bsz - 2, f32ToF16(amax), true);
+      }
+      break;
+    }
+    case GGMLType.I2_S: {
+      let amax = 0;
+      for (let i = 0; i < n; i++) amax = Math.max(amax, Math.abs(src[i]));
+      const codes = new Uint8Array(128);
+      for (let b = 0; b < n / 128; b++) {
+        for (let i = 0; i < 128; i++) {
+          const v = src[b * 128 + i];
+          codes[i] = Math.abs(v) < 1e-6 ? 1 : v > 0 ? 2 : 0;
+        }
+        packTernaryBlock(type, codes, out, b * 32);
+      }
+      dv.setFloat32(n / 4, amax, true);
+      break;
+    }
+    default:
+      throw new Error(`cannot quantize to type ${ggmlTypeName(type)}`);
+  }
+  return out;
+}
+
+/** Packs one block of codes (0..2) into TQ1_0 (qs+qh, 52 bytes), TQ2_0 (64 bytes) or I2_S (32 bytes) at dst[o]. */
+export function packTernaryBlock(type: GGMLType, codes: Uint8Array, dst: Uint8Array, o: number): void {
+  if (type === GGMLType.TQ2_0) {
+    for (let i = 0; i < 64; i++) dst[o + i] = 0;
+    for (let i = 0; i < 256; i++) { const [byte, shift] = tq2Pos(i); dst[o + byte] |= codes[i] << shift; }
+  } else if (type === GGMLType.I2_S) {
+    for (let i = 0; i < 32; i++) dst[o + i] = 0;
+    for (let i = 0; i < 128; i++) { const [byte, shift] = i2sPos(i); dst[o + byte] |= codes[i] << shift; }
+  } else if (type === GGMLType.TQ1_0) {
+    // Each byte holds a base-3 number (first trit most significant), scaled to 0..255 by ceil(q·256/243).
+    const acc = new Uint16Array(52);
+    const trits = new Uint8Array(52);
+    for (let i = 0; i < 256; i++) {
+      const [byte] = TQ1_ORDER[i];
+      acc[byte] = acc[byte] * 3 + codes[i];
+      trits[byte]++;
+    }
+    for (let j = 0; j < 52; j++) {
+      let q = acc[j];
+      for (let t = trits[j]; t < 5; t++) q *= 3; // qh bytes hold 4 trits: shift to the top
+      dst[o + j] = Math.floor((q * 256 + 242) / 243);
+    }
+  } else {
+    throw new Error(`${ggmlTypeName(type)} is not a ternary type`);
+  }
+}
+
+/** Unpacks one block's codes (0..2). */
+export function unpackTernaryBlock(type: GGMLType, src: Uint8Array, o: number, codes: Uint8Array): void {
+  if (type === GGMLType.TQ2_0) {
+    for (let i = 0; i < 256; i++) { const [byte, shift] = tq2Pos(i); codes[i] = (src[o + byte] >> shift) & 3; }
+  } else if (type === GGMLType.I2_S) {
+    for (let i = 0; i < 128; i++) { const [byte, shift] = i2sPos(i); codes[i] = (src[o + byte] >> shift) & 3; }
+  } else if (type === GGMLType.TQ1_0) {
+    for (let i = 0; i < 256; i++) { const [byte, n] = TQ1_ORDER[i]; codes[i] = tq1Trit(src[o + byte], n); }
+  } else {
+    throw new Error(`${ggmlTypeName(type)} is not a ternary type`);
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * Ternary weights: BitNet b1.58 absmean quantization, and conversions between the ggml file layouts
+ * (TQ1_0, TQ2_0, I2_S) and the canonical TernaryMatrix the kernels take (src/kernels/backend.ts).
+ * Conversions go code to code: no f32 copy of a ternary tensor is ever made.
+ */
+import type { FloatMatrix, TernaryMatrix } from '../kernels/backend.js';
+import { f16ToF32, f32ToF16 } from './half.js';
+import {
+  GGML_TYPES, GGMLType, dequantize, ggmlTypeName, packTernaryBlock, tensorBytes, unpackTernaryBlock,
+} from './ggml.js';
+
+const lround = (v: number): number => (v < 0 ? -Math.round(-v) : Math.round(v));
+
+function emptyTernary(rows: number, cols: number, blockSize: number): TernaryMatrix {
+  if (cols % 4 !== 0) throw new Error(`ternary matrix needs cols % 4 == 0, got ${cols}`);
+  return { rows, cols, codes: new Uint8Array((rows * cols) / 4), blockSize, scales: new Float32Array((rows * cols) / blockSize) };
+}
+
+function setCode(m: TernaryMatrix, e: number, code: number): void {
+  m.codes[e >> 2] |= code << ((e & 3) * 2);
+}
+
+export function getCode(m: TernaryMatrix, e: number): number {
+  return (m.codes[e >> 2] >> ((e & 3) * 2)) & 3;
+}
+
+/**
+ * BitNet b1.58 weight quantization: scale = mean|W| (clamped to >= 1e-5), q = clamp(round(W/scale), -1, 1).
+ * One scale for the whole tensor (blockSize = cols).
+ */
+export function absmeanTernarize(w: Float32Array, rows: number, cols: number): TernaryMatrix {
+  const n = rows * cols;
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += Math.abs(w[i]);
+  const scale = Math.max(sum / n, 1e-5);
+  const m = emptyTernary(rows, cols, cols);
+  m.scales.fill(scale);
+  for (let i = 0; i < n; i++) setCode(m, i, Math.max(-1, Math.min(1, lround(w[i] / scale))) + 1);
+  return m;
+}
+
+/** Effective weights (code - 1) * scale, row-major. */
+export function ternaryToF32(m: TernaryMatrix): Float32Array {
+  const out = new Float32Array(m.rows * m.cols);
+  const nb = m.cols / m.blockSize;
+  for (let r = 0; r < m.rows; r++) {
+    for (let j = 0; j < m.cols; j++) {
+      const e = r * m.cols + j;
+      out[e] = (getCode(m, e) - 1) * m.scales[r * nb + Math.floor(j / m.blockSize)];
+    }
+  }
+  return out;
+}
+
+export function ternaryFromGGML(type: GGMLType, bytes: Uint8Array, rows: number, cols: number): TernaryMatrix {
+  const n = rows * cols;
+  const need = tensorBytes(type, n);
+  if (bytes.byteLength < need) throw new Error(`${ggmlTypeName(type)} tensor data too short: ${bytes.byteLength} < ${need}`);
+  const { blockSize, typeSize } = GGML_TYPES[type];
+  if (type === GGMLType.TQ1_0 || type === GGMLType.TQ2_0) {
+    if (cols % 256 !== 0) throw new Error(`${ggmlTypeName(type)} rows must be a multiple of 256, got ${cols}`);
+    const m = emptyTernary(rows, cols, 256);
+    const codes = new Uint8Array(256);
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let b = 0; b < n / 256; b++) {
+      unpackTernaryBlock(type, bytes, b * typeSize, codes);
+      for (let i = 0; i < 256; i++) setCode(m, b * 256 + i, codes[i]);
+      m.scales[b] = f16ToF32(dv.getUint16(b * typeSize + typeSize - 2, true));
+    }
+    return m;
+  }
+  if (type === GGMLType.I2_S) {
+    if (n % blockSize !== 0) throw new Error(`I2_S needs a multiple of 128 elements, got ${n}`);
+    const m = emptyTernary(rows, cols, cols);
+    const codes = new Uint8Array(128);
+    for (let b = 0; b < n / 128; b++) {
+      unpackTernaryBlock(type, bytes, b * typeSize, codes);
+      for (let i = 0; i < 128; i++) setCode(m, b * 128 + i, codes[i] === 3 ? 1 : codes[i]);
+    }
+    m.scales.fill(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getFloat32(n / 4, true));
+    return m;
+  }
+  throw new Error(`${ggmlTypeName(type)} is not a ternary type`);
+}
+
+export function ternaryToGGML(type: GGMLType, m: TernaryMatrix): Uint8Array {
+  const n = m.rows * m.cols;
+  const out = new Uint8Array(tensorBytes(type, n));
+  const dv = new DataView(out.buffer);
+  const nb = m.cols / m.blockSize;
+  const scaleAt = (e: number) => m.scales[Math.floor(e / m.cols) * nb + Math.floor((e % m.cols) / m.blockSize)];
+  if (type === GGMLType.TQ1_0 || type === GGMLType.TQ2_0) {
+    if (m.cols % 256 !== 0) throw new Error(`${ggmlTypeName(type)} needs rows of a multiple of 256 weights, got ${m.cols}`);
+    if (m.blockSize % 256 !== 0 && m.blockSize !== m.cols) throw new Error(`cannot store ${m.blockSize}-wide scale blocks in ${ggmlTypeName(type)}`);
+    const { typeSize } = GGML_TYPES[type];
+    const codes = new Uint8Array(256);
+    for (let b = 0; b < n / 256; b++) {
+      for (let i = 0; i < 256; i++) codes[i] = Math.min(getCode(m, b * 256 + i), 2);
+      packTernaryBlock(type, codes, out, b * typeSize);
+      dv.setUint16(b * typeSize + typeSize - 2, f32ToF16(scaleAt(b * 256)), true);
+    }
+    return out;
+  }
+  if (type === GGMLType.I2_S) {
+    const s0 = m.scales[0];
+    for (let i = 1; i < m.scales.length; i++) {
+      if (m.scales[i] !== s0) throw new Error('I2_S holds one scale per tensor: this matrix has several (use TQ2_0 or TQ1_0)');
+    }
+    const codes = new Uint8Array(128);
+    for (let b = 0; b < n / 128; b++) {
+      for (let i = 0; i < 128; i++) codes[i] = Math.min(getCode(m, b * 128 + i), 2);
+      packTernaryBlock(type, codes, out, b * 32);
+    }
+    dv.setFloat32(n / 4, s0, true);
+    return out;
+  }
+  throw new Error(`${ggmlTypeName(type)} is not a ternary type`);
+}
+
+/** Full-precision tensor for the engine: F16 stays half (bits), everything else becomes f32. */
+export function floatFromGGML(type: GGMLType, bytes: Uint8Array, rows: number, cols: number): FloatMatrix {
+  if (type === GGMLType.F16) {
+    const data = new Uint16Array(rows * cols);
+    new Uint8Array(data.buffer).set(bytes.subarray(0, rows * cols * 2));
+    return { rows, cols, dtype: 'f16', data };
+  }
+  return { rows, cols, dtype: 'f32', data: dequantize(type, bytes, rows * cols) };
+}
+
+/** A float matrix as f32 values (f16 converted). */
+export function floatToF32(m: FloatMatrix): Float32Array {
+  if (m.dtype === 'f32') return m.data as Float32Array;
+  const out = new Float32Array(m.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = f16ToF32(m.data[i]);
+  return out;
+}
