@@ -4,8 +4,9 @@
 // ASC_FEATURE_RELAXED_SIMD is a compile-time constant, so each build keeps one branch.
 //
 // Memory is imported (shared, one per backend); JS owns allocation (a bump allocator) and passes
-// byte addresses. No kernel allocates, nothing here uses static data. Every kernel that threads
-// takes a [begin, end) range of its outer work items; src/kernels/jobs.ts splits them.
+// byte addresses. No kernel allocates; the only static data is the std Math tables (below 64 KiB,
+// under JS's heap base). Every kernel that threads takes a [begin, end) range of its outer work
+// items; src/kernels/jobs.ts splits them.
 //
 // Ternary layout (see repackTernary): rows in groups of 4, columns in chunks of 64.
 // Group g, chunk c is 64 bytes at (g * chunks + c) * 64: 16 bytes per row of the group; byte i of
