@@ -3,15 +3,22 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { benchSynthetic, formatModelBench } from '../src/bench/model.js';
-import { SHAPES, SyntheticModel } from '../src/bench/synthetic.js';
+import { ggufWeights, randomWeights, SyntheticModel } from '../src/bench/synthetic.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GGUFValueType, writeGGUF, type GGUFTensorToWrite, type GGUFValue } from '../src/formats/gguf.js';
+import { GGMLType } from '../src/quant/ggml.js';
+import { ternaryToGGML } from '../src/quant/ternary.js';
+import type { TernaryMatrix } from '../src/kernels/backend.js';
 import { ReferenceBackend } from '../src/kernels/reference.js';
 import { WasmBackend } from '../src/kernels/wasm.js';
 
 test('synthetic forward pass: wasm logits match the reference backend', async () => {
   const wasm = await WasmBackend.create({ threads: 2 });
   try {
-    const a = new SyntheticModel(wasm, SHAPES.tiny, 8, 4);
-    const b = new SyntheticModel(new ReferenceBackend(), SHAPES.tiny, 8, 4);
+    const a = new SyntheticModel(wasm, randomWeights('tiny'), 8, 4);
+    const b = new SyntheticModel(new ReferenceBackend(), randomWeights('tiny'), 8, 4);
     for (const [start, n] of [[0, 4], [4, 1], [5, 1]]) {
       const la = a.forward(start, n), lb = b.forward(start, n);
       let scale = 0, err = 0;
@@ -45,4 +52,61 @@ test('bitnet bench: --json output and a clear error without a target', () => {
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /nothing to measure/);
   assert.doesNotMatch(bad.stderr, /at .*\.js:\d+/); // no stack trace
+});
+
+test('kernel-level forward on a bitnet GGUF: weights read back exactly, wasm matches reference', async () => {
+  const src = randomWeights('tiny');
+  const { dim, nLayers, ffnDim, vocab, nHeads, nKvHeads } = src.shape;
+  const u32 = (value: number) => ({ type: GGUFValueType.UINT32, value });
+  const f32 = (value: number) => ({ type: GGUFValueType.FLOAT32, value });
+  const meta: Array<[string, GGUFValue]> = [
+    ['general.architecture', { type: GGUFValueType.STRING, value: 'bitnet' }],
+    ['bitnet.embedding_length', u32(dim)], ['bitnet.block_count', u32(nLayers)], ['bitnet.feed_forward_length', u32(ffnDim)],
+    ['bitnet.attention.head_count', u32(nHeads)], ['bitnet.attention.head_count_kv', u32(nKvHeads)],
+    ['bitnet.attention.layer_norm_rms_epsilon', f32(1e-5)], ['bitnet.rope.freq_base', f32(10000)],
+  ];
+  const f32bytes = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const head = src.head();
+  const tensors: GGUFTensorToWrite[] = [
+    { name: 'token_embd.weight', type: GGMLType.F16, dims: [dim, vocab], data: new Uint8Array(head.data.buffer) },
+    { name: 'output_norm.weight', type: GGMLType.F32, dims: [dim], data: f32bytes(src.norm(-1, 'outputNorm')) },
+  ];
+  const originals: TernaryMatrix[] = [];
+  const linears = [['wq', 'attn_q'], ['wk', 'attn_k'], ['wv', 'attn_v'], ['wo', 'attn_output'], ['wGate', 'ffn_gate'], ['wUp', 'ffn_up'], ['wDown', 'ffn_down']] as const;
+  const norms = [['attnNorm', 'attn_norm'], ['attnSubNorm', 'attn_sub_norm'], ['ffnNorm', 'ffn_norm'], ['ffnSubNorm', 'ffn_sub_norm']] as const;
+  for (let l = 0; l < nLayers; l++) {
+    for (const [which, name] of linears) {
+      const m = src.ternary(l, which);
+      m.scales.fill(0.03 + 0.01 * l); // TQ2_0 keeps an f16 scale: pick exactly representable-ish values
+      originals.push(m);
+      tensors.push({ name: `blk.${l}.${name}.weight`, type: GGMLType.TQ2_0, dims: [m.cols, m.rows], data: ternaryToGGML(GGMLType.TQ2_0, m) });
+    }
+    for (const [which, name] of norms) {
+      const v = src.norm(l, which).map((x, i) => x + 0.01 * (i % 7));
+      tensors.push({ name: `blk.${l}.${name}.weight`, type: GGMLType.F32, dims: [v.length], data: f32bytes(v) });
+    }
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'bitnet-bench-'));
+  const path = join(dir, 'tiny.gguf');
+  writeGGUF(path, meta, tensors);
+  const file = ggufWeights(path);
+  const wasm = await WasmBackend.create({ threads: 2 });
+  try {
+    assert.deepEqual(file.shape, src.shape);
+    const back = file.ternary(0, 'wq');
+    assert.deepEqual(Array.from(back.codes), Array.from(originals[0].codes));
+    const a = new SyntheticModel(wasm, file, 8, 4);
+    const b = new SyntheticModel(new ReferenceBackend(), file, 8, 4);
+    for (const [start, n] of [[0, 4], [4, 1]]) {
+      const la = a.forward(start, n), lb = b.forward(start, n);
+      let scale = 0, err = 0;
+      for (let i = 0; i < lb.length; i++) { scale = Math.max(scale, Math.abs(lb[i])); err = Math.max(err, Math.abs(la[i] - lb[i])); }
+      assert.ok(scale > 0 && Number.isFinite(scale));
+      assert.ok(err < 1e-4 * scale, `max |err| ${err} vs scale ${scale}`);
+    }
+  } finally {
+    wasm.dispose();
+    file.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -6,7 +6,7 @@
 import { WasmBackend } from '../kernels/wasm.js';
 import type { Matrix, ModelConfig, ModelWeights } from '../model/types.js';
 import type { WasmVariant } from '../kernels/wasm-module.js';
-import { SHAPES, SyntheticModel } from './synthetic.js';
+import { ggufWeights, randomWeights, SyntheticModel } from './synthetic.js';
 
 /** What the benchmark drives: a model with a KV cache it can reset. */
 export interface BenchRunner {
@@ -79,22 +79,24 @@ export async function runBench(name: string, runner: BenchRunner, bandwidth: (by
   };
 }
 
-/** `bitnet bench --synthetic SHAPE`: the kernel-level forward pass on random weights. */
-export async function benchSynthetic(shapeName: string, opts: BenchOptions = {}): Promise<ModelBenchResult> {
-  const shape = SHAPES[shapeName];
-  if (!shape) throw new Error(`unknown shape '${shapeName}' (expected one of: ${Object.keys(SHAPES).join(', ')})`);
+/** `bitnet bench --synthetic SHAPE|FILE.gguf`: the kernel-level forward pass (random or file weights). */
+export async function benchSynthetic(shapeOrFile: string, opts: BenchOptions = {}): Promise<ModelBenchResult> {
+  const isFile = shapeOrFile.endsWith('.gguf');
+  const source = isFile ? ggufWeights(shapeOrFile) : randomWeights(shapeOrFile);
   const P = opts.promptTokens ?? 128, G = opts.genTokens ?? 64;
   const be = await WasmBackend.create({ threads: opts.threads, variant: opts.variant });
   try {
-    const model = new SyntheticModel(be, shape, P + G, P);
+    const model = new SyntheticModel(be, source, P + G, P);
     const runner: BenchRunner = {
       prefill: (n) => { model.forward(0, n); }, // overwrites the cache from position 0
       decode: (pos) => { model.forward(pos, 1); },
       weightBytes: model.weightBytes,
     };
-    return await runBench(`synthetic ${shapeName}`, runner, (bytes) => be.measureBandwidth(bytes).bytesPerSecond, be, opts);
+    return await runBench(isFile ? `${source.name} (kernel-level forward)` : source.name, runner,
+      (bytes) => be.measureBandwidth(bytes).bytesPerSecond, be, opts);
   } finally {
     be.dispose();
+    if (isFile) (source as ReturnType<typeof ggufWeights>).close();
   }
 }
 

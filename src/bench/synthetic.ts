@@ -1,9 +1,13 @@
 /**
- * A BitNet b1.58 forward pass on random weights of a named shape, written straight against the
- * Backend: the kernel-side cost of a token with no engine, file or tokenizer involved.
- * `bitnet bench --synthetic 700m` uses it; `bitnet bench --model` measures the real engine.
+ * A BitNet b1.58 (llama.cpp `bitnet` arch) forward pass written straight against the Backend, on
+ * random weights of a named shape or on the weights of a GGUF file: the kernel-side cost of a token
+ * with no engine or tokenizer involved (`bitnet bench --synthetic 700m | FILE.gguf`).
+ * `bitnet bench --model` measures the real engine.
  */
-import type { Backend, PreparedFloat, PreparedTernary, TernaryMatrix } from '../kernels/backend.js';
+import type { Backend, FloatMatrix, PreparedFloat, PreparedTernary, TernaryMatrix } from '../kernels/backend.js';
+import { openGGUF } from '../formats/gguf.js';
+import { ggmlTypeName, isTernaryType } from '../quant/ggml.js';
+import { floatFromGGML, floatToF32, ternaryFromGGML } from '../quant/ternary.js';
 
 export interface SyntheticShape {
   dim: number; nLayers: number; nHeads: number; nKvHeads: number; ffnDim: number; vocab: number;
@@ -35,6 +39,99 @@ function randomTernary(rows: number, cols: number): TernaryMatrix {
   return { rows, cols, codes, blockSize, scales };
 }
 
+/** Where the forward pass gets its weights: random (a named shape) or a `bitnet` GGUF file. */
+export interface WeightSource {
+  readonly name: string;
+  readonly shape: SyntheticShape;
+  readonly normEps: number;
+  readonly ropeTheta: number;
+  /** Random weights need a renormalization per layer to keep activations bounded; real ones do not. */
+  readonly stabilize: boolean;
+  ternary(layer: number, which: LinearName): TernaryMatrix;
+  /** layer -1: the output norm. */
+  norm(layer: number, which: NormName): Float32Array;
+  head(): FloatMatrix;
+}
+type LinearName = 'wq' | 'wk' | 'wv' | 'wo' | 'wGate' | 'wUp' | 'wDown';
+type NormName = 'attnNorm' | 'attnSubNorm' | 'ffnNorm' | 'ffnSubNorm' | 'outputNorm';
+
+function linearShape(s: SyntheticShape, which: LinearName): [number, number] {
+  const kvDim = (s.dim / s.nHeads) * s.nKvHeads;
+  const table: Record<LinearName, [number, number]> = {
+    wq: [s.dim, s.dim], wk: [kvDim, s.dim], wv: [kvDim, s.dim], wo: [s.dim, s.dim],
+    wGate: [s.ffnDim, s.dim], wUp: [s.ffnDim, s.dim], wDown: [s.dim, s.ffnDim],
+  };
+  return table[which];
+}
+
+export function randomWeights(shapeName: string): WeightSource {
+  const shape = SHAPES[shapeName];
+  if (!shape) throw new Error(`unknown shape '${shapeName}' (expected one of: ${Object.keys(SHAPES).join(', ')})`);
+  seed = 7; // the same weights for every model of a shape
+  return {
+    name: `synthetic ${shapeName}`, shape, normEps: 1e-5, ropeTheta: 10000, stabilize: true,
+    ternary: (_l, which) => randomTernary(...linearShape(shape, which)),
+    norm: (_l, which) => new Float32Array(which === 'ffnSubNorm' ? shape.ffnDim : shape.dim).fill(1),
+    head: () => {
+      const emb = new Uint16Array(shape.vocab * shape.dim); // |w| in [2^-7, 2^-5): no subnormal halves
+      for (let i = 0; i < emb.length; i++) emb[i] = (rand() < 0.5 ? 0x8000 : 0) | 0x2000 | Math.floor(rand() * 0x1000);
+      return { rows: shape.vocab, cols: shape.dim, dtype: 'f16', data: emb };
+    },
+  };
+}
+
+const GGUF_LINEAR: Record<LinearName, string> = {
+  wq: 'attn_q', wk: 'attn_k', wv: 'attn_v', wo: 'attn_output', wGate: 'ffn_gate', wUp: 'ffn_up', wDown: 'ffn_down',
+};
+const GGUF_NORM: Record<NormName, string> = {
+  attnNorm: 'attn_norm', attnSubNorm: 'attn_sub_norm', ffnNorm: 'ffn_norm', ffnSubNorm: 'ffn_sub_norm', outputNorm: 'output_norm',
+};
+
+/** The weights of a llama.cpp `bitnet` GGUF (ternary TQ1_0/TQ2_0/I2_S layers, float norms and embedding). */
+export function ggufWeights(path: string): WeightSource & { close(): void } {
+  const f = openGGUF(path);
+  const arch = f.get<string>('general.architecture') ?? '?';
+  if (arch !== 'bitnet') { f.close(); throw new Error(`${path}: architecture '${arch}', expected bitnet`); }
+  const num = (key: string, fallback?: number): number => {
+    const v = f.get<number | bigint>(`bitnet.${key}`);
+    if (v === undefined) {
+      if (fallback === undefined) throw new Error(`${path}: missing bitnet.${key}`);
+      return fallback;
+    }
+    return Number(v);
+  };
+  const info = (name: string) => {
+    const t = f.tensor(name);
+    if (!t) throw new Error(`${path}: missing tensor ${name}`);
+    return t;
+  };
+  const emb = info('token_embd.weight');
+  const nHeads = num('attention.head_count');
+  const shape: SyntheticShape = {
+    dim: num('embedding_length'), nLayers: num('block_count'), nHeads, nKvHeads: num('attention.head_count_kv', nHeads),
+    ffnDim: num('feed_forward_length'), vocab: emb.dims[1],
+  };
+  const floats = (name: string): Float32Array => {
+    const t = info(name);
+    return floatToF32(floatFromGGML(t.type, f.readTensor(t), 1, t.nElements));
+  };
+  return {
+    name: path.split('/').pop() ?? path, shape, stabilize: false,
+    normEps: num('attention.layer_norm_rms_epsilon', 1e-5), ropeTheta: num('rope.freq_base', 10000),
+    ternary: (l, which) => {
+      const t = info(`blk.${l}.${GGUF_LINEAR[which]}.weight`);
+      if (!isTernaryType(t.type)) throw new Error(`${path}: ${t.name} is ${ggmlTypeName(t.type)}, not ternary`);
+      return ternaryFromGGML(t.type, f.readTensor(t), t.dims[1], t.dims[0]);
+    },
+    norm: (l, which) => floats(l < 0 ? `${GGUF_NORM[which]}.weight` : `blk.${l}.${GGUF_NORM[which]}.weight`),
+    head: () => {
+      const t = f.tensor('output.weight') ?? emb;
+      return floatFromGGML(t.type, f.readTensor(t), t.dims[1], t.dims[0]);
+    },
+    close: () => f.close(),
+  };
+}
+
 interface Layer {
   attnNorm: Float32Array; ffnNorm: Float32Array; attnSubNorm: Float32Array; ffnSubNorm: Float32Array;
   wq: PreparedTernary; wk: PreparedTernary; wv: PreparedTernary; wo: PreparedTernary;
@@ -46,32 +143,32 @@ export class SyntheticModel {
   readonly layers: Layer[] = [];
   readonly head: PreparedFloat;
   readonly outputNorm: Float32Array;
+  readonly shape: SyntheticShape;
   /** Bytes of weights one decoded token streams (prepared ternary + LM head). */
   readonly weightBytes: number;
   private readonly s: ReturnType<SyntheticModel['buffers']>;
 
-  constructor(readonly be: Backend, readonly shape: SyntheticShape, readonly maxTokens: number, readonly maxBatch: number,
+  constructor(readonly be: Backend, readonly source: WeightSource, readonly maxTokens: number, readonly maxBatch: number,
               onLayer?: (done: number, total: number) => void) {
-    const { dim, nLayers, ffnDim, vocab, nHeads, nKvHeads } = shape;
-    seed = 7; // same weights for every model of a shape
+    const shape = this.shape = source.shape;
+    const { nLayers, nHeads, nKvHeads, dim } = shape;
     const kvDim = (dim / nHeads) * nKvHeads;
-    const ones = (n: number) => be.allocF32(n).fill(1);
+    const inWasm = (a: Float32Array) => { const v = be.allocF32(a.length); v.set(a); return v; };
     let bytes = 0;
-    const t = (rows: number, cols: number) => { const p = be.prepareTernary(randomTernary(rows, cols)); bytes += p.bytes; return p; };
+    const t = (l: number, which: LinearName) => { const p = be.prepareTernary(source.ternary(l, which)); bytes += p.bytes; return p; };
     for (let l = 0; l < nLayers; l++) {
       this.layers.push({
-        attnNorm: ones(dim), ffnNorm: ones(dim), attnSubNorm: ones(dim), ffnSubNorm: ones(ffnDim),
-        wq: t(dim, dim), wk: t(kvDim, dim), wv: t(kvDim, dim), wo: t(dim, dim),
-        wGate: t(ffnDim, dim), wUp: t(ffnDim, dim), wDown: t(dim, ffnDim),
+        attnNorm: inWasm(source.norm(l, 'attnNorm')), ffnNorm: inWasm(source.norm(l, 'ffnNorm')),
+        attnSubNorm: inWasm(source.norm(l, 'attnSubNorm')), ffnSubNorm: inWasm(source.norm(l, 'ffnSubNorm')),
+        wq: t(l, 'wq'), wk: t(l, 'wk'), wv: t(l, 'wv'), wo: t(l, 'wo'),
+        wGate: t(l, 'wGate'), wUp: t(l, 'wUp'), wDown: t(l, 'wDown'),
         kCache: be.allocF32(maxTokens * kvDim), vCache: be.allocF32(maxTokens * kvDim),
       });
       onLayer?.(l + 1, nLayers);
     }
-    const emb = new Uint16Array(vocab * dim);
-    for (let i = 0; i < emb.length; i++) emb[i] = (rand() < 0.5 ? 0x8000 : 0) | 0x2000 | Math.floor(rand() * 0x1000); // |w| in [2^-7, 2^-5)
-    this.head = be.prepareFloat({ rows: vocab, cols: dim, dtype: 'f16', data: emb });
+    this.head = be.prepareFloat(source.head());
     this.weightBytes = bytes + this.head.bytes;
-    this.outputNorm = ones(dim);
+    this.outputNorm = inWasm(source.norm(-1, 'outputNorm'));
     this.s = this.buffers();
   }
 
@@ -93,6 +190,7 @@ export class SyntheticModel {
     const { be, shape, s } = this;
     const { dim, ffnDim, nHeads, nKvHeads } = shape;
     const headDim = dim / nHeads, kvDim = headDim * nKvHeads;
+    const eps = this.source.normEps, theta = this.source.ropeTheta;
     for (let t = 0; t < n; t++) s.pos[t] = start + t;
     const pos = s.pos.subarray(0, n);
     const bitLinear = (w: PreparedTernary, x: Float32Array, cols: number, out: Float32Array) => {
@@ -101,34 +199,33 @@ export class SyntheticModel {
     };
     for (const L of this.layers) {
       // attention: norm, q/k/v, RoPE, cache, attention, sub-norm, output projection, residual
-      be.rmsNorm(s.xb, s.x, L.attnNorm, n, dim, 1e-5);
+      be.rmsNorm(s.xb, s.x, L.attnNorm, n, dim, eps);
       be.quantizeRows(s.xb, n, dim, s.xq, s.inv);
       be.ternaryMatMul(L.wq, s.xq, s.inv, n, s.q);
       be.ternaryMatMul(L.wk, s.xq, s.inv, n, s.k);
       be.ternaryMatMul(L.wv, s.xq, s.inv, n, s.v);
-      be.rope(s.q, n, nHeads, headDim, pos, 10000, true);
-      be.rope(s.k, n, nKvHeads, headDim, pos, 10000, true);
+      be.rope(s.q, n, nHeads, headDim, pos, theta, true);
+      be.rope(s.k, n, nKvHeads, headDim, pos, theta, true);
       L.kCache.set(s.k.subarray(0, n * kvDim), start * kvDim);
       L.vCache.set(s.v.subarray(0, n * kvDim), start * kvDim);
       be.attention(s.att, s.q, n, start, L.kCache, L.vCache, { nHeads, nKvHeads, headDim });
-      be.rmsNorm(s.att, s.att, L.attnSubNorm, n, dim, 1e-5);
+      be.rmsNorm(s.att, s.att, L.attnSubNorm, n, dim, eps);
       bitLinear(L.wo, s.att, dim, s.xb2);
       be.addInPlace(s.x, s.xb2, n * dim);
       // feed-forward: norm, gate/up, SiLU gate, sub-norm, down projection, residual
-      be.rmsNorm(s.xb, s.x, L.ffnNorm, n, dim, 1e-5);
+      be.rmsNorm(s.xb, s.x, L.ffnNorm, n, dim, eps);
       be.quantizeRows(s.xb, n, dim, s.xq, s.inv);
       be.ternaryMatMul(L.wGate, s.xq, s.inv, n, s.gate);
       be.ternaryMatMul(L.wUp, s.xq, s.inv, n, s.up);
       be.gatedActivation(s.gate, s.up, n * ffnDim, 'silu');
-      be.rmsNorm(s.gate, s.gate, L.ffnSubNorm, n, ffnDim, 1e-5);
+      be.rmsNorm(s.gate, s.gate, L.ffnSubNorm, n, ffnDim, eps);
       bitLinear(L.wDown, s.gate, ffnDim, s.xb2);
       be.addInPlace(s.x, s.xb2, n * dim);
-      // keep activations bounded on random weights
-      be.rmsNorm(s.x, s.x, L.attnNorm, n, dim, 1e-5);
+      if (this.source.stabilize) be.rmsNorm(s.x, s.x, L.attnNorm, n, dim, eps); // random weights: keep activations bounded
     }
     // logits of the last token only
     const last = s.x.subarray((n - 1) * dim, n * dim);
-    be.rmsNorm(s.xb, last, this.outputNorm, 1, dim, 1e-5);
+    be.rmsNorm(s.xb, last, this.outputNorm, 1, dim, eps);
     be.floatMatMul(this.head, s.xb, 1, s.logits);
     return s.logits;
   }

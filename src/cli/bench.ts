@@ -46,7 +46,7 @@ export function register(program: Command): void {
     .command('bench')
     .description('measure speed: kernels vs the pure-TS reference (--kernels), or a model\'s prompt and decode tok/s against memory bandwidth (--model)')
     .option('-m, --model <path>', 'GGUF model to benchmark')
-    .option('--synthetic <shape>', 'forward pass on random weights of a shape: tiny, 700m, 1.3b, 3b (kernels only, no engine)')
+    .option('--synthetic <shape|file>', 'kernel-level forward pass (no engine) on random weights of a shape (tiny, 700m, 1.3b, 3b) or on a bitnet GGUF')
     .option('--kernels', 'benchmark each kernel against its pure-TS reference')
     .option('-t, --threads <n>', 'threads (default: all cores)', positiveInt('threads'))
     .option('--prompt <n>', 'prompt tokens to process', positiveInt('prompt'), 128)
