@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { benchSynthetic, formatModelBench } from '../src/bench/model.js';
+import { benchModel, benchSynthetic, formatModelBench, type Engine } from '../src/bench/model.js';
+import type { ModelConfig } from '../src/model/types.js';
 import { ggufWeights, randomWeights, SyntheticModel } from '../src/bench/synthetic.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -109,4 +110,32 @@ test('kernel-level forward on a bitnet GGUF: weights read back exactly, wasm mat
     file.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('benchModel drives an engine: a fresh session per run, bytes per token from the weights', async () => {
+  const sessions: number[][] = [];
+  const shape = { rows: 8, cols: 256 };
+  const ternary = { kind: 'ternary' as const, m: { ...shape, codes: new Uint8Array(512), blockSize: 256, scales: new Float32Array(8) } };
+  const layer = { attnNorm: new Float32Array(8), ffnNorm: new Float32Array(8), wq: ternary, wk: ternary, wv: ternary, wo: ternary, wGate: ternary, wUp: ternary, wDown: ternary };
+  const embedding = { rows: 100, cols: 8, dtype: 'f16' as const, data: new Uint16Array(800) };
+  const engine: Engine = {
+    loadModel: async (_path, opts) => {
+      assert.equal(opts.backend, 'wasm');
+      return {
+        config: { vocabSize: 100 } as ModelConfig,
+        weights: { config: {} as ModelConfig, tokenEmbedding: embedding, layers: [layer, layer], outputNorm: new Float32Array(8) },
+        createSession: () => {
+          const log: number[] = [];
+          sessions.push(log);
+          return { evaluate: async (tokens: number[]) => { for (const t of tokens) { assert.ok(t > 0 && t < 100); log.push(t); } } };
+        },
+      };
+    },
+  };
+  const r = await benchModel('fake.gguf', { threads: 1, promptTokens: 5, genTokens: 3, repeat: 2 }, engine);
+  assert.equal(sessions.length, 2); // no reset(): one session per run
+  assert.deepEqual(sessions.map((s) => s.length), [8, 8]); // 5 prompt + 3 decoded, each run
+  assert.equal(r.weightBytes, 2 * 7 * (512 + 32) + 1600);
+  assert.equal(r.runs.length, 2);
+  assert.equal(r.model, 'fake.gguf');
 });

@@ -101,14 +101,14 @@ export async function benchSynthetic(shapeOrFile: string, opts: BenchOptions = {
 }
 
 /** The part of the engine (src/model, issue 3) that `bench --model` drives. */
-interface EngineSession { evaluate(tokens: number[]): unknown }
-interface EngineModel {
+export interface EngineSession { evaluate(tokens: number[]): unknown; reset?(): void }
+export interface EngineModel {
   config: ModelConfig;
   weights?: ModelWeights;
   createSession(): EngineSession;
   dispose?(): void;
 }
-interface Engine { loadModel(path: string, opts: { backend: 'wasm'; threads?: number }): Promise<EngineModel> }
+export interface Engine { loadModel(path: string, opts: { backend: 'wasm'; threads?: number }): Promise<EngineModel> }
 
 async function loadEngine(): Promise<Engine> {
   const spec = '../model/index.js'; // resolved at run time: the engine is built by another module
@@ -136,8 +136,8 @@ export function weightBytesPerToken(w: ModelWeights): number {
 }
 
 /** `bitnet bench --model FILE`: the engine's prompt and decode speed on a real model file. */
-export async function benchModel(path: string, opts: BenchOptions = {}): Promise<ModelBenchResult> {
-  const engine = await loadEngine();
+export async function benchModel(path: string, opts: BenchOptions = {}, engine?: Engine): Promise<ModelBenchResult> {
+  engine ??= await loadEngine();
   const model = await engine.loadModel(path, { backend: 'wasm', threads: opts.threads });
   const threads = opts.threads ?? (await import('node:os')).availableParallelism();
   const probe = await WasmBackend.create({ threads, variant: opts.variant });
@@ -145,13 +145,14 @@ export async function benchModel(path: string, opts: BenchOptions = {}): Promise
     const { vocabSize } = model.config;
     const token = (i: number) => 1 + ((i * 7919) % (vocabSize - 1)); // arbitrary valid ids
     if (!model.weights) throw new Error('the loaded model does not expose its weights: cannot count bytes per token');
-    let session = model.createSession();
+    // One session, reset between runs when it can be (a new one may allocate a new KV cache).
+    let session: EngineSession | undefined;
     const runner: BenchRunner = {
       prefill: async (n) => {
-        session = model.createSession();
+        if (session?.reset) session.reset(); else session = model.createSession();
         await session.evaluate(Array.from({ length: n }, (_, i) => token(i)));
       },
-      decode: async (pos) => { await session.evaluate([token(pos)]); },
+      decode: async (pos) => { await session!.evaluate([token(pos)]); },
       weightBytes: weightBytesPerToken(model.weights),
     };
     const name = path.split('/').pop() ?? path;
