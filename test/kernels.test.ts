@@ -235,6 +235,16 @@ for (const { variant, threads } of configs) {
       assert.deepEqual(Array.from(early), new Array(16).fill(4));
     });
 
+    await t.test('free() lets a same-size allocation reuse the memory', () => {
+      const a = be.allocF32(1000);
+      const before = be.allocatedBytes;
+      be.free!(a);
+      const b = be.allocF32(1000);
+      assert.equal(b.byteOffset, a.byteOffset);
+      assert.equal(be.allocatedBytes, before);
+      assert.throws(() => be.free!(new Float32Array(4)), /not allocated by this backend/);
+    });
+
     await t.test('bandwidth probe runs', () => {
       const bw = be.measureBandwidth(1 << 20, 2);
       assert.ok(bw.bytesPerSecond > 1e8, `bandwidth ${bw.bytesPerSecond}`);

@@ -50,6 +50,11 @@ export interface Backend {
   /** Buffers the hot loop uses. A backend may return views into its own (shared) memory to avoid copies. */
   allocF32(length: number): Float32Array;
   allocI8(length: number): Int8Array;
+  /**
+   * Optional: give back a buffer from allocF32/allocI8 (e.g. a finished session's KV cache) so a
+   * later allocation of the same size reuses it. The buffer must not be used afterwards.
+   */
+  free?(buffer: Float32Array | Int8Array): void;
 
   prepareTernary(m: TernaryMatrix): PreparedTernary;
   prepareFloat(m: FloatMatrix): PreparedFloat;

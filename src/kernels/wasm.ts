@@ -56,6 +56,7 @@ export class WasmBackend implements Backend {
   private u8!: Uint8Array;
   private readonly slots: Array<{ ptr: number; bytes: number }> = [];
   private warnedCache = false;
+  private readonly freeBlocks = new Map<number, number[]>(); // rounded size -> freed addresses
 
   private constructor(readonly variant: WasmVariant, private readonly memory: WebAssembly.Memory,
                       private readonly k: KernelExports, private readonly pool: ThreadPool) {
@@ -88,10 +89,16 @@ export class WasmBackend implements Backend {
     this.u8 = new Uint8Array(buf);
   }
 
-  /** Bump-allocate `bytes` (64-byte aligned, 64 bytes of slack after), growing memory if needed. */
+  /**
+   * Allocate `bytes` (64-byte aligned, 64 bytes of slack after): a freed block of the same rounded
+   * size if there is one, else bump-allocated, growing memory if needed.
+   */
   alloc(bytes: number): number {
+    const size = Math.ceil(bytes / ALIGN) * ALIGN;
+    const reuse = this.freeBlocks.get(size)?.pop();
+    if (reuse !== undefined) return reuse;
     const ptr = this.top;
-    const end = ptr + Math.ceil(bytes / ALIGN) * ALIGN + ALIGN;
+    const end = ptr + size + ALIGN;
     if (end > this.memory.buffer.byteLength) {
       const pages = Math.ceil((end - this.memory.buffer.byteLength) / PAGE);
       if (this.memory.buffer.byteLength / PAGE + pages > MAX_PAGES) {
@@ -115,7 +122,11 @@ export class WasmBackend implements Backend {
 
   private scratch(slot: Slot, bytes: number): number {
     const s = this.slots[slot];
-    if (bytes > s.bytes) { s.bytes = Math.max(bytes, 2 * s.bytes); s.ptr = this.alloc(s.bytes); }
+    if (bytes > s.bytes) {
+      if (s.bytes) this.releaseBlock(s.ptr, s.bytes);
+      s.bytes = Math.max(bytes, 2 * s.bytes);
+      s.ptr = this.alloc(s.bytes);
+    }
     return s.ptr;
   }
 
@@ -138,6 +149,19 @@ export class WasmBackend implements Backend {
 
   private finish(a: Float32Array, ptr: number, length: number): void {
     if (a.byteOffset !== ptr || !this.owns(a)) a.set(this.f32View(ptr, length));
+  }
+
+  /** Return a buffer from allocF32/allocI8 for reuse by a later allocation of the same size. */
+  free(buffer: Float32Array | Int8Array): void {
+    if (!this.owns(buffer)) throw new Error('free(): buffer was not allocated by this backend');
+    this.releaseBlock(buffer.byteOffset, buffer.byteLength);
+  }
+
+  private releaseBlock(ptr: number, bytes: number): void {
+    const size = Math.ceil(bytes / ALIGN) * ALIGN;
+    let list = this.freeBlocks.get(size);
+    if (!list) this.freeBlocks.set(size, (list = []));
+    list.push(ptr);
   }
 
   allocF32(length: number): Float32Array {
