@@ -16,6 +16,7 @@ program
 
 // Command modules register themselves here (one line each).
 const modules: Array<Promise<{ register(p: Command): void }>> = [
+  import('./train.js'),
   import('./bench.js'),
 ];
 for (const m of await Promise.all(modules)) m.register(program);

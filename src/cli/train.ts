@@ -1,0 +1,74 @@
+/** `bitnet train`: BitLinear quantization-aware training from scratch, and export. */
+import type { Command } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SingleBar } from 'cli-progress';
+import { PRESETS, type TrainConfig } from '../train/presets.js';
+import { train } from '../train/trainer.js';
+import { exportCheckpoint } from '../train/export.js';
+
+function resolveConfig(spec: string): TrainConfig {
+  if (PRESETS[spec]) return { ...PRESETS[spec] };
+  if (!existsSync(spec)) throw new Error(`--config: '${spec}' is neither a preset (${Object.keys(PRESETS).join(', ')}) nor a file`);
+  const raw = JSON.parse(readFileSync(spec, 'utf8')) as Partial<TrainConfig> & { preset?: string };
+  const base = PRESETS[raw.preset ?? 'small'];
+  if (!base) throw new Error(`${spec}: unknown preset '${raw.preset}'`);
+  return { ...base, ...raw };
+}
+
+const num = (v: string) => { const n = Number(v); if (!Number.isFinite(n)) throw new Error(`not a number: ${v}`); return n; };
+
+export function register(program: Command): void {
+  program.command('train')
+    .description('train a BitNet b1.58 model from scratch on a plain-text corpus (quantization-aware), then export GGUF')
+    .requiredOption('--data <file>', 'plain-text training corpus (UTF-8)')
+    .requiredOption('--out <dir>', 'output directory: checkpoints, tokenizer, loss.svg, model.gguf')
+    .option('--config <preset|file.json>', `preset (${Object.keys(PRESETS).join(', ')}) or a JSON file overriding one`, 'small')
+    .option('--precision <p>', 'ternary (BitNet b1.58) | binary (original BitNet) | fp (LLaMA baseline)')
+    .option('--steps <n>', 'total optimizer steps', num)
+    .option('--batch <n>', 'sequences per step', num)
+    .option('--lr <lr1,lr2>', 'two-stage learning rates, e.g. 3e-3,1.5e-3')
+    .option('--seed <n>', 'random seed', num)
+    .option('--resume', 'continue from the checkpoint in --out')
+    .option('--export <types>', 'GGUF ternary types to export at the end (comma list of tq2_0,i2_s,tq1_0; "none" to skip)', 'tq2_0')
+    .action((o: { data: string; out: string; config: string; precision?: string; steps?: number; batch?: number; lr?: string; seed?: number; resume?: boolean; export: string }) => {
+      const config = resolveConfig(o.config);
+      if (o.precision) {
+        if (!['ternary', 'binary', 'fp'].includes(o.precision)) throw new Error(`--precision must be ternary, binary or fp, got '${o.precision}'`);
+        config.precision = o.precision as TrainConfig['precision'];
+      }
+      if (o.steps !== undefined) config.steps = o.steps;
+      if (o.batch !== undefined) config.batch = o.batch;
+      if (o.seed !== undefined) config.seed = o.seed;
+      if (o.lr) { const [a, b] = o.lr.split(',').map(num); config.lr1 = a; config.lr2 = b ?? a; }
+      if (!existsSync(o.data)) throw new Error(`--data: no such file '${o.data}'`);
+      const controller = new AbortController();
+      const onSig = () => { process.stderr.write('\ninterrupted: saving a checkpoint…\n'); controller.abort(); };
+      process.once('SIGINT', onSig);
+      const tty = process.stderr.isTTY;
+      const bar = tty ? new SingleBar({ format: 'train |{bar}| {value}/{total} steps | loss {loss} | val {val} | {tps} tok/s | ETA {eta_formatted}' }) : null;
+      let started = false;
+      const res = train({
+        config, dataFile: o.data, outDir: o.out, resume: o.resume, signal: controller.signal,
+        log: (s) => process.stderr.write(`${s}\n`),
+        progress: (p) => {
+          const payload = { loss: p.loss.toFixed(3), val: p.valLoss?.toFixed(3) ?? '-', tps: Math.round(p.tokensPerSec) };
+          if (bar) { if (!started) { bar.start(p.steps, p.step, payload); started = true; } bar.update(p.step, payload); }
+          else if (p.step % 10 === 0 || p.step === p.steps) {
+            process.stderr.write(`step ${p.step}/${p.steps} loss ${payload.loss} val ${payload.val} ${payload.tps} tok/s eta ${Math.round(p.etaSec)}s\n`);
+          }
+        },
+      });
+      bar?.stop();
+      process.removeListener('SIGINT', onSig);
+      const done = res.meta.step >= res.meta.config.steps;
+      console.log(JSON.stringify({ step: res.meta.step, steps: res.meta.config.steps, valLoss: res.finalValLoss, tokensSeen: res.meta.tokensSeen, seconds: Math.round(res.meta.elapsedSec), out: o.out }));
+      if (done && o.export !== 'none') {
+        for (const t of o.export.split(',')) {
+          const path = join(o.out, `model-${t}.gguf`);
+          exportCheckpoint(res.params, res.tokenizer, path, t as 'tq2_0');
+          process.stderr.write(`exported ${path}\n`);
+        }
+      }
+    });
+}

@@ -1,0 +1,185 @@
+/**
+ * Model <-> GGUF: architecture metadata keys and tensor names (llama.cpp src/llama-arch.cpp,
+ * gguf-py/gguf/constants.py; bitnet.cpp's `bitnet-b1.58` follows the same names).
+ *
+ * GGUF dims are ggml order: a [out, in] weight is stored with ne = [in, out] (row length first).
+ */
+import type { GGUFFile, GGUFTensorInfo, GGUFValue } from '../formats/gguf.js';
+import { GGUFError, gguf, writeGGUF } from '../formats/gguf.js';
+import { GGMLType, ggmlTypeFromName, ggmlTypeName, isTernaryType, quantize } from '../quant/ggml.js';
+import { floatFromGGML, floatToF32, ternaryFromGGML, ternaryToGGML } from '../quant/ternary.js';
+import { f32ToF16 } from '../quant/half.js';
+import type { Architecture, LayerWeights, Matrix, ModelConfig, ModelWeights } from './types.js';
+import type { FloatMatrix } from '../kernels/backend.js';
+import type { Tokenizer } from '../tokenizer/types.js';
+import { tokenizerToGGUF } from '../tokenizer/gguf.js';
+
+/** Per-architecture facts that are not in the file. */
+const ARCH: Record<Architecture, { activation: 'silu' | 'relu2'; subNorms: boolean; ropeNeox: boolean; ropeTheta: number }> = {
+  bitnet: { activation: 'silu', subNorms: true, ropeNeox: true, ropeTheta: 10000 },
+  'bitnet-b1.58': { activation: 'relu2', subNorms: true, ropeNeox: true, ropeTheta: 500000 },
+  llama: { activation: 'silu', subNorms: false, ropeNeox: false, ropeTheta: 10000 },
+};
+
+/** Layer tensor names: ours → GGUF `blk.N.<name>.weight`. */
+export const LAYER_TENSORS: Record<keyof LayerWeights, string> = {
+  attnNorm: 'attn_norm', wq: 'attn_q', wk: 'attn_k', wv: 'attn_v', attnSubNorm: 'attn_sub_norm', wo: 'attn_output',
+  ffnNorm: 'ffn_norm', wGate: 'ffn_gate', wUp: 'ffn_up', ffnSubNorm: 'ffn_sub_norm', wDown: 'ffn_down',
+};
+const VECTORS = new Set<keyof LayerWeights>(['attnNorm', 'attnSubNorm', 'ffnNorm', 'ffnSubNorm']);
+
+export function isArchitecture(a: string): a is Architecture {
+  return Object.prototype.hasOwnProperty.call(ARCH, a);
+}
+
+export function configFromGGUF(f: GGUFFile): ModelConfig {
+  const arch = f.require<string>('general.architecture');
+  if (!isArchitecture(arch)) throw new GGUFError(`unsupported architecture '${arch}' (supported: ${Object.keys(ARCH).join(', ')})`);
+  const k = (name: string) => `${arch}.${name}`;
+  const int = (name: string, dflt?: number): number => {
+    const v = f.get(k(name));
+    if (v === undefined) { if (dflt !== undefined) return dflt; throw new GGUFError(`missing required key "${k(name)}"`); }
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0 || n > 1e9) throw new GGUFError(`key "${k(name)}" has an invalid value ${String(v)}`);
+    return n;
+  };
+  const dim = int('embedding_length');
+  const nHeads = int('attention.head_count');
+  const nKvHeads = int('attention.head_count_kv', nHeads);
+  const embd = f.tensor('token_embd.weight');
+  if (!embd) throw new GGUFError('missing required tensor "token_embd.weight"');
+  const vocabSize = Number(f.get(k('vocab_size')) ?? embd.dims[1]);
+  const headDim = Number(f.get(k('attention.key_length')) ?? dim / nHeads);
+  if (!Number.isInteger(headDim) || headDim % 2 !== 0) throw new GGUFError(`head size ${headDim} must be an even integer`);
+  if (nHeads % nKvHeads !== 0) throw new GGUFError(`head_count ${nHeads} is not a multiple of head_count_kv ${nKvHeads}`);
+  const a = ARCH[arch];
+  return {
+    arch, vocabSize, dim, nHeads, nKvHeads, headDim,
+    nLayers: int('block_count'), ffnDim: int('feed_forward_length'), contextLength: int('context_length', 2048),
+    normEps: Number(f.get(k('attention.layer_norm_rms_epsilon')) ?? 1e-5),
+    ropeTheta: Number(f.get(k('rope.freq_base')) ?? a.ropeTheta),
+    ropeNeox: a.ropeNeox, activation: a.activation, subNorms: a.subNorms,
+  };
+}
+
+function expectDims(info: GGUFTensorInfo, dims: number[]): void {
+  const got = info.dims.filter((d, i) => i < 2 || d !== 1);
+  if (got.length !== dims.length || got.some((d, i) => d !== dims[i])) {
+    throw new GGUFError(`tensor "${info.name}" has shape [${info.dims.join(', ')}], expected [${dims.join(', ')}]`);
+  }
+}
+
+function readVector(f: GGUFFile, name: string, len: number): Float32Array {
+  const info = f.tensor(name);
+  if (!info) throw new GGUFError(`missing required tensor "${name}"`);
+  expectDims(info, [len]);
+  const m = floatFromGGML(info.type, f.readTensor(info), 1, len);
+  return floatToF32(m);
+}
+
+function readFloat(f: GGUFFile, name: string, rows: number, cols: number): FloatMatrix {
+  const info = f.tensor(name);
+  if (!info) throw new GGUFError(`missing required tensor "${name}"`);
+  expectDims(info, [cols, rows]);
+  if (isTernaryType(info.type)) throw new GGUFError(`tensor "${name}" is ${ggmlTypeName(info.type)}: expected a float type`);
+  return floatFromGGML(info.type, f.readTensor(info), rows, cols);
+}
+
+function readMatrix(f: GGUFFile, name: string, rows: number, cols: number): Matrix {
+  const info = f.tensor(name);
+  if (!info) throw new GGUFError(`missing required tensor "${name}"`);
+  expectDims(info, [cols, rows]);
+  const bytes = f.readTensor(info);
+  if (isTernaryType(info.type)) return { kind: 'ternary', m: ternaryFromGGML(info.type, bytes, rows, cols) };
+  return { kind: 'float', m: floatFromGGML(info.type, bytes, rows, cols) };
+}
+
+export function weightsFromGGUF(f: GGUFFile, onTensor?: (done: number, total: number) => void): ModelWeights {
+  const c = configFromGGUF(f);
+  const D = c.dim, F = c.ffnDim, qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
+  const shapes: Record<keyof LayerWeights, [number, number]> = {
+    attnNorm: [1, D], wq: [qDim, D], wk: [kvDim, D], wv: [kvDim, D], attnSubNorm: [1, qDim], wo: [D, qDim],
+    ffnNorm: [1, D], wGate: [F, D], wUp: [F, D], ffnSubNorm: [1, F], wDown: [D, F],
+  };
+  const total = c.nLayers + 2;
+  const tokenEmbedding = readFloat(f, 'token_embd.weight', c.vocabSize, D);
+  onTensor?.(1, total);
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < c.nLayers; l++) {
+    const L: Partial<LayerWeights> = {};
+    for (const [key, gname] of Object.entries(LAYER_TENSORS) as Array<[keyof LayerWeights, string]>) {
+      const name = `blk.${l}.${gname}.weight`;
+      if (VECTORS.has(key)) {
+        if ((key === 'attnSubNorm' || key === 'ffnSubNorm') && !c.subNorms) continue;
+        (L as Record<string, unknown>)[key] = readVector(f, name, shapes[key][1]);
+      } else {
+        (L as Record<string, unknown>)[key] = readMatrix(f, name, ...shapes[key]);
+      }
+    }
+    layers.push(L as LayerWeights);
+    onTensor?.(l + 2, total);
+  }
+  const outputNorm = readVector(f, 'output_norm.weight', D);
+  const output = f.tensor('output.weight') ? readFloat(f, 'output.weight', c.vocabSize, D) : undefined;
+  onTensor?.(total, total);
+  return { config: c, tokenEmbedding, layers, outputNorm, output };
+}
+
+export interface WriteModelOptions {
+  ternaryType?: 'tq2_0' | 'tq1_0' | 'i2_s';
+  floatType?: 'f32' | 'f16';
+  name?: string;
+  onTensor?: (done: number, total: number) => void;
+}
+
+function floatBytes(m: FloatMatrix, type: GGMLType): Uint8Array {
+  if (type === GGMLType.F16 && m.dtype === 'f16') return new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength).slice();
+  const f32 = floatToF32(m);
+  if (type === GGMLType.F16) {
+    const out = new Uint16Array(f32.length);
+    for (let i = 0; i < f32.length; i++) out[i] = f32ToF16(f32[i]);
+    return new Uint8Array(out.buffer);
+  }
+  return quantize(type, f32, m.rows, m.cols);
+}
+
+/** Writes a model as GGUF (atomically), with the tokenizer in its metadata. */
+export function writeModelGGUF(path: string, w: ModelWeights, tokenizer: Tokenizer, opts: WriteModelOptions = {}): void {
+  const c = w.config;
+  const tType = ggmlTypeFromName(opts.ternaryType ?? 'tq2_0');
+  const fType = opts.floatType === 'f32' ? GGMLType.F32 : GGMLType.F16;
+  const a = c.arch;
+  const meta: Array<[string, GGUFValue]> = [
+    ['general.architecture', gguf.str(a)],
+    ['general.name', gguf.str(opts.name ?? 'bitnet-ts model')],
+    [`${a}.vocab_size`, gguf.u32(c.vocabSize)],
+    [`${a}.context_length`, gguf.u32(c.contextLength)],
+    [`${a}.embedding_length`, gguf.u32(c.dim)],
+    [`${a}.block_count`, gguf.u32(c.nLayers)],
+    [`${a}.feed_forward_length`, gguf.u32(c.ffnDim)],
+    [`${a}.attention.head_count`, gguf.u32(c.nHeads)],
+    [`${a}.attention.head_count_kv`, gguf.u32(c.nKvHeads)],
+    [`${a}.attention.layer_norm_rms_epsilon`, gguf.f32(c.normEps)],
+    [`${a}.rope.freq_base`, gguf.f32(c.ropeTheta)],
+    [`${a}.rope.dimension_count`, gguf.u32(c.headDim)],
+    ...tokenizerToGGUF(tokenizer),
+  ];
+  const tensors: Parameters<typeof writeGGUF>[2] = [];
+  const vec = (name: string, v: Float32Array) => tensors.push({ name, type: GGMLType.F32, dims: [v.length], data: () => quantize(GGMLType.F32, v, 1, v.length) });
+  const mat = (name: string, m: Matrix) => {
+    if (m.kind === 'ternary') tensors.push({ name, type: tType, dims: [m.m.cols, m.m.rows], data: () => ternaryToGGML(tType, m.m) });
+    else tensors.push({ name, type: fType, dims: [m.m.cols, m.m.rows], data: () => floatBytes(m.m, fType) });
+  };
+  mat('token_embd.weight', { kind: 'float', m: w.tokenEmbedding });
+  w.layers.forEach((L, l) => {
+    for (const [key, gname] of Object.entries(LAYER_TENSORS) as Array<[keyof LayerWeights, string]>) {
+      const v = L[key];
+      if (v === undefined) continue;
+      const name = `blk.${l}.${gname}.weight`;
+      if (v instanceof Float32Array) vec(name, v); else mat(name, v as Matrix);
+    }
+  });
+  vec('output_norm.weight', w.outputNorm);
+  if (w.output) mat('output.weight', { kind: 'float', m: w.output });
+  writeGGUF(path, meta, tensors, { onTensor: opts.onTensor });
+}

@@ -1,0 +1,23 @@
+/** Training presets: shapes and schedules that fit this kind of machine (2 cores). */
+import type { Precision } from './model.js';
+
+export interface TrainConfig {
+  vocabSize: number; dim: number; nLayers: number; nHeads: number; ffnDim: number; seqLen: number;
+  batch: number; steps: number; warmup: number; lr1: number; lr2: number; wd1: number; wd2: number;
+  gradClip: number; evalEvery: number; evalBatches: number; checkpointEvery: number;
+  seed: number; precision: Precision; normEps: number; ropeTheta: number; valFraction: number;
+}
+
+const base = { normEps: 1e-5, ropeTheta: 10000, wd1: 0.1, wd2: 0, gradClip: 1, seed: 1234, precision: 'ternary' as Precision, valFraction: 0.05 };
+
+export const PRESETS: Record<string, TrainConfig> = {
+  // seconds: for tests
+  tiny: { ...base, vocabSize: 300, dim: 32, nLayers: 2, nHeads: 2, ffnDim: 64, seqLen: 32, batch: 4, steps: 30, warmup: 5,
+          lr1: 3e-3, lr2: 2e-3, evalEvery: 10, evalBatches: 2, checkpointEvery: 10 },
+  // ~half an hour on one core: the bundled model
+  small: { ...base, vocabSize: 1024, dim: 256, nLayers: 4, nHeads: 4, ffnDim: 768, seqLen: 64, batch: 16, steps: 2400, warmup: 100,
+           lr1: 3e-3, lr2: 1.5e-3, evalEvery: 50, evalBatches: 8, checkpointEvery: 50 },
+  // a few hours
+  medium: { ...base, vocabSize: 2048, dim: 384, nLayers: 6, nHeads: 6, ffnDim: 1024, seqLen: 256, batch: 16, steps: 4000, warmup: 200,
+            lr1: 1.5e-3, lr2: 1e-3, evalEvery: 100, evalBatches: 8, checkpointEvery: 100 },
+};

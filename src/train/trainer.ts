@@ -1,0 +1,190 @@
+/**
+ * The training loop: data, batches, evaluation, checkpoints (atomic, resumable to the same curve),
+ * a loss-curve SVG, progress with loss / tokens/s / ETA, and save-on-Ctrl-C.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Params, TrainModel, type TrainModelConfig } from './model.js';
+import { AdamW, scheduleAt } from './optim.js';
+import type { TrainConfig } from './presets.js';
+import { BPETokenizer, type BPEVocab } from '../tokenizer/bpe.js';
+import { trainBPE } from '../tokenizer/train-bpe.js';
+import { trainGemmBackend } from '../kernels/train-gemm.js';
+import { lossCurveSVG } from './svg.js';
+
+export interface LogRow { step: number; loss: number; valLoss?: number; lr: number; tokensPerSec: number }
+
+export interface CheckpointMeta {
+  config: TrainConfig;
+  step: number;
+  adamT: number;
+  log: LogRow[];
+  elapsedSec: number;
+  tokensSeen: number;
+  dataFile: string;
+}
+
+/** Deterministic PRNG keyed by (seed, step): resume draws exactly the batches an uninterrupted run would. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function modelConfigOf(c: TrainConfig): TrainModelConfig {
+  return { vocabSize: c.vocabSize, dim: c.dim, nLayers: c.nLayers, nHeads: c.nHeads, ffnDim: c.ffnDim, seqLen: c.seqLen,
+           normEps: c.normEps, ropeTheta: c.ropeTheta, precision: c.precision };
+}
+
+export class Dataset {
+  readonly train: Int32Array;
+  readonly val: Int32Array;
+  constructor(tokens: Int32Array, valFraction: number) {
+    const nVal = Math.max(Math.floor(tokens.length * valFraction), 1);
+    this.train = tokens.subarray(0, tokens.length - nVal);
+    this.val = tokens.subarray(tokens.length - nVal);
+  }
+  /** B random windows of T+1 tokens from the training split. */
+  batch(rand: () => number, B: number, T: number, tokens: Int32Array, targets: Int32Array): void {
+    for (let b = 0; b < B; b++) {
+      const o = Math.floor(rand() * (this.train.length - T - 1));
+      for (let t = 0; t < T; t++) { tokens[b * T + t] = this.train[o + t]; targets[b * T + t] = this.train[o + t + 1]; }
+    }
+  }
+}
+
+/** Mean loss over consecutive non-overlapping windows of the validation split (deterministic). */
+export function validationLoss(model: TrainModel, data: Int32Array, B: number, T: number, maxBatches: number): number {
+  const tokens = new Int32Array(B * T), targets = new Int32Array(B * T);
+  const windows = Math.floor((data.length - 1) / T);
+  const nb = Math.min(maxBatches, Math.floor(windows / B));
+  if (nb < 1) throw new Error(`validation split too small: ${data.length} tokens for ${B}×${T} windows`);
+  let sum = 0;
+  for (let i = 0; i < nb; i++) {
+    for (let b = 0; b < B; b++) {
+      const o = (i * B + b) * T;
+      for (let t = 0; t < T; t++) { tokens[b * T + t] = data[o + t]; targets[b * T + t] = data[o + t + 1]; }
+    }
+    sum += model.forward(tokens, targets);
+  }
+  return sum / nb;
+}
+
+function writeAtomic(path: string, data: string | Uint8Array): void {
+  writeFileSync(`${path}.tmp`, data);
+  renameSync(`${path}.tmp`, path);
+}
+
+export interface TrainRunOptions {
+  config: TrainConfig;
+  dataFile: string;
+  outDir: string;
+  resume?: boolean;
+  stopAfter?: number;            // stop (checkpointed) after this many steps of this run — tests of resume
+  log?: (line: string) => void;
+  progress?: (p: { step: number; steps: number; loss: number; valLoss?: number; tokensPerSec: number; etaSec: number }) => void;
+  signal?: AbortSignal;
+}
+
+export interface TrainResult { params: Params; tokenizer: BPETokenizer; meta: CheckpointMeta; finalValLoss: number }
+
+export function loadTokenizerFile(path: string): BPETokenizer {
+  return new BPETokenizer(JSON.parse(readFileSync(path, 'utf8')) as BPEVocab);
+}
+
+/** Tokenizes the corpus with the run's tokenizer (trained on the training text the first time). */
+export function prepareData(dataFile: string, outDir: string, c: TrainConfig, log: (s: string) => void): { tokenizer: BPETokenizer; data: Dataset } {
+  const text = readFileSync(dataFile, 'utf8');
+  if (text.length < 1000) throw new Error(`${dataFile}: corpus too small (${text.length} characters)`);
+  const tokPath = join(outDir, 'tokenizer.json');
+  let tokenizer: BPETokenizer;
+  if (existsSync(tokPath)) tokenizer = loadTokenizerFile(tokPath);
+  else {
+    log(`training a ${c.vocabSize}-token byte-level BPE on ${(text.length / 1e6).toFixed(2)} MB…`);
+    // the tokenizer sees only the training part of the text (the tail is validation)
+    tokenizer = trainBPE(text.slice(0, Math.floor(text.length * (1 - c.valFraction))), { vocabSize: c.vocabSize });
+    writeAtomic(tokPath, JSON.stringify(tokenizer.vocab));
+  }
+  if (tokenizer.vocabSize !== c.vocabSize) throw new Error(`tokenizer has ${tokenizer.vocabSize} tokens, config says ${c.vocabSize}`);
+  const ids = Int32Array.from(tokenizer.encode(text, { addBos: false }));
+  return { tokenizer, data: new Dataset(ids, c.valFraction) };
+}
+
+export function saveCheckpoint(outDir: string, params: Params, opt: AdamW, meta: CheckpointMeta): void {
+  const n = params.count;
+  const buf = new Float32Array(3 * n);
+  buf.set(params.data, 0); buf.set(opt.m, n); buf.set(opt.v, 2 * n);
+  writeAtomic(join(outDir, 'checkpoint.bin'), new Uint8Array(buf.buffer));
+  writeAtomic(join(outDir, 'checkpoint.json'), JSON.stringify(meta, null, 1));
+  writeAtomic(join(outDir, 'loss.svg'), lossCurveSVG(meta.log, `${meta.config.precision} ${meta.config.dim}d×${meta.config.nLayers}L`));
+}
+
+export function loadCheckpoint(outDir: string): { params: Params; opt: AdamW; meta: CheckpointMeta } {
+  const meta = JSON.parse(readFileSync(join(outDir, 'checkpoint.json'), 'utf8')) as CheckpointMeta;
+  const params = new Params(modelConfigOf(meta.config));
+  const raw = readFileSync(join(outDir, 'checkpoint.bin'));
+  const n = params.count;
+  if (raw.byteLength !== 12 * n) throw new Error(`${outDir}/checkpoint.bin: ${raw.byteLength} bytes, expected ${12 * n} for this config`);
+  const buf = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+  params.data.set(buf.subarray(0, n));
+  const opt = new AdamW(params);
+  opt.m.set(buf.subarray(n, 2 * n)); opt.v.set(buf.subarray(2 * n, 3 * n)); opt.t = meta.adamT;
+  return { params, opt, meta };
+}
+
+export function train(o: TrainRunOptions): TrainResult {
+  const log = o.log ?? (() => {});
+  mkdirSync(o.outDir, { recursive: true });
+  let params: Params, opt: AdamW, meta: CheckpointMeta;
+  const ckpt = join(o.outDir, 'checkpoint.json');
+  if (o.resume) {
+    if (!existsSync(ckpt)) throw new Error(`--resume: no checkpoint in ${o.outDir}`);
+    ({ params, opt, meta } = loadCheckpoint(o.outDir));
+    log(`resuming at step ${meta.step}/${meta.config.steps}`);
+  } else {
+    if (existsSync(ckpt)) throw new Error(`${o.outDir} already holds a checkpoint: pass --resume, or choose another --out`);
+    params = new Params(modelConfigOf(o.config));
+    params.init(rng(o.config.seed));
+    opt = new AdamW(params);
+    meta = { config: o.config, step: 0, adamT: 0, log: [], elapsedSec: 0, tokensSeen: 0, dataFile: o.dataFile };
+  }
+  const c = meta.config;
+  const { tokenizer, data } = prepareData(o.dataFile, o.outDir, c, log);
+  log(`model: ${params.count.toLocaleString()} parameters (${c.precision}); data: ${data.train.length.toLocaleString()} train / ${data.val.length.toLocaleString()} val tokens; gemm: ${trainGemmBackend()}`);
+  const model = new TrainModel(params, c.batch);
+  const tokens = new Int32Array(c.batch * c.seqLen), targets = new Int32Array(c.batch * c.seqLen);
+  const startStep = meta.step;
+  const t0 = performance.now() / 1000 - meta.elapsedSec;
+  let stepsThisRun = 0;
+  let lastVal: number | undefined;
+  while (meta.step < c.steps) {
+    const ts = performance.now();
+    const { lr, wd } = scheduleAt(c, meta.step);
+    data.batch(rng(c.seed * 1_000_003 + meta.step), c.batch, c.seqLen, tokens, targets);
+    params.grad.fill(0);
+    const loss = model.forward(tokens, targets);
+    if (!Number.isFinite(loss)) throw new Error(`loss became ${loss} at step ${meta.step}: lower the learning rate`);
+    model.backward();
+    opt.step(lr, wd, c.gradClip);
+    meta.step++; stepsThisRun++;
+    meta.tokensSeen += tokens.length;
+    meta.adamT = opt.t;
+    const tps = tokens.length / ((performance.now() - ts) / 1000);
+    const row: LogRow = { step: meta.step, loss, lr, tokensPerSec: tps };
+    const last = meta.step === c.steps;
+    if (meta.step % c.evalEvery === 0 || last) row.valLoss = lastVal = validationLoss(model, data.val, c.batch, c.seqLen, c.evalBatches);
+    meta.log.push(row);
+    meta.elapsedSec = performance.now() / 1000 - t0;
+    const eta = ((meta.elapsedSec - 0) / Math.max(1, meta.step - 0)) * (c.steps - meta.step) * (meta.step > startStep ? 1 : 0);
+    o.progress?.({ step: meta.step, steps: c.steps, loss, valLoss: lastVal, tokensPerSec: tps, etaSec: eta });
+    const stop = o.signal?.aborted || (o.stopAfter !== undefined && stepsThisRun >= o.stopAfter);
+    if (meta.step % c.checkpointEvery === 0 || last || stop) saveCheckpoint(o.outDir, params, opt, meta);
+    if (stop) break;
+  }
+  const finalValLoss = lastVal ?? validationLoss(model, data.val, c.batch, c.seqLen, c.evalBatches);
+  return { params, tokenizer, meta, finalValLoss };
+}
