@@ -1,4 +1,19 @@
 /** Public library API of bitnet-ts. */
 export type { Backend, TernaryMatrix, FloatMatrix } from './kernels/backend.js';
 export { ReferenceBackend } from './kernels/reference.js';
-export { createBackend, WasmBackend, supportedVariants, type BackendName, type WasmVariant } from './kernels/index.js';
+export { createBackend } from './kernels/index.js';
+export {
+  loadModel, loadModelFromBytes, modelFromWeights, registerLoader, Model, Session, Sampler, generate,
+  writeModelGGUF, weightsFromGGUF, configFromGGUF,
+  type LoadOptions, type GenerateOptions, type GenerationChunk, type GenerationResult, type ModelInfo,
+  type ModelConfig, type ModelWeights, type Matrix, type Architecture,
+} from './model/index.js';
+export { synthWeights, synthTokenizer, SHAPES } from './model/synth.js';
+export { openGGUF, parseGGUF, parseGGUFBytes, writeGGUF, serializeGGUF, gguf, GGUFError, GGUFValueType } from './formats/gguf.js';
+export { GGMLType, GGML_TYPES, quantize, dequantize, tensorBytes } from './quant/ggml.js';
+export { absmeanTernarize, ternaryFromGGML, ternaryToGGML, ternaryToF32 } from './quant/ternary.js';
+export { tokenizerFromGGUF, tokenizerToGGUF } from './tokenizer/gguf.js';
+export type { Tokenizer } from './tokenizer/types.js';
+export { trainBPE } from './tokenizer/train-bpe.js';
+export { train } from './train/trainer.js';
+export { PRESETS as TRAIN_PRESETS } from './train/presets.js';

@@ -16,6 +16,11 @@ program
 
 // Command modules register themselves here (one line each).
 const modules: Array<Promise<{ register(p: Command): void }>> = [
+  import('./run.js'),
+  import('./info.js'),
+  import('./logits.js'),
+  import('./tokenize.js'),
+  import('./synth.js'),
   import('./train.js'),
   import('./bench.js'),
 ];

@@ -1,0 +1,54 @@
+/** Shared CLI pieces: the --model default, backend/threads options, sampling flags, number parsing. */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { loadModel, type Model } from '../model/index.js';
+
+/** The bundled model, resolved relative to the package (not the working directory). */
+export const DEFAULT_MODEL = fileURLToPath(new URL('../../../models/default.gguf', import.meta.url));
+
+export function num(name: string, opts: { int?: boolean; min?: number; max?: number } = {}) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || (opts.int && !Number.isInteger(n))) throw new Error(`${name} must be ${opts.int ? 'an integer' : 'a number'}, got '${v}'`);
+    if (opts.min !== undefined && n < opts.min) throw new Error(`${name} must be >= ${opts.min}, got ${n}`);
+    if (opts.max !== undefined && n > opts.max) throw new Error(`${name} must be <= ${opts.max}, got ${n}`);
+    return n;
+  };
+}
+
+export function addModelOptions(cmd: Command): Command {
+  return cmd
+    .option('-m, --model <path>', 'GGUF file or Hugging Face model directory (default: the bundled models/default.gguf)')
+    .option('--backend <name>', 'wasm (SIMD, threads) or reference (pure TypeScript)', 'wasm')
+    .option('-t, --threads <n>', 'compute threads (default: all cores)', num('--threads', { int: true, min: 1, max: 256 }));
+}
+
+export interface ModelCliOptions { model?: string; backend: string; threads?: number }
+
+export async function openModel(o: ModelCliOptions, extra: { keepWeights?: boolean } = {}): Promise<Model> {
+  const path = o.model ?? DEFAULT_MODEL;
+  if (!o.model && !existsSync(path)) throw new Error(`the bundled model ${path} is missing: pass --model PATH`);
+  if (o.backend !== 'wasm' && o.backend !== 'reference') throw new Error(`--backend must be wasm or reference, got '${o.backend}'`);
+  return loadModel(path, { backend: o.backend, threads: o.threads, ...extra });
+}
+
+export function addSamplingOptions(cmd: Command): Command {
+  return cmd
+    .option('-n, --max-tokens <n>', 'tokens to generate', num('--max-tokens', { int: true, min: 0 }), 128)
+    .option('--temperature <t>', 'sampling temperature (0 = greedy)', num('--temperature', { min: 0 }), 0.8)
+    .option('--top-k <k>', 'keep the k most likely tokens (0 = off)', num('--top-k', { int: true, min: 0 }), 40)
+    .option('--top-p <p>', 'nucleus sampling mass (1 = off)', num('--top-p', { min: 0, max: 1 }), 0.95)
+    .option('--min-p <p>', 'drop tokens below p × the best probability (0 = off)', num('--min-p', { min: 0, max: 1 }), 0.05)
+    .option('--repeat-penalty <r>', 'penalty on recently generated tokens (1 = off)', num('--repeat-penalty', { min: 0 }), 1.1)
+    .option('--repeat-last-n <n>', 'how many recent tokens the penalty sees', num('--repeat-last-n', { int: true, min: 0 }), 64)
+    .option('--seed <n>', 'random seed (reproducible sampling)', num('--seed', { int: true }))
+    .option('--stop <s...>', 'stop strings');
+}
+
+export function parseTokenList(s: string, vocab: number): number[] {
+  const ids = s.split(',').map((x) => x.trim()).filter((x) => x !== '').map(Number);
+  if (ids.length === 0) throw new Error('--tokens: give a comma-separated list of token ids, e.g. 1,2,3');
+  for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new Error(`--tokens: ${id} is not a token id of this model (0..${vocab - 1})`);
+  return ids;
+}

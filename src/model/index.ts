@@ -1,0 +1,84 @@
+/** Loading models: GGUF files (and, through registered loaders, other sources such as HF directories). */
+import { statSync } from 'node:fs';
+import { openGGUF, parseGGUFBytes, type GGUFFile } from '../formats/gguf.js';
+import { ggmlTypeName } from '../quant/ggml.js';
+import { createBackend, type BackendName } from '../kernels/index.js';
+import type { Backend } from '../kernels/backend.js';
+import { tokenizerFromGGUF } from '../tokenizer/gguf.js';
+import type { Tokenizer } from '../tokenizer/types.js';
+import { weightsFromGGUF } from './gguf-model.js';
+import { Model, type ModelInfo } from './transformer.js';
+import type { ModelWeights } from './types.js';
+import { generate, type GenerateOptions } from './generate.js';
+
+export interface LoadOptions {
+  backend?: BackendName | Backend;
+  threads?: number;
+  /** Keep the canonical weights on the Model (converters need them; costs memory with the wasm backend). */
+  keepWeights?: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export type DirectoryLoader = (path: string, opts: LoadOptions) => Promise<{ weights: ModelWeights; tokenizer: Tokenizer; info?: Partial<ModelInfo> }>;
+let directoryLoader: DirectoryLoader | undefined;
+/** Hook for loaders of model directories (Hugging Face checkpoints). */
+export function registerLoader(loader: DirectoryLoader): void { directoryLoader = loader; }
+
+async function backendOf(opts: LoadOptions): Promise<Backend> {
+  if (typeof opts.backend === 'object') return opts.backend;
+  return createBackend(opts.backend ?? 'wasm', { threads: opts.threads });
+}
+
+export async function modelFromWeights(weights: ModelWeights, tokenizer: Tokenizer, opts: LoadOptions = {}, info: Partial<ModelInfo> = {}): Promise<Model> {
+  const backend = await backendOf(opts);
+  try {
+    const keep = opts.keepWeights || backend.name === 'reference';
+    return new Model(keep ? weights : undefined, weights, tokenizer, backend, info);
+  } catch (e) {
+    backend.dispose();
+    throw e;
+  }
+}
+
+function ggufInfo(f: GGUFFile): Partial<ModelInfo> {
+  const types: Record<string, number> = {};
+  for (const t of f.tensors) types[ggmlTypeName(t.type)] = (types[ggmlTypeName(t.type)] ?? 0) + 1;
+  return { tensorTypes: types, fileBytes: f.size };
+}
+
+export async function modelFromGGUF(f: GGUFFile, opts: LoadOptions = {}): Promise<Model> {
+  const weights = weightsFromGGUF(f, opts.onProgress);
+  const tokenizer = tokenizerFromGGUF((k) => f.get(k));
+  return modelFromWeights(weights, tokenizer, opts, ggufInfo(f));
+}
+
+export async function loadModel(path: string, opts: LoadOptions = {}): Promise<Model> {
+  let st;
+  try { st = statSync(path); } catch { throw new Error(`model not found: ${path}`); }
+  if (st.isDirectory()) {
+    if (!directoryLoader) throw new Error(`${path} is a directory, and no directory (Hugging Face) loader is available`);
+    const { weights, tokenizer, info } = await directoryLoader(path, opts);
+    return modelFromWeights(weights, tokenizer, opts, info);
+  }
+  const f = openGGUF(path);
+  try {
+    return await modelFromGGUF(f, opts);
+  } finally {
+    f.close();
+  }
+}
+
+export async function loadModelFromBytes(bytes: Uint8Array, opts: LoadOptions = {}): Promise<Model> {
+  return modelFromGGUF(parseGGUFBytes(bytes), opts);
+}
+
+export { Model, Session, CHUNK, type ModelInfo } from './transformer.js';
+export { generate, type GenerateOptions, type GenerationChunk, type GenerationResult } from './generate.js';
+export { Sampler, argmax, type SamplingOptions } from './sampling.js';
+export { writeModelGGUF, weightsFromGGUF, configFromGGUF } from './gguf-model.js';
+export type { ModelConfig, ModelWeights, Matrix, LayerWeights, Architecture } from './types.js';
+
+/** Convenience: `for await (const chunk of generateText(model, prompt, opts))`. */
+export function generateText(model: Model, prompt: string | number[], opts?: GenerateOptions) {
+  return generate(model, prompt, opts);
+}

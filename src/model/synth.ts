@@ -1,0 +1,86 @@
+/**
+ * Random-weight models of the BitNet b1.58 paper's shapes (for benchmarks, cost reports and tests),
+ * with a synthetic SentencePiece-style vocabulary that llama.cpp accepts.
+ */
+import type { FloatMatrix, TernaryMatrix } from '../kernels/backend.js';
+import { SPMTokenizer } from '../tokenizer/spm.js';
+import { TOKEN_TYPE } from '../tokenizer/bpe.js';
+import { seededRandom } from './sampling.js';
+import type { LayerWeights, Matrix, ModelConfig, ModelWeights } from './types.js';
+
+export interface ShapeSpec { dim: number; nLayers: number; nHeads: number; nKvHeads?: number; ffnDim: number; vocabSize: number; contextLength?: number }
+
+/** Paper shapes (BitNet b1.58 Table 1 sizes, LLaMA-style configs as in 1bitLLM's reproductions). */
+export const SHAPES: Record<string, ShapeSpec> = {
+  tiny: { dim: 256, nLayers: 2, nHeads: 4, ffnDim: 512, vocabSize: 512, contextLength: 512 },
+  '700m': { dim: 1536, nLayers: 24, nHeads: 16, ffnDim: 4096, vocabSize: 32000 },
+  '1.3b': { dim: 2048, nLayers: 24, nHeads: 32, ffnDim: 5460 - (5460 % 256) + 256, vocabSize: 32000 },
+  '3b': { dim: 3200, nLayers: 26, nHeads: 32, ffnDim: 8640, vocabSize: 32000 },
+  '3.9b': { dim: 3200, nLayers: 26, nHeads: 32, ffnDim: 11008, vocabSize: 32000 },
+};
+
+export function shapeOf(name: string): ShapeSpec {
+  const s = SHAPES[name.toLowerCase()];
+  if (!s) throw new Error(`unknown shape '${name}' (expected one of ${Object.keys(SHAPES).join(', ')})`);
+  return s;
+}
+
+/** A vocabulary of <unk>, <s>, </s>, 256 byte tokens and filler pieces built from letter pairs. */
+export function synthTokenizer(vocabSize: number): SPMTokenizer {
+  const tokens = ['<unk>', '<s>', '</s>'];
+  const types: number[] = [TOKEN_TYPE.UNKNOWN, TOKEN_TYPE.CONTROL, TOKEN_TYPE.CONTROL];
+  for (let b = 0; b < 256; b++) { tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`); types.push(TOKEN_TYPE.BYTE); }
+  const letters = 'etaoinshrdlucmfwypvbgkjqxz';
+  const seen = new Set(tokens);
+  const push = (t: string) => { if (tokens.length < vocabSize && !seen.has(t)) { seen.add(t); tokens.push(t); types.push(TOKEN_TYPE.NORMAL); } };
+  for (const ch of ' ' + letters) push(ch === ' ' ? '\u2581' : ch);
+  for (let len = 2; tokens.length < vocabSize; len++) {
+    for (let i = 0; tokens.length < vocabSize && i < letters.length ** Math.min(len, 3); i++) {
+      let s = '', k = i;
+      for (let j = 0; j < len; j++) { s += letters[k % letters.length]; k = Math.floor(k / letters.length) + j; }
+      push('\u2581' + s); push(s);
+    }
+  }
+  const scores = tokens.map((t, i) => (types[i] === TOKEN_TYPE.NORMAL ? -i : 0));
+  return new SPMTokenizer({ tokens, scores, tokenTypes: types, unk: 0, bos: 1, eos: 2, addBos: true, addSpacePrefix: true });
+}
+
+/**
+ * Random ternary weights (uniform codes; per-tensor scale chosen so activations keep unit scale) and
+ * normal f32 embeddings. `logitScale` sharpens the output distribution (flat logits make agreement
+ * checks meaningless).
+ */
+export function synthWeights(shape: string | ShapeSpec, seed = 1, logitScale = 1): ModelWeights {
+  const s = typeof shape === 'string' ? shapeOf(shape) : shape;
+  const rand = seededRandom(seed);
+  const gauss = () => { const u = 1 - rand(), v = rand(); return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v); };
+  const nKv = s.nKvHeads ?? s.nHeads;
+  const hd = s.dim / s.nHeads;
+  const ternary = (rows: number, cols: number): Matrix => {
+    const m: TernaryMatrix = { rows, cols, codes: new Uint8Array((rows * cols) / 4), blockSize: cols, scales: new Float32Array(rows) };
+    // 4 random codes per byte, each uniform over {0,1,2}: draw 32 bits, use base-3 digits
+    for (let i = 0; i < m.codes.length; i++) {
+      let r = Math.floor(rand() * 81), b = 0;
+      for (let k = 0; k < 4; k++) { b |= (r % 3) << (2 * k); r = Math.floor(r / 3); }
+      m.codes[i] = b;
+    }
+    m.scales.fill(1 / Math.sqrt((2 / 3) * cols)); // unit output variance for unit inputs
+    return { kind: 'ternary', m };
+  };
+  const ones = (n: number) => new Float32Array(n).fill(1);
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < s.nLayers; l++) {
+    layers.push({
+      attnNorm: ones(s.dim), wq: ternary(s.dim, s.dim), wk: ternary(nKv * hd, s.dim), wv: ternary(nKv * hd, s.dim),
+      attnSubNorm: ones(s.dim), wo: ternary(s.dim, s.dim), ffnNorm: ones(s.dim),
+      wGate: ternary(s.ffnDim, s.dim), wUp: ternary(s.ffnDim, s.dim), ffnSubNorm: ones(s.ffnDim), wDown: ternary(s.dim, s.ffnDim),
+    });
+  }
+  const emb: FloatMatrix = { rows: s.vocabSize, cols: s.dim, dtype: 'f32', data: new Float32Array(s.vocabSize * s.dim) };
+  for (let i = 0; i < emb.data.length; i++) emb.data[i] = gauss() * 0.125 * logitScale;
+  const config: ModelConfig = {
+    arch: 'bitnet', vocabSize: s.vocabSize, dim: s.dim, nLayers: s.nLayers, nHeads: s.nHeads, nKvHeads: nKv, headDim: hd,
+    ffnDim: s.ffnDim, contextLength: s.contextLength ?? 2048, normEps: 1e-5, ropeTheta: 10000, ropeNeox: true, activation: 'silu', subNorms: true,
+  };
+  return { config, tokenEmbedding: emb, layers, outputNorm: ones(s.dim) };
+}

@@ -1,0 +1,248 @@
+/**
+ * The inference engine: a BitNet b1.58 / LLaMA transformer over a Backend.
+ *
+ * Model holds the prepared weights and the scratch buffers (allocated once, sized for CHUNK rows);
+ * Session holds one sequence's KV cache. forwardRows() walks a chunk of token rows through the
+ * layers like llama2.c's forward(); rows may belong to different sessions (batched decoding).
+ */
+import type { Backend, FloatMatrix, PreparedFloat, PreparedTernary } from '../kernels/backend.js';
+import { f16ToF32 } from '../quant/half.js';
+import type { Tokenizer } from '../tokenizer/types.js';
+import type { Matrix, ModelConfig, ModelWeights } from './types.js';
+import { generate, type GenerateOptions, type GenerationChunk, type GenerationResult } from './generate.js';
+
+/** Rows processed per pass (prompt chunks, batch size limit). */
+export const CHUNK = 64;
+
+type Linear = { kind: 'ternary'; w: PreparedTernary } | { kind: 'float'; w: PreparedFloat };
+interface PreparedLayer {
+  attnNorm: Float32Array; attnSubNorm?: Float32Array; ffnNorm: Float32Array; ffnSubNorm?: Float32Array;
+  wq: Linear; wk: Linear; wv: Linear; wo: Linear; wGate: Linear; wUp: Linear; wDown: Linear;
+}
+
+export interface ModelInfo {
+  arch: string;
+  parameters: number;
+  ternaryParameters: number;
+  tensorTypes: Record<string, number>;  // type name -> tensor count
+  weightBytes: number;                  // bytes of prepared weights (what decoding streams)
+  bitsPerTernaryWeight?: number;
+  fileBytes?: number;
+  backend: string;
+  threads: number;
+}
+
+export class Session {
+  readonly tokens: number[] = [];
+  readonly contextLength: number;
+  readonly kCache: Float32Array[];
+  readonly vCache: Float32Array[];
+  private disposed = false;
+
+  constructor(readonly model: Model, contextLength: number) {
+    const c = model.config;
+    this.contextLength = contextLength;
+    const kvDim = c.nKvHeads * c.headDim;
+    this.kCache = Array.from({ length: c.nLayers }, () => model.backend.allocF32(contextLength * kvDim));
+    this.vCache = Array.from({ length: c.nLayers }, () => model.backend.allocF32(contextLength * kvDim));
+  }
+
+  get position(): number { return this.tokens.length; }
+
+  /**
+   * Evaluates tokens after the cached ones; returns the last position's logits (a view, valid until the
+   * next call on this model). onLogits sees every position's logits (i relative to this call).
+   */
+  evaluate(tokens: readonly number[], opts: { onLogits?: (i: number, logits: Float32Array) => void } = {}): Float32Array {
+    if (this.disposed) throw new Error('session is disposed');
+    if (tokens.length === 0) throw new Error('evaluate: no tokens');
+    if (this.position + tokens.length > this.contextLength) {
+      throw new Error(`context full: ${this.position} + ${tokens.length} tokens exceed the context length ${this.contextLength}`);
+    }
+    const V = this.model.config.vocabSize;
+    for (const t of tokens) if (!Number.isInteger(t) || t < 0 || t >= V) throw new Error(`token id ${t} is outside the vocabulary (0..${V - 1})`);
+    let last: Float32Array | undefined;
+    for (let s = 0; s < tokens.length; s += CHUNK) {
+      const chunk = tokens.slice(s, s + CHUNK);
+      const wantAll = !!opts.onLogits;
+      const logits = this.model.forwardRows(chunk.map(() => this), chunk, wantAll ? null : [chunk.length - 1]);
+      if (wantAll) for (let i = 0; i < chunk.length; i++) opts.onLogits!(s + i, logits.subarray(i * V, (i + 1) * V));
+      last = wantAll ? logits.subarray((chunk.length - 1) * V, chunk.length * V) : logits.subarray(0, V);
+    }
+    return last!;
+  }
+
+  /** Forget positions from `length` on (their cache entries are overwritten later). */
+  truncate(length: number): void {
+    if (length < 0 || length > this.tokens.length) throw new Error(`truncate(${length}): session holds ${this.tokens.length} tokens`);
+    this.tokens.length = length;
+  }
+
+  reset(): void { this.tokens.length = 0; }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    const free = this.model.backend.free?.bind(this.model.backend);
+    if (free) for (const b of [...this.kCache, ...this.vCache]) free(b);
+  }
+}
+
+export class Model {
+  readonly config: ModelConfig;
+  readonly info: ModelInfo;
+  private readonly layers: PreparedLayer[];
+  private readonly embedding: FloatMatrix;
+  private readonly outputNorm: Float32Array;
+  private readonly output: PreparedFloat;
+  // scratch (CHUNK rows)
+  private readonly x: Float32Array; private readonly xb: Float32Array; private readonly xq: Int8Array; private readonly inv: Float32Array;
+  private readonly q: Float32Array; private readonly k: Float32Array; private readonly v: Float32Array; private readonly att: Float32Array;
+  private readonly o: Float32Array; private readonly g: Float32Array; private readonly u: Float32Array; private readonly hq: Int8Array;
+  private readonly logits: Float32Array; private readonly pos: Int32Array; private readonly xl: Float32Array;
+
+  constructor(readonly weights: ModelWeights | undefined, w: ModelWeights, readonly tokenizer: Tokenizer, readonly backend: Backend, extraInfo: Partial<ModelInfo> = {}) {
+    const c = (this.config = w.config);
+    if (c.vocabSize !== w.tokenEmbedding.rows) throw new Error(`vocab size ${c.vocabSize} differs from the embedding's ${w.tokenEmbedding.rows} rows`);
+    if (tokenizer.vocabSize > c.vocabSize) throw new Error(`tokenizer has ${tokenizer.vocabSize} tokens but the model only ${c.vocabSize}`);
+    let params = w.tokenEmbedding.rows * w.tokenEmbedding.cols + w.outputNorm.length + (w.output ? w.output.rows * w.output.cols : 0);
+    let ternaryParams = 0, bytes = 0, ternaryBytes = 0;
+    const prep = (m: Matrix): Linear => {
+      params += m.m.rows * m.m.cols;
+      if (m.kind === 'ternary') {
+        const p = backend.prepareTernary(m.m);
+        ternaryParams += m.m.rows * m.m.cols; bytes += p.bytes; ternaryBytes += p.bytes;
+        return { kind: 'ternary', w: p };
+      }
+      const p = backend.prepareFloat(m.m);
+      bytes += p.bytes;
+      return { kind: 'float', w: p };
+    };
+    this.layers = w.layers.map((L) => {
+      for (const v of [L.attnNorm, L.ffnNorm, L.attnSubNorm, L.ffnSubNorm]) if (v) params += v.length;
+      if (c.subNorms && (!L.attnSubNorm || !L.ffnSubNorm)) throw new Error(`${c.arch} needs attn_sub_norm and ffn_sub_norm weights`);
+      return {
+        attnNorm: L.attnNorm, attnSubNorm: L.attnSubNorm, ffnNorm: L.ffnNorm, ffnSubNorm: L.ffnSubNorm,
+        wq: prep(L.wq), wk: prep(L.wk), wv: prep(L.wv), wo: prep(L.wo), wGate: prep(L.wGate), wUp: prep(L.wUp), wDown: prep(L.wDown),
+      };
+    });
+    this.embedding = w.tokenEmbedding;
+    this.outputNorm = w.outputNorm;
+    this.output = backend.prepareFloat(w.output ?? w.tokenEmbedding);
+    bytes += this.output.bytes;
+    const D = c.dim, qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim, F = c.ffnDim, n = CHUNK;
+    const f = (len: number) => backend.allocF32(len);
+    this.x = f(n * D); this.xb = f(n * Math.max(D, qDim)); this.xq = backend.allocI8(n * Math.max(D, qDim, F)); this.inv = f(n);
+    this.q = f(n * qDim); this.k = f(n * kvDim); this.v = f(n * kvDim); this.att = f(n * qDim); this.o = f(n * D);
+    this.g = f(n * F); this.u = f(n * F); this.hq = backend.allocI8(n * F);
+    this.logits = f(n * c.vocabSize); this.pos = new Int32Array(n); this.xl = f(n * D);
+    this.info = {
+      arch: c.arch, parameters: params, ternaryParameters: ternaryParams, tensorTypes: {}, weightBytes: bytes,
+      bitsPerTernaryWeight: ternaryParams ? (8 * ternaryBytes) / ternaryParams : undefined,
+      backend: backend.name, threads: backend.threads, ...extraInfo,
+    };
+  }
+
+  createSession(opts: { contextLength?: number } = {}): Session {
+    const ctx = opts.contextLength ?? Math.min(this.config.contextLength, 4096);
+    if (!Number.isInteger(ctx) || ctx < 1) throw new Error(`context length must be a positive integer, got ${ctx}`);
+    return new Session(this, ctx);
+  }
+
+  /** y = W·x for `n` rows: ternary layers quantize x per token to int8 first (xq given when already done). */
+  private linear(out: Float32Array, L: Linear, x: Float32Array, n: number, dim: number, xq: Int8Array, quantized: boolean): void {
+    if (L.kind === 'float') return this.backend.floatMatMul(L.w, x, n, out);
+    if (!quantized) this.backend.quantizeRows(x, n, dim, xq, this.inv);
+    this.backend.ternaryMatMul(L.w, xq, this.inv, n, out);
+  }
+
+  /**
+   * One pass over up to CHUNK rows: row r is token tokens[r] of sessions[r] at that session's next position.
+   * Rows of one session must be contiguous. Returns logits of the rows in `want` (null = all), packed.
+   */
+  forwardRows(sessions: Session[], tokens: readonly number[], want: number[] | null): Float32Array {
+    const c = this.config, be = this.backend, n = tokens.length;
+    const D = c.dim, F = c.ffnDim, hd = c.headDim, qDim = c.nHeads * hd, kvDim = c.nKvHeads * hd, V = c.vocabSize;
+    if (n > CHUNK) throw new Error(`forwardRows: ${n} rows exceed ${CHUNK}`);
+    // positions, and the runs of rows that share a session (attention is per sequence)
+    const runs: Array<{ s: Session; start: number; len: number; pos0: number }> = [];
+    for (let r = 0; r < n; r++) {
+      const s = sessions[r];
+      const run = runs[runs.length - 1];
+      if (run && run.s === s) run.len++;
+      else {
+        if (runs.some((x) => x.s === s)) throw new Error('forwardRows: rows of one session must be contiguous');
+        runs.push({ s, start: r, len: 1, pos0: s.position });
+      }
+      this.pos[r] = s.position + (r - runs[runs.length - 1].start);
+      if (this.pos[r] >= s.contextLength) throw new Error(`context full: position ${this.pos[r]} >= ${s.contextLength}`);
+    }
+    // token embedding
+    const E = this.embedding;
+    for (let r = 0; r < n; r++) {
+      const o = tokens[r] * D;
+      if (E.dtype === 'f32') this.x.set((E.data as Float32Array).subarray(o, o + D), r * D);
+      else for (let j = 0; j < D; j++) this.x[r * D + j] = f16ToF32(E.data[o + j]);
+    }
+    const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: hd };
+    for (let l = 0; l < c.nLayers; l++) {
+      const L = this.layers[l];
+      // attention rmsnorm, then q/k/v (one int8 quantization shared by the three BitLinears)
+      be.rmsNorm(this.xb, this.x, L.attnNorm, n, D, c.normEps);
+      this.linear(this.q, L.wq, this.xb, n, D, this.xq, false);
+      this.linear(this.k, L.wk, this.xb, n, D, this.xq, true);
+      this.linear(this.v, L.wv, this.xb, n, D, this.xq, true);
+      // RoPE on q and k
+      be.rope(this.q, n, c.nHeads, hd, this.pos, c.ropeTheta, c.ropeNeox);
+      be.rope(this.k, n, c.nKvHeads, hd, this.pos, c.ropeTheta, c.ropeNeox);
+      // append k, v to each sequence's cache; causal attention per sequence (GQA inside the kernel)
+      for (const run of runs) {
+        const kc = run.s.kCache[l], vc = run.s.vCache[l];
+        kc.set(this.k.subarray(run.start * kvDim, (run.start + run.len) * kvDim), run.pos0 * kvDim);
+        vc.set(this.v.subarray(run.start * kvDim, (run.start + run.len) * kvDim), run.pos0 * kvDim);
+        be.attention(this.att.subarray(run.start * qDim, (run.start + run.len) * qDim), this.q.subarray(run.start * qDim, (run.start + run.len) * qDim),
+          run.len, run.pos0, kc, vc, shape);
+      }
+      // attention sub-norm (BitNet), output projection, residual
+      if (L.attnSubNorm) be.rmsNorm(this.att, this.att, L.attnSubNorm, n, qDim, c.normEps);
+      this.linear(this.o, L.wo, this.att, n, qDim, this.xq, false);
+      be.addInPlace(this.x, this.o, n * D);
+      // ffn rmsnorm, gate and up (shared quantization), gated activation
+      be.rmsNorm(this.xb, this.x, L.ffnNorm, n, D, c.normEps);
+      this.linear(this.g, L.wGate, this.xb, n, D, this.xq, false);
+      this.linear(this.u, L.wUp, this.xb, n, D, this.xq, true);
+      be.gatedActivation(this.g, this.u, n * F, c.activation);
+      // ffn sub-norm (BitNet), down projection, residual
+      if (L.ffnSubNorm) be.rmsNorm(this.g, this.g, L.ffnSubNorm, n, F, c.normEps);
+      this.linear(this.o, L.wDown, this.g, n, F, this.hq, false);
+      be.addInPlace(this.x, this.o, n * D);
+    }
+    for (const run of runs) for (let i = 0; i < run.len; i++) run.s.tokens.push(tokens[run.start + i]);
+    // final rmsnorm and LM head, only for the rows whose logits are wanted
+    const rows = want ?? Array.from({ length: n }, (_, i) => i);
+    rows.forEach((r, i) => this.xl.set(this.x.subarray(r * D, (r + 1) * D), i * D));
+    be.rmsNorm(this.xl, this.xl, this.outputNorm, rows.length, D, c.normEps);
+    be.floatMatMul(this.output, this.xl, rows.length, this.logits);
+    return this.logits.subarray(0, rows.length * V);
+  }
+
+  /** One decoding step for several sequences: one weight pass feeds the whole batch. */
+  decodeBatch(sessions: Session[], tokens: number[]): Float32Array[] {
+    if (sessions.length !== tokens.length) throw new Error('decodeBatch: one token per session');
+    if (new Set(sessions).size !== sessions.length) throw new Error('decodeBatch: a session appears twice');
+    const V = this.config.vocabSize, out: Float32Array[] = [];
+    for (let s = 0; s < sessions.length; s += CHUNK) {
+      const ss = sessions.slice(s, s + CHUNK), tt = tokens.slice(s, s + CHUNK);
+      const logits = this.forwardRows(ss, tt, null);
+      for (let i = 0; i < ss.length; i++) out.push(logits.slice(i * V, (i + 1) * V));
+    }
+    return out;
+  }
+
+  /** Streams generated text (see generate.ts). */
+  generate(prompt: string | number[], opts?: GenerateOptions): AsyncGenerator<GenerationChunk, GenerationResult> {
+    return generate(this, prompt, opts);
+  }
+
+  dispose(): void { this.backend.dispose(); }
+}
