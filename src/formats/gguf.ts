@@ -206,7 +206,10 @@ export function parseGGUF(source: ByteSource): GGUFFile {
     const type = c.u32(`type of "${name}"`);
     if (!isKnownType(type)) throw new GGUFError(`tensor "${name}" has unknown or unsupported ggml type ${type}`);
     const { blockSize, name: tname } = GGML_TYPES[type];
-    if (dims[0] % blockSize !== 0) throw new GGUFError(`tensor "${name}": row length ${dims[0]} is not a multiple of the ${tname} block size ${blockSize}`);
+    // I2_S packs the flattened tensor in 128-element blocks (bitnet.cpp); other types pack each row.
+    if (type === GGMLType.I2_S ? nElements % blockSize !== 0 : dims[0] % blockSize !== 0) {
+      throw new GGUFError(`tensor "${name}": ${type === GGMLType.I2_S ? `${nElements} elements are` : `row length ${dims[0]} is`} not a multiple of the ${tname} block size ${blockSize}`);
+    }
     const off = c.size(`offset of "${name}"`);
     if (off % alignment !== 0) throw new GGUFError(`tensor "${name}" offset ${off} is not aligned to ${alignment}`);
     const info: GGUFTensorInfo = { name, dims, type, offset: off, nbytes: tensorBytes(type, nElements), nElements };

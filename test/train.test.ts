@@ -1,0 +1,65 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PRESETS } from '../src/train/presets.js';
+import { train, loadCheckpoint, prepareData } from '../src/train/trainer.js';
+import { exportCheckpoint } from '../src/train/export.js';
+import { loadModel } from '../src/model/index.js';
+import { scheduleAt } from '../src/train/optim.js';
+
+const data = new URL('../../test/fixtures/kjv-sample.txt', import.meta.url).pathname;
+const cfg = { ...PRESETS.tiny, steps: 12, evalEvery: 4, checkpointEvery: 4 };
+
+test('resume continues exactly: same loss curve as an uninterrupted run', () => {
+  const a = mkdtempSync(join(tmpdir(), 'train-a-')), b = mkdtempSync(join(tmpdir(), 'train-b-'));
+  const full = train({ config: cfg, dataFile: data, outDir: a });
+  const first = train({ config: cfg, dataFile: data, outDir: b, stopAfter: 5 });
+  assert.equal(first.meta.step, 5);
+  const rest = train({ config: cfg, dataFile: data, outDir: b, resume: true });
+  assert.equal(rest.meta.step, 12);
+  assert.deepEqual(rest.meta.log.map((r) => r.loss), full.meta.log.map((r) => r.loss));
+  assert.equal(rest.finalValLoss, full.finalValLoss);
+  assert.ok(existsSync(join(b, 'loss.svg')) && readFileSync(join(b, 'loss.svg'), 'utf8').includes('<svg'));
+  assert.ok(full.meta.log[full.meta.log.length - 1].loss < full.meta.log[0].loss, 'loss goes down');
+  assert.throws(() => train({ config: cfg, dataFile: data, outDir: a }), /already holds a checkpoint/);
+});
+
+for (const precision of ['ternary', 'binary', 'fp'] as const) {
+  test(`exported GGUF gives the trainer's validation loss in the engine (${precision})`, async () => {
+    const out = mkdtempSync(join(tmpdir(), `train-x-${precision}-`));
+    const c = { ...cfg, precision, steps: 6 };
+    const res = train({ config: c, dataFile: data, outDir: out });
+    const path = join(out, 'model.gguf');
+    exportCheckpoint(res.params, res.tokenizer, path, precision === 'ternary' ? 'i2_s' : 'i2_s', 'f32');
+    const model = await loadModel(path, { backend: 'reference' });
+    const { data: ds } = prepareData(data, out, loadCheckpoint(out).meta.config, () => {});
+    // same windows as validationLoss: consecutive T-token windows, next-token targets
+    const T = c.seqLen, nWin = Math.min(c.evalBatches * c.batch, Math.floor((ds.val.length - 1) / T));
+    let nll = 0, n = 0;
+    for (let w = 0; w < nWin; w++) {
+      const win = Array.from(ds.val.subarray(w * T, w * T + T + 1));
+      const s = model.createSession({ contextLength: T });
+      s.evaluate(win.slice(0, T), { onLogits: (i, l) => {
+        let max = -Infinity; for (const v of l) max = Math.max(max, v);
+        let sum = 0; for (const v of l) sum += Math.exp(v - max);
+        nll += Math.log(sum) + max - l[win[i + 1]]; n++;
+      } });
+      s.dispose();
+    }
+    const engineLoss = nll / n;
+    assert.ok(Math.abs(engineLoss - res.finalValLoss) < 2e-3, `engine ${engineLoss} vs trainer ${res.finalValLoss}`);
+    model.dispose();
+  });
+}
+
+test('two-stage schedule: warmup, high LR then lower at the midpoint, weight decay 0.1 then 0', () => {
+  const s = { steps: 100, warmup: 10, lr1: 1e-3, lr2: 5e-4, wd1: 0.1, wd2: 0 };
+  assert.ok(scheduleAt(s, 0).lr < scheduleAt(s, 9).lr);
+  assert.equal(scheduleAt(s, 9).lr, 1e-3);
+  assert.equal(scheduleAt(s, 49).wd, 0.1);
+  assert.equal(scheduleAt(s, 50).wd, 0);
+  assert.equal(scheduleAt(s, 50).lr, 5e-4);
+  assert.ok(scheduleAt(s, 49).lr > scheduleAt(s, 50).lr);
+});
