@@ -2,8 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { benchModel, benchSynthetic, formatModelBench, type Engine } from '../src/bench/model.js';
-import type { ModelConfig } from '../src/model/types.js';
+import { benchModel, benchSynthetic, formatModelBench, type ModelLoader } from '../src/bench/model.js';
 import { ggufWeights, randomWeights, SyntheticModel } from '../src/bench/synthetic.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -112,30 +111,48 @@ test('kernel-level forward on a bitnet GGUF: weights read back exactly, wasm mat
   }
 });
 
-test('benchModel drives an engine: a fresh session per run, bytes per token from the weights', async () => {
-  const sessions: number[][] = [];
-  const shape = { rows: 8, cols: 256 };
-  const ternary = { kind: 'ternary' as const, m: { ...shape, codes: new Uint8Array(512), blockSize: 256, scales: new Float32Array(8) } };
-  const layer = { attnNorm: new Float32Array(8), ffnNorm: new Float32Array(8), wq: ternary, wk: ternary, wv: ternary, wo: ternary, wGate: ternary, wUp: ternary, wDown: ternary };
-  const embedding = { rows: 100, cols: 8, dtype: 'f16' as const, data: new Uint16Array(800) };
-  const engine: Engine = {
-    loadModel: async (_path, opts) => {
-      assert.equal(opts.backend, 'wasm');
-      return {
-        config: { vocabSize: 100 } as ModelConfig,
-        weights: { config: {} as ModelConfig, tokenEmbedding: embedding, layers: [layer, layer], outputNorm: new Float32Array(8) },
-        createSession: () => {
-          const log: number[] = [];
-          sessions.push(log);
-          return { evaluate: async (tokens: number[]) => { for (const t of tokens) { assert.ok(t > 0 && t < 100); log.push(t); } } };
-        },
-      };
-    },
+test('benchModel drives an engine: one session reset per run, bytes per token from the model', async () => {
+  const evaluated: number[][] = [];
+  let sessions = 0, resets = 0, disposed = false;
+  const load: ModelLoader = async (_path, opts) => {
+    assert.match(opts.backend.name, /^wasm-/);
+    return {
+      config: { vocabSize: 100 },
+      info: { weightBytes: 12345 },
+      createSession: ({ contextLength }) => {
+        assert.equal(contextLength, 5 + 3);
+        sessions++;
+        return {
+          evaluate: (tokens: number[]) => { for (const t of tokens) assert.ok(t > 0 && t < 100); evaluated.push(tokens); },
+          reset: () => { resets++; },
+        };
+      },
+      dispose: () => { disposed = true; opts.backend.dispose(); },
+    };
   };
-  const r = await benchModel('fake.gguf', { threads: 1, promptTokens: 5, genTokens: 3, repeat: 2 }, engine);
-  assert.equal(sessions.length, 2); // no reset(): one session per run
-  assert.deepEqual(sessions.map((s) => s.length), [8, 8]); // 5 prompt + 3 decoded, each run
-  assert.equal(r.weightBytes, 2 * 7 * (512 + 32) + 1600);
+  const r = await benchModel('dir/fake.gguf', { threads: 1, promptTokens: 5, genTokens: 3, repeat: 2 }, load);
+  assert.equal(sessions, 1);
+  assert.equal(resets, 2);
+  assert.deepEqual(evaluated.map((t) => t.length), [5, 1, 1, 1, 5, 1, 1, 1]);
+  assert.equal(r.weightBytes, 12345);
   assert.equal(r.runs.length, 2);
   assert.equal(r.model, 'fake.gguf');
+  assert.ok(disposed);
+});
+
+test('bitnet bench --model runs the engine on a synthesized GGUF', () => {
+  const cli = new URL('../../bin/bitnet.js', import.meta.url).pathname;
+  const dir = mkdtempSync(join(tmpdir(), 'bitnet-bench-model-'));
+  try {
+    const path = join(dir, 'tiny.gguf');
+    const synth = spawnSync('node', [cli, 'synth', '--shape', 'tiny', '--type', 'tq2_0', '-o', path], { encoding: 'utf8' });
+    assert.equal(synth.status, 0, synth.stderr);
+    const out = execFileSync('node', [cli, 'bench', '--model', path, '--prompt', '8', '--gen', '4', '--threads', '2', '--json'], { encoding: 'utf8' });
+    const r = JSON.parse(out) as { model: string; decodeTokPerS: number; weightBytes: number; threads: number };
+    assert.equal(r.model, 'tiny.gguf');
+    assert.equal(r.threads, 2);
+    assert.ok(r.decodeTokPerS > 0 && r.weightBytes > 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -4,7 +4,8 @@
  * bandwidth is a streaming read, in wasm with the same threads, of as many bytes as the weights.
  */
 import { WasmBackend } from '../kernels/wasm.js';
-import type { Matrix, ModelConfig, ModelWeights } from '../model/types.js';
+import type { Backend } from '../kernels/backend.js';
+import { loadModel } from '../model/index.js';
 import type { WasmVariant } from '../kernels/wasm-module.js';
 import { ggufWeights, randomWeights, SyntheticModel } from './synthetic.js';
 
@@ -100,67 +101,41 @@ export async function benchSynthetic(shapeOrFile: string, opts: BenchOptions = {
   }
 }
 
-/** The part of the engine (src/model, issue 3) that `bench --model` drives. */
-export interface EngineSession { evaluate(tokens: number[]): unknown; reset?(): void }
+/** The part of the engine (src/model) that `bench --model` drives; injectable for tests. */
+export interface EngineSession { evaluate(tokens: number[]): unknown; reset(): void; dispose?(): void }
 export interface EngineModel {
-  config: ModelConfig;
-  weights?: ModelWeights;
-  createSession(): EngineSession;
-  dispose?(): void;
+  readonly config: { vocabSize: number };
+  /** info.weightBytes: bytes of prepared weights, i.e. what one decoded token streams. */
+  readonly info: { weightBytes: number };
+  createSession(opts: { contextLength: number }): EngineSession;
+  dispose(): void;
 }
-export interface Engine { loadModel(path: string, opts: { backend: 'wasm'; threads?: number }): Promise<EngineModel> }
+export type ModelLoader = (path: string, opts: { backend: Backend }) => Promise<EngineModel>;
 
-async function loadEngine(): Promise<Engine> {
-  const spec = '../model/index.js'; // resolved at run time: the engine is built by another module
-  let engine: Partial<Engine>;
+/**
+ * `bitnet bench --model FILE`: the engine's prompt and decode speed. The backend is created here
+ * and handed to the engine, so the bandwidth probe reads the very memory the weights live in.
+ */
+export async function benchModel(path: string, opts: BenchOptions = {}, load: ModelLoader = loadModel): Promise<ModelBenchResult> {
+  const P = opts.promptTokens ?? 128, G = opts.genTokens ?? 64;
+  const be = await WasmBackend.create({ threads: opts.threads, variant: opts.variant });
+  let model: EngineModel | undefined;
   try {
-    engine = (await import(spec)) as Partial<Engine>;
-  } catch (err) {
-    throw new Error(`bench --model needs the model engine (src/model/index.ts): ${err instanceof Error ? err.message : String(err)}`);
-  }
-  if (typeof engine.loadModel !== 'function') throw new Error('the model engine does not export loadModel()');
-  return engine as Engine;
-}
-
-function matrixBytes(m: Matrix): number {
-  return m.kind === 'ternary' ? (m.m.rows * m.m.cols) / 4 + m.m.scales.byteLength : m.m.data.byteLength;
-}
-
-/** Bytes one decoded token reads: every linear layer once, plus the LM head (not the embedding lookup). */
-export function weightBytesPerToken(w: ModelWeights): number {
-  let bytes = 0;
-  for (const l of w.layers) {
-    for (const m of [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown]) bytes += matrixBytes(m);
-  }
-  return bytes + (w.output ?? w.tokenEmbedding).data.byteLength;
-}
-
-/** `bitnet bench --model FILE`: the engine's prompt and decode speed on a real model file. */
-export async function benchModel(path: string, opts: BenchOptions = {}, engine?: Engine): Promise<ModelBenchResult> {
-  engine ??= await loadEngine();
-  const model = await engine.loadModel(path, { backend: 'wasm', threads: opts.threads });
-  const threads = opts.threads ?? (await import('node:os')).availableParallelism();
-  const probe = await WasmBackend.create({ threads, variant: opts.variant });
-  try {
+    model = await load(path, { backend: be });
     const { vocabSize } = model.config;
     const token = (i: number) => 1 + ((i * 7919) % (vocabSize - 1)); // arbitrary valid ids
-    if (!model.weights) throw new Error('the loaded model does not expose its weights: cannot count bytes per token');
-    // One session, reset between runs when it can be (a new one may allocate a new KV cache).
-    let session: EngineSession | undefined;
+    const session = model.createSession({ contextLength: P + G });
     const runner: BenchRunner = {
-      prefill: async (n) => {
-        if (session?.reset) session.reset(); else session = model.createSession();
-        await session.evaluate(Array.from({ length: n }, (_, i) => token(i)));
-      },
-      decode: async (pos) => { await session!.evaluate([token(pos)]); },
-      weightBytes: weightBytesPerToken(model.weights),
+      prefill: (n) => { session.reset(); session.evaluate(Array.from({ length: n }, (_, i) => token(i))); },
+      decode: (pos) => { session.evaluate([token(pos)]); },
+      weightBytes: model.info.weightBytes,
     };
     const name = path.split('/').pop() ?? path;
-    return await runBench(name, runner, (bytes) => probe.measureBandwidth(bytes).bytesPerSecond,
-      { name: probe.name, threads }, opts);
+    const r = await runBench(name, runner, (bytes) => be.measureBandwidth(bytes).bytesPerSecond, be, opts);
+    session.dispose?.();
+    return r;
   } finally {
-    probe.dispose();
-    model.dispose?.();
+    if (model) model.dispose(); else be.dispose(); // the model owns the backend once loaded
   }
 }
 
