@@ -22,6 +22,7 @@ const modules: Array<Promise<{ register(p: Command): void }>> = [
   import('./tokenize.js'),
   import('./synth.js'),
   import('./train.js'),
+  import('./eval.js'),
   import('./bench.js'),
 ];
 for (const m of await Promise.all(modules)) m.register(program);
