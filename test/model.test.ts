@@ -101,3 +101,14 @@ test('generation: greedy is deterministic, seeds reproduce, stop strings end the
   }
   assert.throws(() => new Sampler({ topP: 0 }), /top-p/);
 });
+
+test('a 32000-token synthetic vocabulary survives a GGUF round trip (header larger than the writer\'s chunks)', async () => {
+  const { serializeGGUF, parseGGUFBytes, gguf } = await import('../src/formats/gguf.js');
+  const { tokenizerToGGUF, tokenizerFromGGUF } = await import('../src/tokenizer/gguf.js');
+  const tok = synthTokenizer(32000);
+  const f = parseGGUFBytes(serializeGGUF([['general.architecture', gguf.str('bitnet')], ...tokenizerToGGUF(tok)], []));
+  const back = tokenizerFromGGUF((k) => f.get(k));
+  assert.equal(back.vocabSize, 32000);
+  for (const id of [0, 1, 258, 10522, 31999]) assert.equal(back.piece(id), tok.piece(id));
+  assert.deepEqual(back.encode('the quick fox'), tok.encode('the quick fox'));
+});

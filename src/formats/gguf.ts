@@ -272,6 +272,7 @@ export interface GGUFTensorToWrite { name: string; type: GGMLType; dims: number[
 const enc = new TextEncoder();
 
 class ByteWriter {
+  // room() may swap in a new chunk (and DataView): call it before touching this.dv
   private chunks: Uint8Array[] = [];
   private cur = new Uint8Array(1 << 16);
   private dv = new DataView(this.cur.buffer);
@@ -289,16 +290,16 @@ class ByteWriter {
     this.length += n;
     return a;
   }
-  u8(v: number) { this.dv.setUint8(this.room(1), v); }
-  i8(v: number) { this.dv.setInt8(this.room(1), v); }
-  u16(v: number) { this.dv.setUint16(this.room(2), v, true); }
-  i16(v: number) { this.dv.setInt16(this.room(2), v, true); }
-  u32(v: number) { this.dv.setUint32(this.room(4), v, true); }
-  i32(v: number) { this.dv.setInt32(this.room(4), v, true); }
-  f32(v: number) { this.dv.setFloat32(this.room(4), v, true); }
-  f64(v: number) { this.dv.setFloat64(this.room(8), v, true); }
-  u64(v: number | bigint) { this.dv.setBigUint64(this.room(8), BigInt(v), true); }
-  i64(v: number | bigint) { this.dv.setBigInt64(this.room(8), BigInt(v), true); }
+  u8(v: number) { const a = this.room(1); this.dv.setUint8(a, v); }
+  i8(v: number) { const a = this.room(1); this.dv.setInt8(a, v); }
+  u16(v: number) { const a = this.room(2); this.dv.setUint16(a, v, true); }
+  i16(v: number) { const a = this.room(2); this.dv.setInt16(a, v, true); }
+  u32(v: number) { const a = this.room(4); this.dv.setUint32(a, v, true); }
+  i32(v: number) { const a = this.room(4); this.dv.setInt32(a, v, true); }
+  f32(v: number) { const a = this.room(4); this.dv.setFloat32(a, v, true); }
+  f64(v: number) { const a = this.room(8); this.dv.setFloat64(a, v, true); }
+  u64(v: number | bigint) { const a = this.room(8); this.dv.setBigUint64(a, BigInt(v), true); }
+  i64(v: number | bigint) { const a = this.room(8); this.dv.setBigInt64(a, BigInt(v), true); }
   bytes(b: Uint8Array) { const a = this.room(b.byteLength); this.cur.set(b, a); }
   str(s: string) { const b = enc.encode(s); this.u64(b.byteLength); this.bytes(b); }
   pad(alignment: number) { const n = (alignment - (this.length % alignment)) % alignment; if (n) this.bytes(new Uint8Array(n)); }
