@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { PRESETS, type TrainConfig } from '../train/presets.js';
-import { train } from '../train/trainer.js';
+import { loadCheckpoint, loadTokenizerFile, train } from '../train/trainer.js';
 import { exportCheckpoint } from '../train/export.js';
 
 function resolveConfig(spec: string): TrainConfig {
@@ -30,8 +30,19 @@ export function register(program: Command): void {
     .option('--lr <lr1,lr2>', 'two-stage learning rates, e.g. 3e-3,1.5e-3')
     .option('--seed <n>', 'random seed', num)
     .option('--resume', 'continue from the checkpoint in --out')
+    .option('--export-only', 'do not train: export the checkpoint in --out as it is (e.g. after an interrupted run)')
     .option('--export <types>', 'GGUF ternary types to export at the end (comma list of tq2_0,i2_s,tq1_0; "none" to skip)', 'tq2_0')
-    .action((o: { data: string; out: string; config: string; precision?: string; steps?: number; batch?: number; lr?: string; seed?: number; resume?: boolean; export: string }) => {
+    .action((o: { data: string; out: string; config: string; precision?: string; steps?: number; batch?: number; lr?: string; seed?: number; resume?: boolean; export: string; exportOnly?: boolean }) => {
+      if (o.exportOnly) {
+        const { params, meta } = loadCheckpoint(o.out);
+        const tokenizer = loadTokenizerFile(join(o.out, 'tokenizer.json'));
+        for (const t of o.export.split(',')) {
+          const path = join(o.out, `model-${t}.gguf`);
+          exportCheckpoint(params, tokenizer, path, t as 'tq2_0');
+          process.stderr.write(`exported ${path} (step ${meta.step}/${meta.config.steps})\n`);
+        }
+        return;
+      }
       const config = resolveConfig(o.config);
       if (o.precision) {
         if (!['ternary', 'binary', 'fp'].includes(o.precision)) throw new Error(`--precision must be ternary, binary or fp, got '${o.precision}'`);
@@ -65,6 +76,7 @@ export function register(program: Command): void {
       console.log(JSON.stringify({ step: res.meta.step, steps: res.meta.config.steps, valLoss: res.finalValLoss, tokensSeen: res.meta.tokensSeen, seconds: Math.round(res.meta.elapsedSec), out: o.out }));
       if (done && o.export !== 'none') {
         for (const t of o.export.split(',')) {
+          if (!['tq2_0', 'tq1_0', 'i2_s'].includes(t)) throw new Error(`--export: unknown type '${t}'`);
           const path = join(o.out, `model-${t}.gguf`);
           exportCheckpoint(res.params, res.tokenizer, path, t as 'tq2_0');
           process.stderr.write(`exported ${path}\n`);
