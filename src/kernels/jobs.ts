@@ -1,7 +1,7 @@
 /**
- * The threaded kernels as a table: how many work items a job has, and how to run a slice of them.
+ * The threaded kernels as a table: how many work items a job has, and how to run a range of them.
  * The main thread and every worker run the same table, reading parameters from one shared
- * control block, so a job's split is decided in one place.
+ * control block; they take the job's items in chunks (runChunks), so a job's split lives here.
  */
 
 /** Exports of build/kernels-*.wasm (addresses are byte offsets into the shared memory). */
@@ -27,10 +27,12 @@ export interface KernelExports {
 
 // Control block (Int32Array over a SharedArrayBuffer): barrier words, job kind, parameters, results,
 // then f64 parameters (a Float64Array over the same bytes from int FLOATS on).
-export const GEN = 0;       // bumped by the main thread to start a job
-export const DONE = 1;      // workers that finished the current job
+export const GEN = 0;       // bumped by the main thread to wake the workers for a job
+export const DONE = 1;      // chunks of the current job completed
 export const KIND = 2;
 export const NTHREADS = 3;
+export const CLAIM = 4;     // (chunks << 16) | next unclaimed chunk: threads take chunks by CAS
+export const EXIT = 5;      // set once: workers return
 export const PARAMS = 8;    // PARAMS .. PARAMS+15: job parameters
 export const RESULTS = 32;  // RESULTS + thread: per-thread result (stream checksum)
 export const MAX_THREADS = 32;
@@ -38,7 +40,7 @@ export const FLOATS = 64;   // FLOATS/2 .. : f64 job parameters (eps, theta), as
 export const CONTROL_INTS = 96;
 
 export const enum Job {
-  Exit = 0, Ternary = 1, F32 = 2, F16 = 3, Attention = 4, Stream = 5,
+  Ternary = 1, F32 = 2, F16 = 3, Attention = 4, Stream = 5,
   Quantize = 6, RmsNorm = 7, Rope = 8, Gated = 9, Add = 10,
 }
 
@@ -115,12 +117,41 @@ const jobs: Record<number, JobSpec> = {
   },
 };
 
-/** Runs this thread's share of the job described in ctrl. */
-export function runJob(k: KernelExports, ctrl: Int32Array, params: Int32Array, f64: Float64Array, thread: number): void {
+/** Chunks per thread: enough that a thread the OS deschedules leaves little work stranded. */
+const CHUNKS_PER_THREAD = 4;
+
+export function chunksFor(items: number, threads: number): number {
+  return Math.max(1, Math.min(items, threads * CHUNKS_PER_THREAD, 0xffff));
+}
+
+/**
+ * Work on the current job until no chunk is left: claim the next chunk by compare-and-swap on CLAIM,
+ * run its items, count it in DONE (the last one wakes the main thread). Dynamic rather than a fixed
+ * split, so a thread that starts late (busy machine) leaves its share to the others.
+ * Parameters are read after a successful claim: the job cannot change while a chunk of it is open.
+ */
+export function runChunks(k: KernelExports, ctrl: Int32Array, params: Int32Array, f64: Float64Array, thread: number): void {
+  for (;;) {
+    const w = Atomics.load(ctrl, CLAIM);
+    const chunks = w >>> 16, next = w & 0xffff;
+    if (next >= chunks) return;
+    if (Atomics.compareExchange(ctrl, CLAIM, w, w + 1) !== w) continue;
+    const spec = jobs[ctrl[KIND]];
+    const items = spec.items(params);
+    const per = Math.ceil(items / chunks);
+    const begin = next * per, end = Math.min(items, begin + per);
+    if (end > begin) spec.run(k, params, begin, end, thread, ctrl, f64);
+    if (Atomics.add(ctrl, DONE, 1) + 1 === chunks) Atomics.notify(ctrl, DONE);
+  }
+}
+
+export function jobItems(ctrl: Int32Array, params: Int32Array): number {
+  return jobs[ctrl[KIND]].items(params);
+}
+
+/** Single-threaded: the whole job at once. */
+export function runAll(k: KernelExports, ctrl: Int32Array, params: Int32Array, f64: Float64Array): void {
   const spec = jobs[ctrl[KIND]];
-  const n = ctrl[NTHREADS];
   const items = spec.items(params);
-  const begin = Math.floor((items * thread) / n);
-  const end = Math.floor((items * (thread + 1)) / n);
-  if (end > begin) spec.run(k, params, begin, end, thread, ctrl, f64);
+  if (items > 0) spec.run(k, params, 0, items, 0, ctrl, f64);
 }

@@ -1,11 +1,13 @@
 /**
  * Worker pool over one shared WebAssembly.Memory. Start-up is async (spawn + instantiate); every
  * job after that is synchronous: the main thread writes parameters into the shared control block,
- * bumps the generation word, runs slice 0 itself and waits on the DONE counter (spin, then
- * Atomics.wait). Thread t of T gets items [floor(t·N/T), floor((t+1)·N/T)).
+ * opens the job's chunks, bumps the generation word (waking the workers), takes chunks itself and
+ * waits on the DONE counter (spin, then Atomics.wait). Chunks are claimed dynamically (jobs.ts),
+ * so on a busy machine a descheduled worker delays nothing: the others take its share.
  */
 import {
-  CONTROL_INTS, DONE, FLOATS, GEN, Job, KIND, MAX_THREADS, NTHREADS, PARAMS, RESULTS, runJob, type KernelExports,
+  chunksFor, CLAIM, CONTROL_INTS, DONE, EXIT, FLOATS, GEN, Job, jobItems, KIND, MAX_THREADS, NTHREADS, PARAMS, RESULTS,
+  runAll, runChunks, type KernelExports,
 } from './jobs.js';
 import type { WorkerInit } from './worker.js';
 
@@ -90,14 +92,15 @@ export class ThreadPool {
     if (this.disposed) throw new Error('kernel backend used after dispose()');
     const ctrl = this.ctrl;
     ctrl[KIND] = kind;
-    if (this.threads === 1) { runJob(this.k, ctrl, this.params, this.f64, 0); return; }
+    if (this.threads === 1) { runAll(this.k, ctrl, this.params, this.f64); return; }
+    const chunks = chunksFor(jobItems(ctrl, this.params), this.threads);
     Atomics.store(ctrl, DONE, 0);
+    Atomics.store(ctrl, CLAIM, chunks << 16); // opens the job: parameters are in place
     Atomics.add(ctrl, GEN, 1);
     Atomics.notify(ctrl, GEN);
-    runJob(this.k, ctrl, this.params, this.f64, 0);
-    const target = this.threads - 1;
+    runChunks(this.k, ctrl, this.params, this.f64, 0);
     let spins = 0;
-    for (let done = Atomics.load(ctrl, DONE); done < target; done = Atomics.load(ctrl, DONE)) {
+    for (let done = Atomics.load(ctrl, DONE); done < chunks; done = Atomics.load(ctrl, DONE)) {
       if (this.block && ++spins > this.spin) { Atomics.wait(ctrl, DONE, done); spins = 0; }
     }
   }
@@ -107,7 +110,7 @@ export class ThreadPool {
   dispose(): void {
     this.disposed = true;
     if (this.workers.length) {
-      this.ctrl[KIND] = Job.Exit;
+      Atomics.store(this.ctrl, EXIT, 1);
       Atomics.add(this.ctrl, GEN, 1);
       Atomics.notify(this.ctrl, GEN);
       for (const w of this.workers) w.terminate();

@@ -1,10 +1,10 @@
 /**
  * Kernel worker (Node worker_threads or a browser module Web Worker): instantiates the shared
  * kernel module over the shared memory, says "ready", then loops: wait for the generation word to
- * change (spin briefly, then Atomics.wait), run its slice of the job, count itself done.
+ * change (spin briefly, then Atomics.wait), then take chunks of the job until none is left.
  * It never returns to its event loop until the Exit job, so it needs no messages after start.
  */
-import { DONE, FLOATS, GEN, Job, KIND, NTHREADS, PARAMS, runJob } from './jobs.js';
+import { EXIT, FLOATS, GEN, PARAMS, runChunks } from './jobs.js';
 import { instantiate } from './wasm-module.js';
 
 export interface WorkerInit {
@@ -28,9 +28,8 @@ function serve(init: WorkerInit, ready: () => void): void {
       if (++spins > init.spin) { Atomics.wait(ctrl, GEN, seen); spins = 0; }
     }
     seen = gen;
-    if (ctrl[KIND] === Job.Exit) return;
-    runJob(k, ctrl, params, f64, init.thread);
-    if (Atomics.add(ctrl, DONE, 1) + 1 === ctrl[NTHREADS] - 1) Atomics.notify(ctrl, DONE);
+    if (Atomics.load(ctrl, EXIT)) return;
+    runChunks(k, ctrl, params, f64, init.thread); // nothing left if the others already finished
   }
 }
 
