@@ -132,7 +132,7 @@ export function ternaryRows(w: usize, scales: usize, nBlocks: i32, chunksPerBloc
     // WASM has no prefetch instruction: touch the next group's lines in a tight loop, so many
     // misses are in flight at once (the compute loop alone keeps only a few: its ~68 instructions
     // per 64-byte line fill the reorder buffer). Decode: 40.7 -> ~29 ms/token on the 700m shape.
-    if (g + 1 < g1) sink ^= touchLines(wg + (<usize>chunks << 6), <usize>chunks << 6);
+    if ((g + 1) * 4 < rows) sink ^= touchLines(wg + (<usize>chunks << 6), <usize>chunks << 6); // also across chunk ends
     let t = 0;
     for (; t + 1 < n; t += 2) ternaryGroupPair(wg, scales, nBlocks, chunksPerBlock, chunks, xq, cols, xsum, invScales, out, rows, r0, t);
     for (; t < n; t++) {
@@ -325,7 +325,7 @@ export function f16Rows(w: usize, cols: i32, x: usize, n: i32, out: usize, rows:
   for (let r = r0; r < r1; r += 2) {
     const two = r + 1 < r1;
     const wa = w + <usize>r * rowBytes, wb = two ? wa + rowBytes : wa;
-    if (r + 3 < r1) sink ^= touchLines(wa + 2 * rowBytes, 2 * rowBytes);
+    if (r + 3 < rows) sink ^= touchLines(wa + 2 * rowBytes, 2 * rowBytes);
     for (let t = 0; t < n; t++) {
       const xt = x + (<usize>(t * cols) << 2);
       const o = out + (<usize>(t * rows + r) << 2);
