@@ -23,6 +23,7 @@ const modules: Array<Promise<{ register(p: Command): void }>> = [
   import('./synth.js'),
   import('./train.js'),
   import('./eval.js'),
+  import('./serve.js'),
   import('./bench.js'),
 ];
 for (const m of await Promise.all(modules)) m.register(program);

@@ -1,17 +1,19 @@
 /** Streaming generation: prompt → sampled tokens as an async iterator, with stop tokens and stop strings. */
 import type { Model, Session } from './transformer.js';
 import { Sampler, type SamplingOptions } from './sampling.js';
+import type { Tokenizer } from '../tokenizer/types.js';
 
 export interface GenerateOptions extends SamplingOptions {
   maxTokens?: number;
   stop?: string[];
   addBos?: boolean;
   signal?: AbortSignal;
-  session?: Session;           // reuse a session (its cache is reset unless it already holds the prompt's prefix)
+  session?: Session;           // reuse a session (the prompt's cached prefix is kept)
 }
 
 export interface GenerationChunk { token: number; text: string }
-export interface GenerationResult { finishReason: 'stop' | 'length' | 'abort'; promptTokens: number; completionTokens: number; text: string }
+export type FinishReason = 'stop' | 'length' | 'abort';
+export interface GenerationResult { finishReason: FinishReason; promptTokens: number; completionTokens: number; text: string }
 
 /** Length of the longest suffix of `text` that is a prefix of some stop string (text that must be held back). */
 function holdBack(text: string, stops: string[]): number {
@@ -20,12 +22,68 @@ function holdBack(text: string, stops: string[]): number {
   return keep;
 }
 
+/**
+ * The text side of decoding one sequence: sampled ids in, printable text out. Handles stop tokens,
+ * stop strings (holding back text that may start one), partial UTF-8 and the token budget.
+ * Shared by generate() and the server's batched scheduler.
+ */
+export class Decoding {
+  readonly sampler: Sampler;
+  private readonly decoder: { push(id: number): string; flush(): string };
+  private readonly stops: string[];
+  private pending = '';
+  text = '';
+  produced = 0;
+  finishReason: FinishReason | undefined;
+
+  constructor(private readonly tokenizer: Tokenizer, readonly maxTokens: number, opts: SamplingOptions & { stop?: string[] } = {}) {
+    if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new Error(`max tokens must be a non-negative integer, got ${maxTokens}`);
+    this.sampler = new Sampler(opts);
+    this.decoder = tokenizer.streamDecoder();
+    this.stops = (opts.stop ?? []).filter((s) => s.length > 0);
+    if (maxTokens === 0) this.finishReason = 'length';
+  }
+
+  get done(): boolean { return this.finishReason !== undefined; }
+
+  /** Samples from logits, advances the text; returns the sampled id and the new printable text. */
+  step(logits: Float32Array, history: readonly number[]): { token: number; text: string } {
+    const token = this.sampler.sample(logits, history);
+    this.produced++;
+    if (this.tokenizer.stopTokens.has(token)) { this.finishReason = 'stop'; const t = this.flushText(); this.text += t; return { token, text: t }; }
+    this.pending += this.decoder.push(token);
+    const hits = this.stops.map((s) => this.pending.indexOf(s)).filter((i) => i >= 0);
+    if (hits.length) {
+      const out = this.pending.slice(0, Math.min(...hits));
+      this.pending = '';
+      this.text += out;
+      this.finishReason = 'stop';
+      return { token, text: out };
+    }
+    const keep = holdBack(this.pending, this.stops);
+    let out = this.pending.slice(0, this.pending.length - keep);
+    this.pending = this.pending.slice(this.pending.length - keep);
+    if (this.produced >= this.maxTokens) { this.finishReason = 'length'; out += this.flushText(); }
+    this.text += out;
+    return { token, text: out };
+  }
+
+  /** Ends early (client gone, signal aborted). */
+  abort(): void { if (!this.finishReason) this.finishReason = 'abort'; }
+
+  private flushText(): string {
+    const rest = this.pending + this.decoder.flush();
+    this.pending = '';
+    return rest;
+  }
+}
+
 export async function* generate(model: Model, prompt: string | number[], opts: GenerateOptions = {}): AsyncGenerator<GenerationChunk, GenerationResult> {
   const tok = model.tokenizer;
   const ids = typeof prompt === 'string' ? tok.encode(prompt, { addBos: opts.addBos }) : [...prompt];
   if (ids.length === 0) throw new Error('empty prompt: nothing to condition on (the tokenizer adds no BOS)');
   const maxTokens = opts.maxTokens ?? 128;
-  if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new Error(`max tokens must be a non-negative integer, got ${maxTokens}`);
+  const dec = new Decoding(tok, maxTokens, opts);
   const own = !opts.session;
   const session = opts.session ?? model.createSession({ contextLength: Math.min(model.config.contextLength, ids.length + maxTokens + 1) });
   // reuse the cached prefix when the session already holds it
@@ -33,38 +91,18 @@ export async function* generate(model: Model, prompt: string | number[], opts: G
   while (common < session.tokens.length && common < ids.length - 1 && session.tokens[common] === ids[common]) common++;
   session.truncate(common);
   if (ids.length + maxTokens > session.contextLength) throw new Error(`prompt (${ids.length} tokens) + max tokens (${maxTokens}) exceed the context length ${session.contextLength}`);
-  const sampler = new Sampler(opts);
-  const stops = (opts.stop ?? []).filter((s) => s.length > 0);
-  const decoder = tok.streamDecoder();
-  let logits = session.evaluate(ids.slice(common));
-  let pending = '', text = '', produced = 0;
-  let finish: GenerationResult['finishReason'] = 'length';
   try {
-    while (produced < maxTokens) {
-      if (opts.signal?.aborted) { finish = 'abort'; break; }
-      const next = sampler.sample(logits, session.tokens);
-      produced++;
-      if (tok.stopTokens.has(next)) { finish = 'stop'; break; }
-      pending += decoder.push(next);
-      const hit = stops.map((s) => pending.indexOf(s)).filter((i) => i >= 0).sort((a, b) => a - b)[0];
-      if (hit !== undefined) {
-        const out = pending.slice(0, hit);
-        text += out;
-        if (out) yield { token: next, text: out };
-        finish = 'stop';
-        break;
-      }
-      const keep = holdBack(pending, stops);
-      const out = pending.slice(0, pending.length - keep);
-      pending = pending.slice(pending.length - keep);
-      text += out;
-      yield { token: next, text: out };
-      if (produced < maxTokens) logits = session.evaluate([next]);
-      if (produced % 8 === 0) await new Promise((r) => setImmediate(r)); // let I/O and aborts through
+    let logits = session.evaluate(ids.slice(common));
+    while (!dec.done) {
+      if (opts.signal?.aborted) { dec.abort(); break; }
+      const { token, text } = dec.step(logits, session.tokens);
+      if (text) yield { token, text };
+      if (dec.done) break;
+      logits = session.evaluate([token]);
+      if (dec.produced % 8 === 0) await new Promise((r) => setImmediate(r)); // let I/O and aborts through
     }
-    if (finish !== 'stop') { const rest = pending + decoder.flush(); if (rest) { text += rest; yield { token: -1, text: rest }; } }
   } finally {
     if (own) session.dispose();
   }
-  return { finishReason: finish, promptTokens: ids.length, completionTokens: produced, text };
+  return { finishReason: dec.finishReason ?? 'length', promptTokens: ids.length, completionTokens: dec.produced, text: dec.text };
 }

@@ -1,0 +1,32 @@
+/** `bitnet serve`: the OpenAI-compatible HTTP server. */
+import type { Command } from 'commander';
+import { addModelOptions, num, openModel, type ModelCliOptions } from './common.js';
+import { BitnetServer } from '../serve/server.js';
+
+export function register(program: Command): void {
+  addModelOptions(program.command('serve').description('serve a model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions)'))
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--port <port>', 'port', num('--port', { int: true, min: 0, max: 65535 }), 8080)
+    .option('--api-key <key>', 'require Authorization: Bearer <key> (default: BITNET_API_KEY if set)')
+    .option('--parallel <n>', 'sequences decoded together (continuous batching)', num('--parallel', { int: true, min: 1, max: 64 }), 8)
+    .option('--queue <n>', 'requests that may wait before 429', num('--queue', { int: true, min: 0 }), 64)
+    .option('--max-tokens-limit <n>', 'largest max_tokens a request may ask', num('--max-tokens-limit', { int: true, min: 1 }), 1024)
+    .option('--name <id>', 'model id reported by /v1/models', 'bitnet')
+    .action(async (o: ModelCliOptions & { host: string; port: number; apiKey?: string; parallel: number; queue: number; maxTokensLimit: number; name: string }) => {
+      const model = await openModel(o);
+      const server = new BitnetServer(model, {
+        host: o.host, port: o.port, apiKey: o.apiKey ?? process.env.BITNET_API_KEY, parallel: o.parallel, maxQueue: o.queue,
+        maxTokensLimit: o.maxTokensLimit, modelName: o.name,
+      });
+      const { host, port } = await server.listen();
+      process.stderr.write(`bitnet serve: http://${host}:${port}/v1 (model ${o.model ?? 'bundled'}, ${model.info.backend} ×${model.info.threads}, parallel ${o.parallel})\n`);
+      const stop = async () => {
+        process.stderr.write('shutting down: finishing in-flight requests…\n');
+        await server.close();
+        model.dispose();
+        process.exit(0);
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+}
