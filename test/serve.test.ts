@@ -1,76 +1,190 @@
-import { test, before, after } from 'node:test';
+/** The OpenAI-compatible server, driven by the official `openai` client against a live server on 127.0.0.1. */
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { modelFromWeights, type Model } from '../src/model/index.js';
+import { modelFromWeights, generate, type Model } from '../src/model/index.js';
 import { synthTokenizer, synthWeights } from '../src/model/synth.js';
-import { BitnetServer } from '../src/serve/server.js';
+import { BitnetServer, type ServeOptions } from '../src/serve/server.js';
+import { runServerBench } from '../src/serve/load.js';
 
-let model: Model, server: BitnetServer, base: string;
-const shape = { dim: 256, nLayers: 1, nHeads: 4, ffnDim: 256, vocabSize: 300, contextLength: 256 };
+const shape = { dim: 128, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnDim: 256, vocabSize: 300, contextLength: 256 };
+const model: Model = await modelFromWeights(synthWeights(shape, 21, 4), synthTokenizer(shape.vocabSize), { backend: 'wasm', threads: 1 });
+const servers: BitnetServer[] = [];
+after(async () => { for (const s of servers) await s.close(); model.dispose(); });
 
-before(async () => {
-  model = await modelFromWeights(synthWeights(shape, 2, 4), synthTokenizer(shape.vocabSize), { backend: 'wasm', threads: 1 });
-  server = new BitnetServer(model, { port: 0, apiKey: 'sekret', parallel: 4, maxQueue: 40, maxTokensLimit: 64 });
+async function start(opts: ServeOptions = {}): Promise<{ server: BitnetServer; base: string; client: OpenAI }> {
+  const server = new BitnetServer(model, { port: 0, ...opts });
   const { port } = await server.listen();
-  base = `http://127.0.0.1:${port}`;
-});
-after(async () => { await server.close(); model.dispose(); });
+  servers.push(server);
+  const base = `http://127.0.0.1:${port}/v1`;
+  return { server, base, client: new OpenAI({ baseURL: base, apiKey: opts.apiKey ?? 'none', maxRetries: 0 }) };
+}
 
-const client = () => new OpenAI({ apiKey: 'sekret', baseURL: `${base}/v1`, maxRetries: 0 });
+const { server, base, client } = await start({ parallel: 8 });
+const greedy = { temperature: 0 } as const;
 
-test('completions and chat, streaming and not, with the official openai client', async () => {
-  const c = client();
-  const models = await c.models.list();
+async function reference(prompt: string, maxTokens: number): Promise<string> {
+  const it = generate(model, prompt, { temperature: 0, repeatPenalty: 1, maxTokens });
+  let r = await it.next();
+  while (!r.done) r = await it.next();
+  return r.value.text;
+}
+
+test('GET /health and /v1/models', async () => {
+  const h = await fetch(`${base.replace('/v1', '')}/health`);
+  assert.equal(h.status, 200);
+  assert.equal((await h.json()).status, 'ok');
+  const models = await client.models.list();
   assert.equal(models.data[0].id, 'bitnet');
-  const r = await c.completions.create({ model: 'bitnet', prompt: 'the', max_tokens: 8, temperature: 0 });
+});
+
+test('completions: greedy text equals the engine\'s generate(); usage counts; streaming gives the same text', async () => {
+  const prompt = 'the quick brown fox';
+  const want = await reference(prompt, 12);
+  const r = await client.completions.create({ model: 'bitnet', prompt, max_tokens: 12, ...greedy });
   assert.equal(r.object, 'text_completion');
-  assert.equal(r.usage?.completion_tokens, 8);
-  assert.equal(r.choices[0].finish_reason, 'length');
-  let streamed = '';
-  const s = await c.completions.create({ model: 'bitnet', prompt: 'the', max_tokens: 8, temperature: 0, stream: true });
-  for await (const ch of s) streamed += ch.choices[0]?.text ?? '';
-  assert.equal(streamed, r.choices[0].text); // greedy: same text either way
-  const chat = await c.chat.completions.create({ model: 'bitnet', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5, seed: 3 });
-  assert.equal(chat.choices[0].message.role, 'assistant');
-  let chatStream = '';
-  const cs = await c.chat.completions.create({ model: 'bitnet', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5, seed: 3, stream: true });
-  for await (const ch of cs) chatStream += ch.choices[0]?.delta?.content ?? '';
-  assert.equal(chatStream, chat.choices[0].message.content);
+  assert.match(r.id, /^cmpl-/);
+  assert.equal(r.choices[0].text, want);
+  assert.ok(['length', 'stop'].includes(r.choices[0].finish_reason));
+  assert.equal(r.usage!.prompt_tokens, model.tokenizer.encode(prompt).length);
+  assert.ok(r.usage!.completion_tokens >= 1 && r.usage!.completion_tokens <= 12);
+  assert.equal(r.usage!.total_tokens, r.usage!.prompt_tokens + r.usage!.completion_tokens);
+  const stream = await client.completions.create({ model: 'bitnet', prompt, max_tokens: 12, stream: true, ...greedy });
+  let text = '', finish: string | null = null;
+  for await (const c of stream) { text += c.choices[0]?.text ?? ''; finish = c.choices[0]?.finish_reason ?? finish; }
+  assert.equal(text, want);
+  assert.equal(finish, r.choices[0].finish_reason);
 });
 
-test('bad requests and auth get OpenAI-shaped errors', async () => {
-  const c = client();
-  await assert.rejects(c.completions.create({ model: 'bitnet', prompt: 'x', max_tokens: 100000 }), (e: { status: number }) => e.status === 400);
-  await assert.rejects(c.completions.create({ model: 'bitnet', prompt: 'x', n: 2 }), (e: { status: number }) => e.status === 400);
-  await assert.rejects(new OpenAI({ apiKey: 'wrong', baseURL: `${base}/v1`, maxRetries: 0 }).models.list(), (e: { status: number }) => e.status === 401);
-  const raw = await fetch(`${base}/v1/completions`, { method: 'POST', headers: { authorization: 'Bearer sekret' }, body: '{not json' });
+test('chat: fallback template, streaming deltas add up to the non-streaming message; seeded sampling is reproducible', async () => {
+  const messages = [{ role: 'system' as const, content: 'be brief' }, { role: 'user' as const, content: 'hello there' }];
+  const a = await client.chat.completions.create({ model: 'bitnet', messages, max_tokens: 10, temperature: 0.9, seed: 7 });
+  assert.equal(a.object, 'chat.completion');
+  assert.equal(a.choices[0].message.role, 'assistant');
+  const stream = await client.chat.completions.create({ model: 'bitnet', messages, max_tokens: 10, temperature: 0.9, seed: 7, stream: true });
+  let text = '', role = '', finish: string | null = null, chunks = 0;
+  for await (const c of stream) {
+    chunks++;
+    assert.equal(c.object, 'chat.completion.chunk');
+    role ||= c.choices[0]?.delta?.role ?? '';
+    text += c.choices[0]?.delta?.content ?? '';
+    finish = c.choices[0]?.finish_reason ?? finish;
+  }
+  assert.ok(chunks >= 2);
+  assert.equal(role, 'assistant');
+  assert.equal(text, a.choices[0].message.content);
+  assert.equal(finish, a.choices[0].finish_reason);
+});
+
+test('stop strings end the text before the stop string', async () => {
+  const full = await reference('abc', 30);
+  const cut = full.slice(3, 5);
+  assert.ok(cut.length === 2 && full.indexOf(cut) > 0, `the test model's greedy text is too short: '${full}'`);
+  const r = await client.completions.create({ model: 'bitnet', prompt: 'abc', max_tokens: 30, stop: [cut], ...greedy });
+  assert.equal(r.choices[0].text, full.slice(0, full.indexOf(cut)));
+  assert.equal(r.choices[0].finish_reason, 'stop');
+});
+
+test('bad requests get 400 with OpenAI-shaped errors naming the parameter', async () => {
+  const cases: Array<[Record<string, unknown>, string]> = [
+    [{ prompt: 'x', n: 2 }, 'n'],
+    [{ prompt: 'x', max_tokens: -1 }, 'max_tokens'],
+    [{ prompt: 'x', max_tokens: 100000 }, 'max_tokens'],
+    [{ prompt: 'x', temperature: 'hot' }, 'temperature'],
+    [{ prompt: 'x', top_p: 0 }, 'top_p'],
+    [{ prompt: 'x', stop: 5 }, 'stop'],
+    [{ prompt: 42 }, 'prompt'],
+    [{ prompt: 'x '.repeat(400) }, 'prompt'],
+  ];
+  for (const [body, param] of cases) {
+    await assert.rejects(client.completions.create({ model: 'bitnet', ...body } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
+      assert.equal(e.status, 400, JSON.stringify(body));
+      assert.equal(e.param, param, JSON.stringify(body));
+      assert.equal(e.type, 'invalid_request_error');
+      return true;
+    });
+  }
+  await assert.rejects(client.chat.completions.create({ model: 'bitnet', messages: [] }), (e: InstanceType<typeof OpenAI.APIError>) => e.status === 400 && e.param === 'messages');
+  await assert.rejects(client.chat.completions.create({ model: 'bitnet', messages: [{ role: 'wizard', content: 'x' }] } as never), (e: InstanceType<typeof OpenAI.APIError>) => e.status === 400);
+  const raw = await fetch(`${base}/completions`, { method: 'POST', body: '{not json', headers: { 'content-type': 'application/json' } });
   assert.equal(raw.status, 400);
-  const err = await raw.json() as { error: { message: string; type: string } };
-  assert.match(err.error.message, /not valid JSON/);
-  assert.equal(err.error.type, 'invalid_request_error');
-  const health = await fetch(`${base}/health`);
-  assert.equal(health.status, 200);
+  const j = await raw.json();
+  assert.deepEqual(Object.keys(j.error).sort(), ['code', 'message', 'param', 'type']);
+  assert.equal((await fetch(`${base}/nowhere`)).status, 404);
+  assert.equal((await fetch(`${base}/completions`)).status, 405);
 });
 
-test('32 concurrent streams decode together without errors; a disconnect cancels', async () => {
-  const c = client();
-  const jobs = Array.from({ length: 32 }, async (_, i) => {
-    const s = await c.completions.create({ model: 'bitnet', prompt: `the ${i}`, max_tokens: 12, temperature: 0.7, seed: i, stream: true });
-    let n = 0;
-    for await (const ch of s) if (ch.choices[0]?.text) n++;
-    return n;
-  });
-  const counts = await Promise.all(jobs);
-  assert.equal(counts.length, 32);
-  assert.ok(server.scheduler.stats.maxBatch > 1, 'requests were batched');
-  const ac = new AbortController();
+test('bearer-token auth: 401 without the key, 200 with it; /health stays open', async () => {
+  const { client: good, base: b } = await start({ apiKey: 'sekrit' });
+  const bad = new OpenAI({ baseURL: b, apiKey: 'wrong', maxRetries: 0 });
+  await assert.rejects(bad.models.list(), (e: InstanceType<typeof OpenAI.APIError>) => e.status === 401);
+  assert.equal((await fetch(`${b}/models`)).status, 401);
+  assert.equal((await good.models.list()).data.length, 1);
+  assert.equal((await fetch(`${b.replace('/v1', '')}/health`)).status, 200);
+});
+
+/** The same model, but each batched decoding step takes ≥ 4 ms, so a generation is still running when the client leaves. */
+function slowModel(): Model {
+  const busy = (ms: number) => { const t = performance.now(); while (performance.now() - t < ms); };
+  return {
+    config: model.config, tokenizer: model.tokenizer, info: model.info,
+    createSession: (o?: { contextLength?: number }) => model.createSession(o),
+    decodeBatch: (s: Parameters<Model['decodeBatch']>[0], t: number[]) => { busy(4); return model.decodeBatch(s, t); },
+  } as unknown as Model;
+}
+
+test('a client that disconnects cancels its generation', async () => {
+  const server = new BitnetServer(slowModel(), { port: 0 });
+  const { port } = await server.listen();
+  servers.push(server);
+  const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'none', maxRetries: 0 });
   const before = server.scheduler.stats.cancelled;
-  const p = fetch(`${base}/v1/completions`, { method: 'POST', signal: ac.signal, headers: { authorization: 'Bearer sekret', 'content-type': 'application/json' },
-    body: JSON.stringify({ prompt: 'the', max_tokens: 64, stream: true }) });
-  const res = await p;
-  const reader = res.body!.getReader();
-  await reader.read();
-  ac.abort();
+  const ac = new AbortController();
+  const stream = await client.completions.create({ model: 'bitnet', prompt: 'once upon', max_tokens: 200, temperature: 1, stream: true }, { signal: ac.signal });
+  let got = 0;
+  for await (const _ of stream) { if (++got === 2) { ac.abort(); break; } } // (the client's iterator ends quietly on abort)
+  assert.equal(got, 2);
   for (let i = 0; i < 100 && server.scheduler.stats.cancelled === before; i++) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(server.scheduler.stats.cancelled > before, 'cancelled on disconnect');
+  assert.equal(server.scheduler.stats.cancelled, before + 1);
+  for (let i = 0; i < 100 && server.scheduler.load.active > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(server.scheduler.load.active, 0);
+});
+
+test('a full queue answers 429 with Retry-After', async () => {
+  const { base: b } = await start({ parallel: 1, maxQueue: 1 });
+  const send = () => fetch(`${b}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'hi', max_tokens: 40, temperature: 1 }) });
+  const rs = await Promise.all([send(), send(), send(), send()]);
+  const codes = rs.map((r) => r.status).sort();
+  assert.ok(codes.includes(200), codes.join());
+  const limited = rs.find((r) => r.status === 429);
+  assert.ok(limited, `expected a 429, got ${codes.join()}`);
+  assert.equal(limited.headers.get('retry-after'), '1');
+  assert.equal((await limited.json()).error.type, 'rate_limit_error');
+  await Promise.all(rs.filter((r) => r !== limited).map((r) => r.text()));
+});
+
+test('32 concurrent streams are decoded together (continuous batching) with no errors; greedy output unchanged by batching', async () => {
+  const { server: s, base: b, client: c } = await start({ parallel: 32, maxQueue: 64 });
+  const r = await runServerBench({ server: b, concurrency: 32, requests: 32, maxTokens: 8, endpoint: 'completions', prompt: 'abc' });
+  assert.equal(r.failed, 0, r.errors.join('; '));
+  assert.equal(r.ok, 32);
+  assert.ok(r.completionTokens >= 32);
+  assert.ok(s.scheduler.stats.maxBatch > 1, `largest batch ${s.scheduler.stats.maxBatch}`);
+  assert.ok(r.latencyMs.p50 > 0 && r.ttftMs.p99 <= r.latencyMs.max);
+  // batched greedy decoding gives each sequence what it would get alone
+  const want = await reference('the fox', 10);
+  const many = await Promise.all(Array.from({ length: 6 }, () => c.completions.create({ model: 'bitnet', prompt: 'the fox', max_tokens: 10, ...greedy })));
+  for (const m of many) assert.equal(m.choices[0].text, want);
+});
+
+test('graceful shutdown: in-flight requests finish, new ones get 503', async () => {
+  const { server: s, base: b, client: c } = await start({});
+  const inflight = c.completions.create({ model: 'bitnet', prompt: 'hello', max_tokens: 30, temperature: 1, seed: 1 });
+  await new Promise((r) => setTimeout(r, 30));
+  const closing = s.close();
+  const late = await fetch(`${b}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'x' }) }).catch(() => undefined);
+  if (late) { assert.equal(late.status, 503); assert.ok(late.headers.get('retry-after')); }
+  const r = await inflight;
+  assert.ok(r.choices[0].text.length >= 0 && r.usage!.completion_tokens >= 1);
+  await closing;
 });

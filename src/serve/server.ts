@@ -83,8 +83,9 @@ export class BitnetServer {
   async close(): Promise<void> {
     this.shuttingDown = true;
     await this.scheduler.drain();
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
-    this.server?.closeAllConnections?.();
+    const closed = new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    this.server?.closeIdleConnections(); // keep-alive sockets would otherwise hold close() open
+    await closed;
   }
 
   private authorized(req: IncomingMessage): boolean {
