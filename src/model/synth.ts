@@ -6,6 +6,7 @@ import type { FloatMatrix, TernaryMatrix } from '../kernels/backend.js';
 import { SPMTokenizer } from '../tokenizer/spm.js';
 import { TOKEN_TYPE } from '../tokenizer/bpe.js';
 import { seededRandom } from './sampling.js';
+import { f16ToF32, f32ToF16 } from '../quant/half.js';
 import type { LayerWeights, Matrix, ModelConfig, ModelWeights } from './types.js';
 
 export interface ShapeSpec { dim: number; nLayers: number; nHeads: number; nKvHeads?: number; ffnDim: number; vocabSize: number; contextLength?: number }
@@ -50,14 +51,31 @@ export function synthTokenizer(vocabSize: number): SPMTokenizer {
  * normal f32 embeddings. `logitScale` sharpens the output distribution (flat logits make agreement
  * checks meaningless).
  */
-export function synthWeights(shape: string | ShapeSpec, seed = 1, logitScale = 1): ModelWeights {
+/** ternary: per-tensor scale (our internal layout); ternary-blocks: one scale per 256 weights (TQ2_0's); fp16: LLaMA in FP16. */
+export type SynthForm = 'ternary' | 'ternary-blocks' | 'fp16';
+
+export function synthWeights(shape: string | ShapeSpec, seed = 1, logitScale = 1, form: SynthForm = 'ternary', embedding: 'f32' | 'f16' = 'f32'): ModelWeights {
   const s = typeof shape === 'string' ? shapeOf(shape) : shape;
   const rand = seededRandom(seed);
   const gauss = () => { const u = 1 - rand(), v = rand(); return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v); };
   const nKv = s.nKvHeads ?? s.nHeads;
   const hd = s.dim / s.nHeads;
+  // f16 weights drawn from a table of normal samples (fast enough for billions of weights)
+  const halfTable = new Uint16Array(65536);
+  for (let i = 0; i < halfTable.length; i++) halfTable[i] = f32ToF16(gauss());
+  let xs = (seed * 2654435761) >>> 0 || 1;
+  const float16 = (rows: number, cols: number): Matrix => {
+    const data = new Uint16Array(rows * cols);
+    const std = 1 / Math.sqrt(cols);
+    const scaled = halfTable.map((h) => f32ToF16(f16ToF32(h) * std));
+    for (let i = 0; i < data.length; i++) { xs ^= xs << 13; xs ^= xs >>> 17; xs ^= xs << 5; data[i] = scaled[xs & 0xffff]; }
+    return { kind: 'float', m: { rows, cols, dtype: 'f16', data } };
+  };
+  const blockSize = (cols: number) => (form === 'ternary-blocks' ? 256 : cols);
+  const linear = (rows: number, cols: number): Matrix => (form === 'fp16' ? float16(rows, cols) : ternary(rows, cols));
   const ternary = (rows: number, cols: number): Matrix => {
-    const m: TernaryMatrix = { rows, cols, codes: new Uint8Array((rows * cols) / 4), blockSize: cols, scales: new Float32Array(rows) };
+    const bs = blockSize(cols);
+    const m: TernaryMatrix = { rows, cols, codes: new Uint8Array((rows * cols) / 4), blockSize: bs, scales: new Float32Array((rows * cols) / bs) };
     // 4 random codes per byte, each uniform over {0,1,2}: draw 32 bits, use base-3 digits
     for (let i = 0; i < m.codes.length; i++) {
       let r = Math.floor(rand() * 81), b = 0;
@@ -70,17 +88,23 @@ export function synthWeights(shape: string | ShapeSpec, seed = 1, logitScale = 1
   const ones = (n: number) => new Float32Array(n).fill(1);
   const layers: LayerWeights[] = [];
   for (let l = 0; l < s.nLayers; l++) {
+    const fp = form === 'fp16';
     layers.push({
-      attnNorm: ones(s.dim), wq: ternary(s.dim, s.dim), wk: ternary(nKv * hd, s.dim), wv: ternary(nKv * hd, s.dim),
-      attnSubNorm: ones(s.dim), wo: ternary(s.dim, s.dim), ffnNorm: ones(s.dim),
-      wGate: ternary(s.ffnDim, s.dim), wUp: ternary(s.ffnDim, s.dim), ffnSubNorm: ones(s.ffnDim), wDown: ternary(s.dim, s.ffnDim),
+      attnNorm: ones(s.dim), wq: linear(s.dim, s.dim), wk: linear(nKv * hd, s.dim), wv: linear(nKv * hd, s.dim),
+      attnSubNorm: fp ? undefined : ones(s.dim), wo: linear(s.dim, s.dim), ffnNorm: ones(s.dim),
+      wGate: linear(s.ffnDim, s.dim), wUp: linear(s.ffnDim, s.dim), ffnSubNorm: fp ? undefined : ones(s.ffnDim), wDown: linear(s.dim, s.ffnDim),
     });
   }
   const emb: FloatMatrix = { rows: s.vocabSize, cols: s.dim, dtype: 'f32', data: new Float32Array(s.vocabSize * s.dim) };
   for (let i = 0; i < emb.data.length; i++) emb.data[i] = gauss() * 0.125 * logitScale;
+  if (form === 'fp16' || embedding === 'f16') {
+    const half = new Uint16Array(emb.data.length);
+    for (let i = 0; i < half.length; i++) half[i] = f32ToF16(emb.data[i]);
+    emb.dtype = 'f16'; emb.data = half;
+  }
   const config: ModelConfig = {
-    arch: 'bitnet', vocabSize: s.vocabSize, dim: s.dim, nLayers: s.nLayers, nHeads: s.nHeads, nKvHeads: nKv, headDim: hd,
-    ffnDim: s.ffnDim, contextLength: s.contextLength ?? 2048, normEps: 1e-5, ropeTheta: 10000, ropeNeox: true, activation: 'silu', subNorms: true,
+    arch: form === 'fp16' ? 'llama' : 'bitnet', vocabSize: s.vocabSize, dim: s.dim, nLayers: s.nLayers, nHeads: s.nHeads, nKvHeads: nKv, headDim: hd,
+    ffnDim: s.ffnDim, contextLength: s.contextLength ?? 2048, normEps: 1e-5, ropeTheta: 10000, ropeNeox: form !== 'fp16', activation: 'silu', subNorms: form !== 'fp16',
   };
   return { config, tokenEmbedding: emb, layers, outputNorm: ones(s.dim) };
 }
