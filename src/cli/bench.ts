@@ -7,6 +7,7 @@ import cliProgress from 'cli-progress';
 import { benchKernels, formatKernelBench } from '../bench/kernels.js';
 import { benchModel, benchSynthetic, formatModelBench } from '../bench/model.js';
 import type { WasmVariant } from '../kernels/wasm-module.js';
+import { runServerBench, formatServerBench } from '../serve/load.js';
 
 function positiveInt(name: string) {
   return (v: string): number => {
@@ -39,6 +40,7 @@ function progress(label: string): { update(done: number, total: number): void; s
 interface BenchOptions {
   model?: string; synthetic?: string; kernels?: boolean; threads?: number; prompt: number; gen: number; json?: boolean;
   variant?: WasmVariant; repeat: number;
+  server?: string; concurrency: number; requests?: number; maxTokens: number; apiKey?: string;
 }
 
 export function register(program: Command): void {
@@ -54,8 +56,19 @@ export function register(program: Command): void {
     .option('--repeat <n>', 'repeat the model run, report the best', positiveInt('repeat'), 1)
     .option('--variant <isa>', 'force a WASM variant: relaxed or simd128', variantArg)
     .option('--json', 'print results as JSON')
+    .option('--server <url>', 'load-test a running OpenAI-compatible server (bitnet serve): streaming chat requests')
+    .option('--concurrency <n>', 'with --server: clients in flight', positiveInt('concurrency'), 32)
+    .option('--requests <n>', 'with --server: total requests (default 2 × concurrency)', positiveInt('requests'))
+    .option('--max-tokens <n>', 'with --server: max_tokens per request', positiveInt('max-tokens'), 64)
+    .option('--api-key <key>', 'with --server: bearer token')
     .action(async (opts: BenchOptions) => {
-      if (!opts.model && !opts.kernels && !opts.synthetic) throw new Error('nothing to measure: give --model <path>, --synthetic <shape> or --kernels');
+      if (!opts.model && !opts.kernels && !opts.synthetic && !opts.server) throw new Error('nothing to measure: give --model <path>, --synthetic <shape>, --kernels or --server <url>');
+      if (opts.server) {
+        const bar = progress('requests');
+        const r = await runServerBench({ server: opts.server, concurrency: opts.concurrency, requests: opts.requests, maxTokens: opts.maxTokens, apiKey: opts.apiKey, onProgress: bar.update }).finally(() => bar.stop());
+        console.log(opts.json ? JSON.stringify(r, null, 2) : formatServerBench(r));
+        if (r.failed) process.exitCode = 1;
+      }
       if (opts.kernels) {
         const bar = progress('kernels');
         const r = await benchKernels({ threads: opts.threads, variant: opts.variant, onProgress: bar.update }).finally(() => bar.stop());
