@@ -24,16 +24,24 @@ test('resume continues exactly: same loss curve as an uninterrupted run', () => 
   assert.ok(existsSync(join(b, 'loss.svg')) && readFileSync(join(b, 'loss.svg'), 'utf8').includes('<svg'));
   assert.ok(full.meta.log[full.meta.log.length - 1].loss < full.meta.log[0].loss, 'loss goes down');
   assert.throws(() => train({ config: cfg, dataFile: data, outDir: a }), /already holds a checkpoint/);
+  assert.ok(full.perf.tokensPerSec > 0 && full.perf.gemmGflops > 0 && full.perf.peakGemmGflops > 0);
 });
 
-for (const precision of ['ternary', 'binary', 'fp'] as const) {
-  test(`exported GGUF gives the trainer's validation loss in the engine (${precision})`, async () => {
+const cases = [['ternary', 'tq2_0'], ['ternary', 'i2_s'], ['binary', 'i2_s'], ['fp', 'i2_s']] as const;
+for (const [precision, ternaryType] of cases) {
+  test(`exported GGUF gives the trainer's validation loss in the engine (${precision}, ${ternaryType})`, async () => {
     const out = mkdtempSync(join(tmpdir(), `train-x-${precision}-`));
-    const c = { ...cfg, precision, steps: 6 };
+    // TQ2_0 blocks hold 256 weights: its rows must be that wide
+    const shape = ternaryType === 'tq2_0' ? { dim: 256, ffnDim: 256, nLayers: 1, nHeads: 4 } : {};
+    const c = { ...cfg, ...shape, precision, steps: 6 };
     const res = train({ config: c, dataFile: data, outDir: out });
     const path = join(out, 'model.gguf');
-    exportCheckpoint(res.params, res.tokenizer, path, precision === 'ternary' ? 'i2_s' : 'i2_s', 'f32');
+    exportCheckpoint(res.params, res.tokenizer, path, ternaryType, 'f32');
     const model = await loadModel(path, { backend: 'reference' });
+    // the trained BPE survives the GGUF round trip: same ids, same text back
+    const sample = 'In the beginning God created the heaven and the earth. Zebulun’s 12 “ships”!';
+    assert.deepEqual(model.tokenizer.encode(sample, { addBos: false }), res.tokenizer.encode(sample, { addBos: false }));
+    assert.equal(model.tokenizer.decode(res.tokenizer.encode(sample, { addBos: false })), sample);
     const { data: ds } = prepareData(data, out, loadCheckpoint(out).meta.config, () => {});
     // same windows as validationLoss: consecutive T-token windows, next-token targets
     const T = c.seqLen, nWin = Math.min(c.evalBatches * c.batch, Math.floor((ds.val.length - 1) / T));

@@ -73,7 +73,8 @@ export function register(program: Command): void {
       bar?.stop();
       process.removeListener('SIGINT', onSig);
       const done = res.meta.step >= res.meta.config.steps;
-      console.log(JSON.stringify({ step: res.meta.step, steps: res.meta.config.steps, valLoss: res.finalValLoss, tokensSeen: res.meta.tokensSeen, seconds: Math.round(res.meta.elapsedSec), out: o.out }));
+      console.log(JSON.stringify({ step: res.meta.step, steps: res.meta.config.steps, valLoss: res.finalValLoss, tokensSeen: res.meta.tokensSeen, seconds: Math.round(res.meta.elapsedSec), out: o.out,
+        tokensPerSec: Math.round(res.perf.tokensPerSec), gemmGflops: +res.perf.gemmGflops.toFixed(2), peakGemmGflops: +res.perf.peakGemmGflops.toFixed(2) }));
       if (done && o.export !== 'none') {
         for (const t of o.export.split(',')) {
           if (!['tq2_0', 'tq1_0', 'i2_s'].includes(t)) throw new Error(`--export: unknown type '${t}'`);

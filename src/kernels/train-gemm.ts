@@ -35,7 +35,32 @@ export function trainGemmBackend(): 'wasm-simd128' | 'reference' {
   return loadWasm() ? 'wasm-simd128' : 'reference';
 }
 
+/** Work done by gemmNT since the last reset: the trainer reports achieved GFLOPS from it. */
+export const gemmStats = { flops: 0, seconds: 0, reset(): void { this.flops = 0; this.seconds = 0; } };
+
+/** Peak f32 GEMM throughput of this path on this machine now: a square GEMM repeated for ~`seconds`. */
+export function measureGemmPeak(size = 256, seconds = 0.3): number {
+  const a = new Float32Array(size * size).fill(0.5), b = new Float32Array(size * size).fill(0.25), c = new Float32Array(size * size);
+  const saved = { flops: gemmStats.flops, seconds: gemmStats.seconds };
+  let best = 0;
+  const end = performance.now() + seconds * 1000;
+  do {
+    const t = performance.now();
+    gemmNT(c, a, b, size, size, size);
+    best = Math.max(best, (2 * size ** 3) / ((performance.now() - t) / 1000) / 1e9);
+  } while (performance.now() < end);
+  gemmStats.flops = saved.flops; gemmStats.seconds = saved.seconds;
+  return best;
+}
+
 export function gemmNT(c: Float32Array, a: Float32Array, b: Float32Array, M: number, N: number, K: number, accumulate = false): void {
+  const t0 = performance.now();
+  gemmNTUntimed(c, a, b, M, N, K, accumulate);
+  gemmStats.seconds += (performance.now() - t0) / 1000;
+  gemmStats.flops += 2 * M * N * K;
+}
+
+function gemmNTUntimed(c: Float32Array, a: Float32Array, b: Float32Array, M: number, N: number, K: number, accumulate: boolean): void {
   const w = K % 4 === 0 ? loadWasm() : null;
   if (!w) return gemmNTRef(c, a, b, M, N, K, accumulate);
   const aBytes = M * K * 4, bBytes = N * K * 4, cBytes = M * N * 4;

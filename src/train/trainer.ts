@@ -9,7 +9,7 @@ import { AdamW, scheduleAt } from './optim.js';
 import type { TrainConfig } from './presets.js';
 import { BPETokenizer, type BPEVocab } from '../tokenizer/bpe.js';
 import { trainBPE } from '../tokenizer/train-bpe.js';
-import { trainGemmBackend } from '../kernels/train-gemm.js';
+import { gemmStats, measureGemmPeak, trainGemmBackend } from '../kernels/train-gemm.js';
 import { lossCurveSVG } from './svg.js';
 
 export interface LogRow { step: number; loss: number; valLoss?: number; lr: number; tokensPerSec: number }
@@ -90,7 +90,10 @@ export interface TrainRunOptions {
   signal?: AbortSignal;
 }
 
-export interface TrainResult { params: Params; tokenizer: BPETokenizer; meta: CheckpointMeta; finalValLoss: number }
+/** Throughput of this run's training steps (evaluation excluded), against a GEMM peak measured at its start. */
+export interface TrainPerf { tokensPerSec: number; gemmGflops: number; peakGemmGflops: number; gemmShare: number }
+
+export interface TrainResult { params: Params; tokenizer: BPETokenizer; meta: CheckpointMeta; finalValLoss: number; perf: TrainPerf }
 
 export function loadTokenizerFile(path: string): BPETokenizer {
   return new BPETokenizer(JSON.parse(readFileSync(path, 'utf8')) as BPEVocab);
@@ -157,12 +160,15 @@ export function train(o: TrainRunOptions): TrainResult {
   log(`model: ${params.count.toLocaleString()} parameters (${c.precision}); data: ${data.train.length.toLocaleString()} train / ${data.val.length.toLocaleString()} val tokens; gemm: ${trainGemmBackend()}`);
   const model = new TrainModel(params, c.batch);
   const tokens = new Int32Array(c.batch * c.seqLen), targets = new Int32Array(c.batch * c.seqLen);
+  const peakGemmGflops = measureGemmPeak();
+  let stepSec = 0, stepTokens = 0, stepGemmFlops = 0, stepGemmSec = 0;
   const startStep = meta.step;
   const t0 = performance.now() / 1000 - meta.elapsedSec;
   let stepsThisRun = 0;
   let lastVal: number | undefined;
   while (meta.step < c.steps) {
     const ts = performance.now();
+    gemmStats.reset();
     const { lr, wd } = scheduleAt(c, meta.step);
     data.batch(rng(c.seed * 1_000_003 + meta.step), c.batch, c.seqLen, tokens, targets);
     params.grad.fill(0);
@@ -173,7 +179,9 @@ export function train(o: TrainRunOptions): TrainResult {
     meta.step++; stepsThisRun++;
     meta.tokensSeen += tokens.length;
     meta.adamT = opt.t;
-    const tps = tokens.length / ((performance.now() - ts) / 1000);
+    const dt = (performance.now() - ts) / 1000;
+    const tps = tokens.length / dt;
+    stepSec += dt; stepTokens += tokens.length; stepGemmFlops += gemmStats.flops; stepGemmSec += gemmStats.seconds;
     const row: LogRow = { step: meta.step, loss, lr, tokensPerSec: tps };
     const last = meta.step === c.steps;
     if (meta.step % c.evalEvery === 0 || last) row.valLoss = lastVal = validationLoss(model, data.val, c.batch, c.seqLen, c.evalBatches);
@@ -186,5 +194,13 @@ export function train(o: TrainRunOptions): TrainResult {
     if (stop) break;
   }
   const finalValLoss = lastVal ?? validationLoss(model, data.val, c.batch, c.seqLen, c.evalBatches);
-  return { params, tokenizer, meta, finalValLoss };
+  const perf: TrainPerf = {
+    tokensPerSec: stepTokens / Math.max(stepSec, 1e-9), gemmGflops: stepGemmFlops / Math.max(stepGemmSec, 1e-9) / 1e9,
+    peakGemmGflops, gemmShare: stepGemmSec / Math.max(stepSec, 1e-9),
+  };
+  if (stepsThisRun > 0) {
+    log(`perf: ${perf.tokensPerSec.toFixed(0)} training tokens/s; GEMM ${perf.gemmGflops.toFixed(2)} GFLOPS achieved vs ${peakGemmGflops.toFixed(2)} peak ` +
+        `(${trainGemmBackend()}, 256³, measured at start) = ${((100 * perf.gemmGflops) / peakGemmGflops).toFixed(0)}%; GEMM is ${(100 * perf.gemmShare).toFixed(0)}% of step time`);
+  }
+  return { params, tokenizer, meta, finalValLoss, perf };
 }
