@@ -12,8 +12,9 @@ export { synthWeights, synthTokenizer, SHAPES } from './model/synth.js';
 export { openGGUF, parseGGUF, parseGGUFBytes, writeGGUF, serializeGGUF, gguf, GGUFError, GGUFValueType } from './formats/gguf.js';
 export { GGMLType, GGML_TYPES, quantize, dequantize, tensorBytes } from './quant/ggml.js';
 export { absmeanTernarize, ternaryFromGGML, ternaryToGGML, ternaryToF32 } from './quant/ternary.js';
-export { tokenizerFromGGUF, tokenizerToGGUF } from './tokenizer/gguf.js';
-export type { Tokenizer } from './tokenizer/types.js';
-export { trainBPE } from './tokenizer/train-bpe.js';
+export {
+  tokenizerFromGGUF, tokenizerToGGUF, tokenizerToGGUFMetadata, tokenizerFromHF, BPETokenizer, SPMTokenizer, TOKEN_TYPE, trainBPE,
+  type Tokenizer, type EncodeOptions,
+} from './tokenizer/index.js';
 export { train } from './train/trainer.js';
 export { PRESETS as TRAIN_PRESETS } from './train/presets.js';

@@ -1,12 +1,15 @@
 /**
  * Byte-level BPE (GGUF `tokenizer.ggml.model` = "gpt2"), as llama.cpp's llm_tokenizer_bpe:
- * split the text at special tokens, pre-tokenize each piece with the regex named by
+ * split the text at special tokens, pre-tokenize each piece with the pre-tokenizer named by
  * `tokenizer.ggml.pre`, map each word's UTF-8 bytes to GPT-2's printable byte alphabet, then merge
- * adjacent symbols by merge rank (lowest first) until no listed merge applies.
+ * adjacent symbols by merge rank (lowest first, leftmost on ties) until no listed merge applies.
+ * LLaMA-3-style pre-tokenizers ("ignore merges") take a word that is itself a token as is.
  */
+import { TOKEN_TYPE, Heap, buildTables, byteOfToken, byteStream, partitionSpecial, type VocabTables } from './common.js';
+import { preTokenize, preTokenizerSpec, type PreTokenizerSpec } from './pretokenize.js';
 import type { EncodeOptions, Tokenizer } from './types.js';
 
-export const TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
+export { TOKEN_TYPE, preTokenize };
 
 /** GPT-2 bytes_to_unicode: printable bytes map to themselves, the rest to U+0100 onwards. */
 export const BYTE_TO_CHAR: string[] = (() => {
@@ -18,21 +21,7 @@ export const BYTE_TO_CHAR: string[] = (() => {
   }
   return table;
 })();
-const CHAR_TO_BYTE = new Map(BYTE_TO_CHAR.map((c, b) => [c, b]));
-
-/** Pre-tokenizer regexes by `tokenizer.ggml.pre` (llama.cpp llama-vocab.cpp). JS lacks (?i:…), so contractions are spelled out. */
-const CONTRACTIONS_CI = "'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]";
-export const PRE_TOKENIZERS: Record<string, RegExp> = {
-  default: /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu,
-  'llama-bpe': new RegExp(`${CONTRACTIONS_CI}|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`, 'gu'),
-};
-PRE_TOKENIZERS.gpt2 = PRE_TOKENIZERS['gpt-2'] = PRE_TOKENIZERS.default;
-PRE_TOKENIZERS['llama3'] = PRE_TOKENIZERS['llama-bpe'];
-
-export function preTokenize(text: string, pre: string): string[] {
-  const re = PRE_TOKENIZERS[pre] ?? PRE_TOKENIZERS.default;
-  return text.match(new RegExp(re.source, re.flags)) ?? [];
-}
+const CHAR_TO_BYTE = new Map(BYTE_TO_CHAR.map((c, b) => [c.codePointAt(0)!, b]));
 
 const utf8 = new TextEncoder();
 
@@ -46,112 +35,144 @@ export interface BPEVocab {
   tokens: string[];
   merges: string[];          // "a b"
   tokenTypes?: number[];
-  pre?: string;
-  bos?: number; eos?: number; eot?: number;
-  addBos?: boolean;
+  pre?: string;              // llama.cpp pre-tokenizer name (default 'default')
+  bos?: number; eos?: number; eot?: number; eom?: number; unk?: number; pad?: number;
+  addBos?: boolean;          // default: true for LLaMA-3-style pre-tokenizers, else false
+  addEos?: boolean;
   chatTemplate?: string;
 }
+
+interface Bigram { left: number; right: number; rank: number; text: string }
 
 export class BPETokenizer implements Tokenizer {
   readonly kind = 'gpt2' as const;
   readonly vocabSize: number;
   readonly bos: number | undefined;
   readonly eos: number | undefined;
+  readonly eot: number | undefined;
   readonly stopTokens: ReadonlySet<number>;
   readonly chatTemplate: string | undefined;
   readonly pre: string;
   readonly addBos: boolean;
-  private readonly ids = new Map<string, number>();
-  private readonly ranks = new Map<string, number>();
-  private readonly specials: string[];
+  readonly addEos: boolean;
+  private readonly spec: PreTokenizerSpec;
+  private readonly t: VocabTables;
+  private readonly ranks = new Map<string, number>();  // "left right" -> merge rank (first listing wins)
   private readonly cache = new Map<string, number[]>();
+  private readonly pieces: Array<Uint8Array | undefined>;
 
   constructor(readonly vocab: BPEVocab) {
     this.vocabSize = vocab.tokens.length;
-    vocab.tokens.forEach((t, i) => { if (!this.ids.has(t)) this.ids.set(t, i); });
-    vocab.merges.forEach((m, i) => this.ranks.set(m, i));
-    this.bos = vocab.bos; this.eos = vocab.eos;
-    this.stopTokens = new Set([vocab.eos, vocab.eot].filter((x): x is number => x !== undefined));
-    this.chatTemplate = vocab.chatTemplate;
     this.pre = vocab.pre ?? 'default';
-    this.addBos = vocab.addBos ?? false;
-    const types = vocab.tokenTypes ?? [];
-    // Longest first, so "<|end|>" wins over "<|e".
-    this.specials = vocab.tokens.filter((t, i) => (types[i] === TOKEN_TYPE.CONTROL || types[i] === TOKEN_TYPE.USER_DEFINED) && t.length > 0)
-      .sort((a, b) => b.length - a.length);
+    this.spec = preTokenizerSpec(this.pre);
+    vocab.merges.forEach((m, i) => {
+      const at = m.indexOf(' ', 1);
+      const key = at < 0 ? ' ' : m; // llama.cpp keeps an unsplittable merge as ("", "")
+      if (!this.ranks.has(key)) this.ranks.set(key, i);
+    });
+    this.t = buildTables(vocab.tokens, vocab.tokenTypes, vocab.eos, vocab.eot, vocab.eom);
+    this.bos = vocab.bos; this.eos = vocab.eos; this.eot = this.t.eot;
+    this.stopTokens = this.t.stopTokens;
+    this.chatTemplate = vocab.chatTemplate;
+    this.addBos = vocab.addBos ?? this.spec.addBos ?? false;
+    this.addEos = vocab.addEos ?? false;
+    this.pieces = new Array(this.vocabSize);
   }
+
+  /** The GGUF token type of `id` as the tokenizer uses it (EOG-looking tokens are CONTROL). */
+  tokenType(id: number): number { return this.t.types[id] ?? TOKEN_TYPE.UNUSED; }
 
   piece(id: number): string { return this.vocab.tokens[id] ?? ''; }
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
     const out: number[] = [];
     if ((opts.addBos ?? this.addBos) && this.bos !== undefined) out.push(this.bos);
-    const parseSpecial = opts.parseSpecial ?? true;
-    let rest = text;
-    while (rest.length > 0) {
-      let cut = rest.length, hit = '';
-      if (parseSpecial) {
-        for (const s of this.specials) {
-          const i = rest.indexOf(s);
-          if (i >= 0 && (i < cut || (i === cut && s.length > hit.length))) { cut = i; hit = s; }
-        }
-      }
-      for (const word of preTokenize(rest.slice(0, cut), this.pre)) this.encodeWord(word, out);
-      if (!hit) break;
-      out.push(this.ids.get(hit)!);
-      rest = rest.slice(cut + hit.length);
+    for (const part of partitionSpecial(text, this.t.specials, opts.parseSpecial ?? true)) {
+      if (typeof part === 'number') { out.push(part); continue; }
+      for (const word of preTokenize(part, this.spec)) this.encodeWord(bytesToSymbols(word), out);
     }
+    if ((opts.addEos ?? this.addEos) && this.eos !== undefined) out.push(this.eos);
     return out;
   }
 
+  /** Encodes one byte-encoded pre-token. */
   private encodeWord(word: string, out: number[]): void {
     const cached = this.cache.get(word);
     if (cached) { for (const id of cached) out.push(id); return; }
-    let syms = Array.from(bytesToSymbols(word));
-    // Merge the adjacent pair with the lowest rank until none is listed.
-    while (syms.length > 1) {
-      let best = -1, bestRank = Infinity;
-      for (let i = 0; i < syms.length - 1; i++) {
-        const r = this.ranks.get(`${syms[i]} ${syms[i + 1]}`);
-        if (r !== undefined && r < bestRank) { bestRank = r; best = i; }
-      }
-      if (best < 0) break;
-      syms = [...syms.slice(0, best), syms[best] + syms[best + 1], ...syms.slice(best + 2)];
-    }
     const ids: number[] = [];
-    for (const s of syms) {
-      const id = this.ids.get(s);
-      if (id !== undefined) { ids.push(id); continue; }
-      for (const ch of s) { const b = this.ids.get(ch); if (b !== undefined) ids.push(b); } // unknown: per byte
-    }
-    if (this.cache.size < 100_000) this.cache.set(word, ids);
+    const whole = this.spec.ignoreMerges ? this.t.ids.get(word) : undefined;
+    if (whole !== undefined) ids.push(whole);
+    else for (const sym of this.merge(word)) this.emitSymbol(sym, ids);
+    if (this.cache.size >= 50_000) this.cache.clear();
+    this.cache.set(word, ids);
     for (const id of ids) out.push(id);
   }
 
-  private tokenBytes(id: number): number[] {
-    const t = this.vocab.tokens[id] ?? '';
-    const type = this.vocab.tokenTypes?.[id];
-    if (type === TOKEN_TYPE.CONTROL) return [];
-    if (type === TOKEN_TYPE.USER_DEFINED) return Array.from(utf8.encode(t));
-    const bytes: number[] = [];
-    for (const ch of t) {
-      const b = CHAR_TO_BYTE.get(ch);
-      if (b !== undefined) bytes.push(b); else bytes.push(...utf8.encode(ch));
+  /** Symbols after merging: a linked list over the word's characters and a queue of candidate pairs. */
+  private merge(word: string): string[] {
+    const sym = Array.from(word);
+    const n = sym.length;
+    if (n < 2) return sym;
+    const prev = new Int32Array(n), next = new Int32Array(n);
+    for (let i = 0; i < n; i++) { prev[i] = i - 1; next[i] = i + 1 < n ? i + 1 : -1; }
+    const queue = new Heap<Bigram>((a, b) => a.rank < b.rank || (a.rank === b.rank && a.left < b.left));
+    const tryPair = (l: number, r: number) => {
+      if (l < 0 || r < 0) return;
+      const rank = this.ranks.get(sym[l] + ' ' + sym[r]);
+      if (rank !== undefined) queue.push({ left: l, right: r, rank, text: sym[l] + sym[r] });
+    };
+    for (let i = 1; i < n; i++) tryPair(i - 1, i);
+    while (queue.size) {
+      const b = queue.pop();
+      if (sym[b.left] === '' || sym[b.right] === '' || sym[b.left] + sym[b.right] !== b.text || next[b.left] !== b.right) continue; // stale
+      sym[b.left] = b.text; sym[b.right] = '';
+      next[b.left] = next[b.right];
+      if (next[b.right] >= 0) prev[next[b.right]] = b.left;
+      tryPair(prev[b.left], b.left);
+      tryPair(b.left, next[b.left]);
     }
-    return bytes;
+    return sym.filter((s) => s !== '');
+  }
+
+  /** A symbol's id; unknown symbols fall back to single-byte-text tokens, as llama.cpp does. */
+  private emitSymbol(sym: string, out: number[]): void {
+    const id = this.t.ids.get(sym);
+    if (id !== undefined) { out.push(id); return; }
+    for (const b of utf8.encode(sym)) {
+      if (b >= 0x80) continue; // a lone byte >= 0x80 is never a token text
+      const one = this.t.ids.get(String.fromCharCode(b));
+      if (one !== undefined) out.push(one);
+    }
+  }
+
+  /** The bytes a token stands for when decoding (llama.cpp token_to_piece with special = false). */
+  private pieceBytes(id: number): Uint8Array {
+    let p = this.pieces[id];
+    if (p) return p;
+    const text = this.vocab.tokens[id] ?? '';
+    const type = this.t.types[id];
+    if (type === TOKEN_TYPE.USER_DEFINED) p = utf8.encode(text);
+    else if (type === TOKEN_TYPE.NORMAL) {
+      const bytes: number[] = [];
+      for (const ch of text) {
+        const b = CHAR_TO_BYTE.get(ch.codePointAt(0)!);
+        if (b !== undefined) bytes.push(b); else for (const x of utf8.encode(ch)) bytes.push(x); // llama.cpp: [UNK_BYTE_…]
+      }
+      p = Uint8Array.from(bytes);
+    } else if (type === TOKEN_TYPE.BYTE && byteOfToken(text) >= 0) p = Uint8Array.of(byteOfToken(text));
+    else p = new Uint8Array(0); // CONTROL, UNKNOWN, UNUSED: not rendered
+    if (id >= 0 && id < this.vocabSize) this.pieces[id] = p;
+    return p;
   }
 
   decode(ids: readonly number[]): string {
-    const bytes: number[] = [];
-    for (const id of ids) bytes.push(...this.tokenBytes(id));
-    return new TextDecoder().decode(new Uint8Array(bytes));
+    const d = this.streamDecoder();
+    let s = '';
+    for (const id of ids) s += d.push(id);
+    return s + d.flush();
   }
 
   streamDecoder(): { push(id: number): string; flush(): string } {
-    const dec = new TextDecoder();
-    return {
-      push: (id) => dec.decode(new Uint8Array(this.tokenBytes(id)), { stream: true }),
-      flush: () => dec.decode(),
-    };
+    return byteStream((id) => this.pieceBytes(id));
   }
 }

@@ -1,113 +1,147 @@
 /**
  * SentencePiece-style tokenizer (GGUF `tokenizer.ggml.model` = "llama"), as llama.cpp's
- * llm_tokenizer_spm: spaces become "▁" (plus one in front when add_space_prefix), the text starts as
+ * llm_tokenizer_spm: after special-token splitting, each raw piece gets a leading space when it starts
+ * the text or follows a special token (add_space_prefix), spaces become "▁", the piece starts as
  * single characters, and the adjacent pair whose concatenation is the highest-scoring vocabulary
- * piece is merged (leftmost on ties) until none is; characters not in the vocabulary fall back to
- * <0xNN> byte tokens, else <unk>.
+ * entry is merged (leftmost on ties) until none is; characters not in the vocabulary fall back to
+ * <0xNN> byte tokens.
  */
-import { TOKEN_TYPE } from './bpe.js';
+import { TOKEN_TYPE, Heap, buildTables, byteOfToken, partitionSpecial, type VocabTables } from './common.js';
 import type { EncodeOptions, Tokenizer } from './types.js';
 
 export interface SPMVocab {
   tokens: string[]; scores: number[]; tokenTypes?: number[];
-  bos?: number; eos?: number; eot?: number; unk: number;
-  addBos: boolean; addSpacePrefix: boolean; chatTemplate?: string;
+  bos?: number; eos?: number; eot?: number; eom?: number; unk: number; pad?: number;
+  addBos: boolean; addEos?: boolean; addSpacePrefix: boolean; chatTemplate?: string;
 }
 
 const SPACE = '\u2581';
 const utf8 = new TextEncoder();
+
+interface Bigram { left: number; right: number; score: number; size: number }
 
 export class SPMTokenizer implements Tokenizer {
   readonly kind = 'llama' as const;
   readonly vocabSize: number;
   readonly bos: number | undefined;
   readonly eos: number | undefined;
+  readonly eot: number | undefined;
   readonly stopTokens: ReadonlySet<number>;
   readonly chatTemplate: string | undefined;
   readonly addBos: boolean;
-  private readonly ids = new Map<string, number>();
-  private readonly byteIds: number[] = new Array(256).fill(-1);
-  private readonly specials: string[];
+  readonly addEos: boolean;
+  private readonly t: VocabTables;
+  private readonly scores: Float32Array;  // f32, as llama.cpp compares them
+  private readonly byteIds: Int32Array;   // byte -> token id, -1 if none
+  private readonly pieces: Array<Uint8Array | undefined>;
 
   constructor(readonly vocab: SPMVocab) {
     this.vocabSize = vocab.tokens.length;
-    vocab.tokens.forEach((t, i) => { if (!this.ids.has(t)) this.ids.set(t, i); });
-    const types = vocab.tokenTypes ?? [];
-    vocab.tokens.forEach((t, i) => {
-      const m = /^<0x([0-9A-Fa-f]{2})>$/.exec(t);
-      if (m && (types[i] === undefined || types[i] === TOKEN_TYPE.BYTE)) this.byteIds[parseInt(m[1], 16)] = i;
-    });
-    this.bos = vocab.bos; this.eos = vocab.eos;
-    this.stopTokens = new Set([vocab.eos, vocab.eot].filter((x): x is number => x !== undefined));
+    this.t = buildTables(vocab.tokens, vocab.tokenTypes, vocab.eos, vocab.eot, vocab.eom);
+    this.scores = Float32Array.from(vocab.tokens, (_, i) => vocab.scores[i] ?? 0);
+    // llama.cpp byte_to_token: the "<0xNN>" token, else the one-byte text itself
+    this.byteIds = new Int32Array(256).fill(-1);
+    for (let b = 0; b < 256; b++) {
+      const hex = `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`;
+      this.byteIds[b] = this.t.ids.get(hex) ?? (b < 0x80 ? this.t.ids.get(String.fromCharCode(b)) : undefined) ?? -1;
+    }
+    this.bos = vocab.bos; this.eos = vocab.eos; this.eot = this.t.eot;
+    this.stopTokens = this.t.stopTokens;
     this.chatTemplate = vocab.chatTemplate;
     this.addBos = vocab.addBos;
-    this.specials = vocab.tokens.filter((t, i) => (types[i] === TOKEN_TYPE.CONTROL || types[i] === TOKEN_TYPE.USER_DEFINED) && t.length > 0)
-      .sort((a, b) => b.length - a.length);
+    this.addEos = vocab.addEos ?? false;
+    this.pieces = new Array(this.vocabSize);
   }
+
+  tokenType(id: number): number { return this.t.types[id] ?? TOKEN_TYPE.UNUSED; }
 
   piece(id: number): string { return this.vocab.tokens[id] ?? ''; }
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
     const out: number[] = [];
     if ((opts.addBos ?? this.addBos) && this.bos !== undefined) out.push(this.bos);
-    const parseSpecial = opts.parseSpecial ?? true;
-    let rest = text, first = true;
-    while (rest.length > 0) {
-      let cut = rest.length, hit = '';
-      if (parseSpecial) for (const s of this.specials) { const i = rest.indexOf(s); if (i >= 0 && i < cut) { cut = i; hit = s; } }
-      if (cut > 0) this.encodePiece(rest.slice(0, cut), first && this.vocab.addSpacePrefix, out);
-      first = false;
-      if (!hit) break;
-      out.push(this.ids.get(hit)!);
-      rest = rest.slice(cut + hit.length);
+    let prevSpecial = true; // the text start counts as "after a special token"
+    for (const part of partitionSpecial(text, this.t.specials, opts.parseSpecial ?? true)) {
+      if (typeof part === 'number') { out.push(part); prevSpecial = true; continue; }
+      const s = (this.vocab.addSpacePrefix && prevSpecial ? ' ' : '') + part;
+      this.encodePiece(s.replaceAll(' ', SPACE), out);
+      prevSpecial = false;
     }
+    if ((opts.addEos ?? this.addEos) && this.eos !== undefined) out.push(this.eos);
     return out;
   }
 
-  private encodePiece(text: string, prefix: boolean, out: number[]): void {
-    const s = (prefix ? SPACE : '') + text.replaceAll(' ', SPACE);
-    const syms = Array.from(s);
-    const scores = this.vocab.scores;
-    while (syms.length > 1) {
-      let best = -1, bestScore = -Infinity;
-      for (let i = 0; i < syms.length - 1; i++) {
-        const id = this.ids.get(syms[i] + syms[i + 1]);
-        if (id !== undefined && scores[id] > bestScore) { bestScore = scores[id]; best = i; }
-      }
-      if (best < 0) break;
-      syms.splice(best, 2, syms[best] + syms[best + 1]);
+  private encodePiece(text: string, out: number[]): void {
+    const sym = Array.from(text);
+    const n = sym.length;
+    const prev = new Int32Array(n), next = new Int32Array(n);
+    for (let i = 0; i < n; i++) { prev[i] = i - 1; next[i] = i + 1 < n ? i + 1 : -1; }
+    const len = sym.map((s) => s.length); // UTF-16 length: a merged symbol is the concatenation
+    const queue = new Heap<Bigram>((a, b) => a.score > b.score || (a.score === b.score && a.left < b.left));
+    const tryPair = (l: number, r: number) => {
+      if (l < 0 || r < 0) return;
+      const id = this.t.ids.get(sym[l] + sym[r]);
+      if (id !== undefined) queue.push({ left: l, right: r, score: this.scores[id], size: len[l] + len[r] });
+    };
+    for (let i = 1; i < n; i++) tryPair(i - 1, i);
+    while (queue.size) {
+      const b = queue.pop();
+      if (len[b.left] === 0 || len[b.right] === 0 || len[b.left] + len[b.right] !== b.size) continue; // stale
+      sym[b.left] += sym[b.right]; len[b.left] += len[b.right];
+      sym[b.right] = ''; len[b.right] = 0;
+      next[b.left] = next[b.right];
+      if (next[b.right] >= 0) prev[next[b.right]] = b.left;
+      tryPair(prev[b.left], b.left);
+      tryPair(b.left, next[b.left]);
     }
-    for (const sym of syms) {
-      const id = this.ids.get(sym);
+    for (let i = 0; i < n && i >= 0; i = next[i]) {
+      const id = this.t.ids.get(sym[i]);
       if (id !== undefined) { out.push(id); continue; }
-      for (const b of utf8.encode(sym)) out.push(this.byteIds[b] >= 0 ? this.byteIds[b] : this.vocab.unk);
+      // merged symbols are always tokens, so only single characters get here: byte fallback
+      for (const b of utf8.encode(sym[i])) {
+        const bid = this.byteIds[b] >= 0 ? this.byteIds[b] : this.vocab.unk;
+        if (bid === undefined || bid < 0) throw new Error(`no byte token <0x${b.toString(16).toUpperCase().padStart(2, '0')}> for '${sym[i]}'`);
+        out.push(bid);
+      }
     }
   }
 
-  private tokenBytes(id: number, first: boolean): number[] {
-    const type = this.vocab.tokenTypes?.[id];
-    if (type === TOKEN_TYPE.CONTROL || type === TOKEN_TYPE.UNKNOWN || type === TOKEN_TYPE.UNUSED) return [];
-    const b = this.byteIds.indexOf(id);
-    if (b >= 0) return [b];
-    let t = (this.vocab.tokens[id] ?? '').replaceAll(SPACE, ' ');
-    if (first && this.vocab.addSpacePrefix && t.startsWith(' ')) t = t.slice(1);
-    return Array.from(utf8.encode(t));
+  /** The bytes a token renders as (llama.cpp token_to_piece with special = false). */
+  private pieceBytes(id: number): Uint8Array {
+    let p = this.pieces[id];
+    if (p) return p;
+    const text = this.vocab.tokens[id] ?? '';
+    const type = this.t.types[id];
+    if (type === TOKEN_TYPE.USER_DEFINED) p = utf8.encode(text);
+    else if (type === TOKEN_TYPE.NORMAL) p = utf8.encode(text.replaceAll(SPACE, ' '));
+    else if (type === TOKEN_TYPE.BYTE && byteOfToken(text) >= 0) p = Uint8Array.of(byteOfToken(text));
+    else p = new Uint8Array(0); // CONTROL, UNKNOWN, UNUSED: not rendered
+    if (id >= 0 && id < this.vocabSize) this.pieces[id] = p;
+    return p;
   }
 
+  /** Text of a token sequence; the space that encoding put in front of the text is removed again
+   * (from the first token that renders anything), as SentencePiece decoding does. */
   decode(ids: readonly number[]): string {
     const d = this.streamDecoder();
-    return ids.map((id) => d.push(id)).join('') + d.flush();
+    let s = '', first = true;
+    for (const id of ids) {
+      let piece = this.pieceBytes(id);
+      if (first && piece.length) {
+        if (this.vocab.addSpacePrefix && piece[0] === 0x20) piece = piece.subarray(1);
+        first = false;
+      }
+      s += d.pushBytes(piece);
+    }
+    return s + d.flush();
   }
 
-  streamDecoder(): { push(id: number): string; flush(): string } {
+  /** Decodes generated tokens one at a time (no space removal: they continue a prompt). */
+  streamDecoder(): { push(id: number): string; flush(): string; pushBytes(b: Uint8Array): string } {
     const dec = new TextDecoder();
-    let first = true;
     return {
-      push: (id) => {
-        const bytes = this.tokenBytes(id, first);
-        if (bytes.length) first = false;
-        return dec.decode(new Uint8Array(bytes), { stream: true });
-      },
+      push: (id) => dec.decode(this.pieceBytes(id), { stream: true }),
+      pushBytes: (b) => dec.decode(b, { stream: true }),
       flush: () => dec.decode(),
     };
   }

@@ -5,6 +5,7 @@ export type TokenizerKind = 'gpt2' | 'llama'; // byte-level BPE | SentencePiece-
 export interface EncodeOptions {
   addBos?: boolean;       // default: the model's tokenizer.ggml.add_bos_token (true if absent)
   parseSpecial?: boolean; // recognise special/control token text like <|eot_id|> (default true)
+  addEos?: boolean;       // default: the model's tokenizer.ggml.add_eos_token (false if absent)
 }
 
 export interface Tokenizer {

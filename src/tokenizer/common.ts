@@ -1,0 +1,121 @@
+/**
+ * What both tokenizer kinds share, as llama.cpp's llama_vocab does it: the text -> id map (a later
+ * duplicate wins), token attributes, end-of-generation detection by token text, and the split of the
+ * input at special-token text before the model tokenizer runs (tokenizer_st_partition).
+ */
+
+export const TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
+
+// Texts llama.cpp treats as end-of-generation (and forces to CONTROL) whatever the file says.
+const EOG_TEXTS = new Set(['<|eot_id|>', '<|im_end|>', '<|end|>', '<end_of_turn>', '<|endoftext|>', '<|eom_id|>',
+  '<EOT>', '_<EOT>', '<|end_of_text|>', '[EOT]', '<｜end▁of▁sentence｜>']);
+const EOT_TEXTS = new Set(['<|eot_id|>', '<|im_end|>', '<|end|>', '<end_of_turn>', '<|endoftext|>', '<|end_of_text|>',
+  '<EOT>', '_<EOT>', '[EOT]', '<｜end▁of▁sentence｜>']);
+
+export interface VocabTables {
+  ids: Map<string, number>;   // text -> id, the last of duplicates (llama.cpp token_to_id)
+  types: Int32Array;          // TOKEN_TYPE per id, EOG-looking tokens forced to CONTROL
+  specials: Array<{ text: string; id: number; type: number }>; // CONTROL/USER_DEFINED/UNKNOWN, longest first
+  eot: number | undefined;
+  stopTokens: Set<number>;
+}
+
+export function buildTables(tokens: readonly string[], tokenTypes: readonly number[] | undefined,
+  eos: number | undefined, eot: number | undefined, eom?: number): VocabTables {
+  const n = tokens.length;
+  const ids = new Map<string, number>();
+  const types = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    ids.set(tokens[i] === '' ? `[EMPTY_${i}]` : tokens[i], i);
+    types[i] = tokenTypes?.[i] ?? TOKEN_TYPE.NORMAL;
+  }
+  const stopTokens = new Set<number>();
+  for (const [text, id] of ids) {
+    if (eot === undefined && EOT_TEXTS.has(text)) eot = id;
+    if (EOG_TEXTS.has(text)) { stopTokens.add(id); types[id] = TOKEN_TYPE.CONTROL; }
+  }
+  if (eot !== undefined && types[eot] !== TOKEN_TYPE.CONTROL && EOT_TEXTS.has(tokens[eot])) types[eot] = TOKEN_TYPE.CONTROL;
+  for (const id of [eos, eot, eom]) if (id !== undefined && id >= 0 && id < n) stopTokens.add(id);
+  const specials: VocabTables['specials'] = [];
+  for (let i = 0; i < n; i++) {
+    const t = types[i];
+    if ((t === TOKEN_TYPE.CONTROL || t === TOKEN_TYPE.USER_DEFINED || t === TOKEN_TYPE.UNKNOWN) && tokens[i] !== '') {
+      specials.push({ text: tokens[i], id: i, type: t });
+    }
+  }
+  specials.sort((a, b) => utf8Length(b.text) - utf8Length(a.text)); // stable: id order among equal lengths
+  return { ids, types, specials, eot, stopTokens };
+}
+
+function utf8Length(s: string): number {
+  let n = 0;
+  for (const ch of s) { const c = ch.codePointAt(0)!; n += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4; }
+  return n;
+}
+
+/** Splits text into raw pieces (strings) and special tokens (ids). Each special, longest first, cuts every
+ * remaining raw piece at its non-overlapping occurrences. Without parseSpecial only USER_DEFINED tokens cut. */
+export function partitionSpecial(text: string, specials: VocabTables['specials'], parseSpecial: boolean): Array<string | number> {
+  let parts: Array<string | number> = text.length ? [text] : [];
+  for (const s of specials) {
+    if (!parseSpecial && s.type !== TOKEN_TYPE.USER_DEFINED) continue;
+    let next: Array<string | number> | undefined;
+    for (let p = 0; p < parts.length; p++) {
+      const part = parts[p];
+      const at = typeof part === 'string' ? part.indexOf(s.text) : -1;
+      if (at < 0) { next?.push(part); continue; }
+      next ??= parts.slice(0, p);
+      let from = 0;
+      for (let i = at; i >= 0; i = (part as string).indexOf(s.text, from)) {
+        if (i > from) next.push((part as string).slice(from, i));
+        next.push(s.id);
+        from = i + s.text.length;
+      }
+      if (from < (part as string).length) next.push((part as string).slice(from));
+    }
+    if (next) parts = next;
+  }
+  return parts;
+}
+
+/** "<0xNN>" -> NN, else -1. */
+export function byteOfToken(text: string): number {
+  return /^<0x[0-9A-Fa-f]{2}>$/.test(text) ? parseInt(text.slice(3, 5), 16) : -1;
+}
+
+/** A binary min-heap over numbers with a caller-supplied order (used for merge queues). */
+export class Heap<T> {
+  private a: T[] = [];
+  constructor(private readonly less: (x: T, y: T) => boolean) {}
+  get size(): number { return this.a.length; }
+  push(x: T): void {
+    const a = this.a; a.push(x);
+    let i = a.length - 1;
+    while (i > 0) { const p = (i - 1) >> 1; if (!this.less(a[i], a[p])) break; [a[i], a[p]] = [a[p], a[i]]; i = p; }
+  }
+  pop(): T {
+    const a = this.a, top = a[0], last = a.pop()!;
+    if (a.length) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1, r = l + 1;
+        let m = i;
+        if (l < a.length && this.less(a[l], a[m])) m = l;
+        if (r < a.length && this.less(a[r], a[m])) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m], a[i]]; i = m;
+      }
+    }
+    return top;
+  }
+}
+
+/** Streaming UTF-8 decoding over per-token byte pieces: holds back an incomplete trailing sequence. */
+export function byteStream(pieceBytes: (id: number) => Uint8Array): { push(id: number): string; flush(): string } {
+  const dec = new TextDecoder();
+  return {
+    push: (id) => dec.decode(pieceBytes(id), { stream: true }),
+    flush: () => dec.decode(),
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * Hugging Face tokenizer.json (+ tokenizer_config.json) -> Tokenizer, the way llama.cpp's
+ * convert_hf_to_gguf.py maps them:
+ *  - BPE with a ByteLevel pre-tokenizer -> "gpt2"; the Split regex names the pre-tokenizer
+ *    (LLaMA-3 -> llama-bpe, Qwen2 -> qwen2, plain ByteLevel -> gpt-2);
+ *  - BPE with byte_fallback and "▁" spaces (LLaMA-2 style) -> "llama" (SentencePiece-style), with
+ *    each merged token scored by minus the rank of the merge that makes it, so score order = merge order.
+ * added_tokens become CONTROL (special) or USER_DEFINED tokens; ids missing from the vocab become
+ * "[PAD<id>]" UNUSED tokens.
+ */
+import { BPETokenizer } from './bpe.js';
+import { TOKEN_TYPE, byteOfToken } from './common.js';
+import { SPMTokenizer } from './spm.js';
+import type { Tokenizer } from './types.js';
+
+type Json = Record<string, unknown>;
+const obj = (v: unknown): Json => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
+
+// Split regexes as they appear in tokenizer.json, by llama.cpp pre-tokenizer name.
+const SPLIT_REGEX_TO_PRE: Record<string, string> = {
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+": 'llama-bpe',
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+": 'qwen2',
+  "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+": 'gpt-2',
+};
+
+/** All pre-tokenizer / normalizer / decoder nodes, flattened out of Sequences. */
+function nodes(v: unknown): Json[] {
+  const o = obj(v);
+  if (o.type === 'Sequence') return [...(o.pretokenizers as unknown[] ?? []), ...(o.normalizers as unknown[] ?? []), ...(o.decoders as unknown[] ?? [])].flatMap(nodes);
+  return o.type ? [o] : [];
+}
+
+function tokenText(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  const c = obj(v).content;
+  return typeof c === 'string' ? c : undefined;
+}
+
+export function tokenizerFromHF(tokenizerJson: unknown, tokenizerConfig?: unknown): Tokenizer {
+  const tj = obj(tokenizerJson), cfg = obj(tokenizerConfig);
+  const model = obj(tj.model);
+  if (model.type !== 'BPE') throw new Error(`unsupported tokenizer.json model type '${String(model.type)}' (expected BPE)`);
+  const vocab = obj(model.vocab);
+  const added = (Array.isArray(tj.added_tokens) ? tj.added_tokens : []).map(obj);
+
+  // tokens by id
+  let n = 0;
+  for (const id of Object.values(vocab)) n = Math.max(n, Number(id) + 1);
+  for (const a of added) n = Math.max(n, Number(a.id) + 1);
+  const tokens: string[] = new Array(n).fill(undefined);
+  const types: number[] = new Array(n).fill(TOKEN_TYPE.NORMAL);
+  for (const [text, id] of Object.entries(vocab)) tokens[Number(id)] = text;
+  for (const a of added) {
+    const id = Number(a.id);
+    tokens[id] = String(a.content);
+    types[id] = a.special ? TOKEN_TYPE.CONTROL : TOKEN_TYPE.USER_DEFINED;
+  }
+  for (let i = 0; i < n; i++) if (tokens[i] === undefined) { tokens[i] = `[PAD${i}]`; types[i] = TOKEN_TYPE.UNUSED; }
+  const idOf = (v: unknown) => { const t = tokenText(v); const i = t === undefined ? -1 : tokens.lastIndexOf(t); return i >= 0 ? i : undefined; };
+
+  const merges = (Array.isArray(model.merges) ? model.merges : []).map((m) => (Array.isArray(m) ? `${m[0]} ${m[1]}` : String(m)));
+  // does the post-processor put a BOS token in front?
+  const single = obj(tj.post_processor).single;
+  const firstSpecial = Array.isArray(single) ? tokenText(obj(obj(single[0]).SpecialToken).id) : undefined;
+  const bos = idOf(cfg.bos_token) ?? (firstSpecial !== undefined ? idOf(firstSpecial) : undefined);
+  const eos = idOf(cfg.eos_token);
+  const addBos = typeof cfg.add_bos_token === 'boolean' ? cfg.add_bos_token : firstSpecial !== undefined && idOf(firstSpecial) === bos;
+  const addEos = typeof cfg.add_eos_token === 'boolean' ? cfg.add_eos_token : undefined;
+  const chatTemplate = typeof cfg.chat_template === 'string' ? cfg.chat_template : undefined;
+
+  const pre = nodes(tj.pre_tokenizer);
+  const byteLevel = pre.some((p) => p.type === 'ByteLevel') || nodes(tj.decoder).some((d) => d.type === 'ByteLevel');
+  if (byteLevel) {
+    const split = pre.find((p) => p.type === 'Split');
+    const regex = split ? tokenText(obj(split.pattern).Regex) : undefined;
+    let preName: string | undefined;
+    if (regex !== undefined) preName = SPLIT_REGEX_TO_PRE[regex];
+    else if (pre.some((p) => p.type === 'ByteLevel' && p.use_regex !== false)) preName = 'gpt-2';
+    if (!preName) throw new Error(`unsupported tokenizer.json pre-tokenizer${regex ? ` regex ${JSON.stringify(regex)}` : ''}`);
+    return new BPETokenizer({ tokens, merges, tokenTypes: types, pre: preName, bos, eos, addBos, addEos, chatTemplate, unk: idOf(model.unk_token) });
+  }
+
+  if (model.byte_fallback) {
+    // LLaMA-2 style: "▁" spaces; prefix space when the normalizer prepends "▁" or a Metaspace says so
+    const norm = nodes(tj.normalizer);
+    const meta = pre.find((p) => p.type === 'Metaspace');
+    const addSpacePrefix = norm.some((x) => x.type === 'Prepend' && x.prepend === '\u2581') ||
+      (meta !== undefined && meta.prepend_scheme !== 'never' && meta.add_prefix_space !== false);
+    const scores = new Array(n).fill(0);
+    const ids = new Map(tokens.map((t, i) => [t, i]));
+    merges.forEach((m, rank) => {
+      const at = m.indexOf(' ', 1);
+      const id = ids.get(m.slice(0, at) + m.slice(at + 1)) ?? -1;
+      if (id >= 0 && scores[id] === 0) scores[id] = -(rank + 1);
+    });
+    for (let i = 0; i < n; i++) if (byteOfToken(tokens[i]) >= 0 && types[i] === TOKEN_TYPE.NORMAL) types[i] = TOKEN_TYPE.BYTE;
+    const unk = idOf(model.unk_token) ?? idOf(cfg.unk_token) ?? 0;
+    if (types[unk] === TOKEN_TYPE.NORMAL || types[unk] === TOKEN_TYPE.CONTROL) types[unk] = TOKEN_TYPE.UNKNOWN;
+    return new SPMTokenizer({ tokens, scores, tokenTypes: types, unk, bos, eos, addBos: typeof cfg.add_bos_token === 'boolean' ? cfg.add_bos_token : true, addEos, addSpacePrefix, chatTemplate });
+  }
+  throw new Error('unsupported tokenizer.json: a BPE model with neither a ByteLevel pre-tokenizer nor byte_fallback');
+}
