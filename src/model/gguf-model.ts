@@ -127,7 +127,8 @@ export function weightsFromGGUF(f: GGUFFile, onTensor?: (done: number, total: nu
 
 export interface WriteModelOptions {
   ternaryType?: 'tq2_0' | 'tq1_0' | 'i2_s';
-  floatType?: 'f32' | 'f16';
+  /** Type of the float matrices (embedding, output, linears of float models); norms are always f32. */
+  floatType?: 'f32' | 'f16' | 'bf16' | 'q8_0';
   name?: string;
   onTensor?: (done: number, total: number) => void;
 }
@@ -147,7 +148,7 @@ function floatBytes(m: FloatMatrix, type: GGMLType): Uint8Array {
 export function writeModelGGUF(path: string, w: ModelWeights, tokenizer: Tokenizer, opts: WriteModelOptions = {}): void {
   const c = w.config;
   const tType = ggmlTypeFromName(opts.ternaryType ?? 'tq2_0');
-  const fType = opts.floatType === 'f32' ? GGMLType.F32 : GGMLType.F16;
+  const fType = ggmlTypeFromName(opts.floatType ?? 'f16');
   const a = c.arch;
   const meta: Array<[string, GGUFValue]> = [
     ['general.architecture', gguf.str(a)],
