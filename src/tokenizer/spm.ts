@@ -34,6 +34,10 @@ export class SPMTokenizer implements Tokenizer {
   private readonly scores: Float32Array;  // f32, as llama.cpp compares them
   private readonly byteIds: Int32Array;   // byte -> token id, -1 if none
   private readonly pieces: Array<Uint8Array | undefined>;
+  // When no token has "▁" after another character, no merge crosses the start of a "▁" run that
+  // follows a non-"▁" character, so the text can be encoded word by word (and words cached).
+  private readonly wordwise: boolean;
+  private readonly cache = new Map<string, number[]>();
 
   constructor(readonly vocab: SPMVocab) {
     this.vocabSize = vocab.tokens.length;
@@ -51,6 +55,7 @@ export class SPMTokenizer implements Tokenizer {
     this.addBos = vocab.addBos;
     this.addEos = vocab.addEos ?? false;
     this.pieces = new Array(this.vocabSize);
+    this.wordwise = vocab.tokens.every((t) => !/[^\u2581]\u2581/.test(t));
   }
 
   tokenType(id: number): number { return this.t.types[id] ?? TOKEN_TYPE.UNUSED; }
@@ -64,11 +69,25 @@ export class SPMTokenizer implements Tokenizer {
     for (const part of partitionSpecial(text, this.t.specials, opts.parseSpecial ?? true)) {
       if (typeof part === 'number') { out.push(part); prevSpecial = true; continue; }
       const s = (this.vocab.addSpacePrefix && prevSpecial ? ' ' : '') + part;
-      this.encodePiece(s.replaceAll(' ', SPACE), out);
+      this.encodeText(s.replaceAll(' ', SPACE), out);
       prevSpecial = false;
     }
     if ((opts.addEos ?? this.addEos) && this.eos !== undefined) out.push(this.eos);
     return out;
+  }
+
+  private encodeText(text: string, out: number[]): void {
+    if (!this.wordwise) { this.encodePiece(text, out); return; }
+    for (const word of text.split(/(?<=[^\u2581])(?=\u2581)/u)) {
+      let ids = this.cache.get(word);
+      if (!ids) {
+        ids = [];
+        this.encodePiece(word, ids);
+        if (this.cache.size >= 50_000) this.cache.clear();
+        this.cache.set(word, ids);
+      }
+      for (const id of ids) out.push(id);
+    }
   }
 
   private encodePiece(text: string, out: number[]): void {
