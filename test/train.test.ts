@@ -12,18 +12,18 @@ import { scheduleAt } from '../src/train/optim.js';
 const data = new URL('../../test/fixtures/kjv-sample.txt', import.meta.url).pathname;
 const cfg = { ...PRESETS.tiny, steps: 12, evalEvery: 4, checkpointEvery: 4 };
 
-test('resume continues exactly: same loss curve as an uninterrupted run', () => {
+test('resume continues exactly: same loss curve as an uninterrupted run', async () => {
   const a = mkdtempSync(join(tmpdir(), 'train-a-')), b = mkdtempSync(join(tmpdir(), 'train-b-'));
-  const full = train({ config: cfg, dataFile: data, outDir: a });
-  const first = train({ config: cfg, dataFile: data, outDir: b, stopAfter: 5 });
+  const full = await train({ config: cfg, dataFile: data, outDir: a });
+  const first = await train({ config: cfg, dataFile: data, outDir: b, stopAfter: 5 });
   assert.equal(first.meta.step, 5);
-  const rest = train({ config: cfg, dataFile: data, outDir: b, resume: true });
+  const rest = await train({ config: cfg, dataFile: data, outDir: b, resume: true });
   assert.equal(rest.meta.step, 12);
   assert.deepEqual(rest.meta.log.map((r) => r.loss), full.meta.log.map((r) => r.loss));
   assert.equal(rest.finalValLoss, full.finalValLoss);
   assert.ok(existsSync(join(b, 'loss.svg')) && readFileSync(join(b, 'loss.svg'), 'utf8').includes('<svg'));
   assert.ok(full.meta.log[full.meta.log.length - 1].loss < full.meta.log[0].loss, 'loss goes down');
-  assert.throws(() => train({ config: cfg, dataFile: data, outDir: a }), /already holds a checkpoint/);
+  await assert.rejects(() => train({ config: cfg, dataFile: data, outDir: a }), /already holds a checkpoint/);
   assert.ok(full.perf.tokensPerSec > 0 && full.perf.gemmGflops > 0 && full.perf.peakGemmGflops > 0);
 });
 
@@ -34,7 +34,7 @@ for (const [precision, ternaryType] of cases) {
     // TQ2_0 blocks hold 256 weights: its rows must be that wide
     const shape = ternaryType === 'tq2_0' ? { dim: 256, ffnDim: 256, nLayers: 1, nHeads: 4 } : {};
     const c = { ...cfg, ...shape, precision, steps: 6 };
-    const res = train({ config: c, dataFile: data, outDir: out });
+    const res = await train({ config: c, dataFile: data, outDir: out });
     const path = join(out, 'model.gguf');
     exportCheckpoint(res.params, res.tokenizer, path, ternaryType, 'f32');
     const model = await loadModel(path, { backend: 'reference' });

@@ -25,14 +25,14 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'output directory: checkpoints, tokenizer, loss.svg, model.gguf')
     .option('--config <preset|file.json>', `preset (${Object.keys(PRESETS).join(', ')}) or a JSON file overriding one`, 'small')
     .option('--precision <p>', 'ternary (BitNet b1.58) | binary (original BitNet) | fp (LLaMA baseline)')
-    .option('--steps <n>', 'total optimizer steps', num)
+    .option('--steps <n>', 'total optimizer steps (with --resume: a new total; the LR schedule is re-laid over it)', num)
     .option('--batch <n>', 'sequences per step', num)
     .option('--lr <lr1,lr2>', 'two-stage learning rates, e.g. 3e-3,1.5e-3')
     .option('--seed <n>', 'random seed', num)
     .option('--resume', 'continue from the checkpoint in --out')
     .option('--export-only', 'do not train: export the checkpoint in --out as it is (e.g. after an interrupted run)')
     .option('--export <types>', 'GGUF ternary types to export at the end (comma list of tq2_0,i2_s,tq1_0; "none" to skip)', 'tq2_0')
-    .action((o: { data: string; out: string; config: string; precision?: string; steps?: number; batch?: number; lr?: string; seed?: number; resume?: boolean; export: string; exportOnly?: boolean }) => {
+    .action(async (o: { data: string; out: string; config: string; precision?: string; steps?: number; batch?: number; lr?: string; seed?: number; resume?: boolean; export: string; exportOnly?: boolean }) => {
       if (o.exportOnly) {
         const { params, meta } = loadCheckpoint(o.out);
         const tokenizer = loadTokenizerFile(join(o.out, 'tokenizer.json'));
@@ -55,12 +55,12 @@ export function register(program: Command): void {
       if (!existsSync(o.data)) throw new Error(`--data: no such file '${o.data}'`);
       const controller = new AbortController();
       const onSig = () => { process.stderr.write('\ninterrupted: saving a checkpoint…\n'); controller.abort(); };
-      process.once('SIGINT', onSig);
+      process.once('SIGINT', onSig); process.once('SIGTERM', onSig);
       const tty = process.stderr.isTTY;
       const bar = tty ? new SingleBar({ format: 'train |{bar}| {value}/{total} steps | loss {loss} | val {val} | {tps} tok/s | ETA {eta_formatted}' }) : null;
       let started = false;
-      const res = train({
-        config, dataFile: o.data, outDir: o.out, resume: o.resume, signal: controller.signal,
+      const res = await train({
+        config, dataFile: o.data, outDir: o.out, resume: o.resume, resumeSteps: o.resume ? o.steps : undefined, signal: controller.signal,
         log: (s) => process.stderr.write(`${s}\n`),
         progress: (p) => {
           const payload = { loss: p.loss.toFixed(3), val: p.valLoss?.toFixed(3) ?? '-', tps: Math.round(p.tokensPerSec) };
@@ -71,7 +71,7 @@ export function register(program: Command): void {
         },
       });
       bar?.stop();
-      process.removeListener('SIGINT', onSig);
+      process.removeListener('SIGINT', onSig); process.removeListener('SIGTERM', onSig);
       const done = res.meta.step >= res.meta.config.steps;
       console.log(JSON.stringify({ step: res.meta.step, steps: res.meta.config.steps, valLoss: res.finalValLoss, tokensSeen: res.meta.tokensSeen, seconds: Math.round(res.meta.elapsedSec), out: o.out,
         tokensPerSec: Math.round(res.perf.tokensPerSec), gemmGflops: +res.perf.gemmGflops.toFixed(2), peakGemmGflops: +res.perf.peakGemmGflops.toFixed(2) }));

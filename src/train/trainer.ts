@@ -84,6 +84,7 @@ export interface TrainRunOptions {
   dataFile: string;
   outDir: string;
   resume?: boolean;
+  resumeSteps?: number;          // on resume: a new total step count (the schedule is re-laid over it)
   stopAfter?: number;            // stop (checkpointed) after this many steps of this run — tests of resume
   log?: (line: string) => void;
   progress?: (p: { step: number; steps: number; loss: number; valLoss?: number; tokensPerSec: number; etaSec: number }) => void;
@@ -139,7 +140,10 @@ export function loadCheckpoint(outDir: string): { params: Params; opt: AdamW; me
   return { params, opt, meta };
 }
 
-export function train(o: TrainRunOptions): TrainResult {
+/** Lets pending events (SIGINT) run between steps: the loop itself never blocks Ctrl-C for longer than one step. */
+const yieldToEvents = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export async function train(o: TrainRunOptions): Promise<TrainResult> {
   const log = o.log ?? (() => {});
   mkdirSync(o.outDir, { recursive: true });
   let params: Params, opt: AdamW, meta: CheckpointMeta;
@@ -147,6 +151,11 @@ export function train(o: TrainRunOptions): TrainResult {
   if (o.resume) {
     if (!existsSync(ckpt)) throw new Error(`--resume: no checkpoint in ${o.outDir}`);
     ({ params, opt, meta } = loadCheckpoint(o.outDir));
+    if (o.resumeSteps !== undefined && o.resumeSteps !== meta.config.steps) {
+      if (o.resumeSteps < meta.step) throw new Error(`--steps ${o.resumeSteps}: the checkpoint is already at step ${meta.step}`);
+      log(`total steps ${meta.config.steps} -> ${o.resumeSteps}`);
+      meta.config = { ...meta.config, steps: o.resumeSteps };
+    }
     log(`resuming at step ${meta.step}/${meta.config.steps}`);
   } else {
     if (existsSync(ckpt)) throw new Error(`${o.outDir} already holds a checkpoint: pass --resume, or choose another --out`);
@@ -167,6 +176,8 @@ export function train(o: TrainRunOptions): TrainResult {
   let stepsThisRun = 0;
   let lastVal: number | undefined;
   while (meta.step < c.steps) {
+    await yieldToEvents();
+    if (o.signal?.aborted) { saveCheckpoint(o.outDir, params, opt, meta); break; }
     const ts = performance.now();
     gemmStats.reset();
     const { lr, wd } = scheduleAt(c, meta.step);

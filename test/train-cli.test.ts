@@ -1,0 +1,53 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const bin = new URL('../../bin/bitnet.js', import.meta.url).pathname;
+const data = new URL('../../test/fixtures/kjv-sample.txt', import.meta.url).pathname;
+
+test('bitnet train: SIGINT saves a checkpoint mid-run, --resume finishes it and exports', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'train-cli-'));
+  const args = [bin, 'train', '--config', 'tiny', '--steps', '100000', '--data', data, '--out', out];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '', stdout = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    if (/step 20\//.test(stderr) && !child.killed) child.kill('SIGINT');
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /interrupted: saving a checkpoint/);
+  const saved = JSON.parse(readFileSync(join(out, 'checkpoint.json'), 'utf8')) as { step: number };
+  assert.ok(saved.step >= 20 && saved.step < 100000, `saved at step ${saved.step}`);
+  assert.equal((JSON.parse(stdout) as { step: number }).step, saved.step);
+
+  const res = await new Promise<{ code: number | null; err: string }>((resolve) => {
+    const c = spawn(process.execPath, [...args.slice(0, 5), String(saved.step + 5), ...args.slice(6), '--resume', '--export', 'i2_s']);
+    let err = ''; c.stderr.on('data', (d) => (err += d));
+    c.on('close', (code) => resolve({ code, err }));
+  });
+  assert.equal(res.code, 0, res.err);
+  assert.match(res.err, /exported .*model-i2_s\.gguf/);
+});
+
+test('bitnet train: bad input is a one-line error and exit code 1', async () => {
+  const run = (extra: string[]) => new Promise<{ code: number | null; err: string }>((resolve) => {
+    const c = spawn(process.execPath, [bin, 'train', '--out', mkdtempSync(join(tmpdir(), 'train-bad-')), ...extra]);
+    let err = ''; c.stderr.on('data', (d) => (err += d));
+    c.on('close', (code) => resolve({ code, err }));
+  });
+  for (const [extra, msg] of [
+    [['--data', '/nonexistent.txt'], /no such file/],
+    [['--data', data, '--config', 'huge'], /neither a preset/],
+    [['--data', data, '--precision', 'int4'], /--precision must be/],
+  ] as const) {
+    const r = await run([...extra]);
+    assert.equal(r.code, 1, r.err);
+    assert.match(r.err, msg);
+    assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
+  }
+});
