@@ -24,6 +24,7 @@ const modules: Array<Promise<{ register(p: Command): void }>> = [
   import('./train.js'),
   import('./eval.js'),
   import('./serve.js'),
+  import('./web.js'),
   import('./cost.js'),
   import('./bench.js'),
 ];
