@@ -6,6 +6,8 @@ import { modelFromWeights, generate, type Model } from '../src/model/index.js';
 import { synthTokenizer, synthWeights } from '../src/model/synth.js';
 import { BitnetServer, type ServeOptions } from '../src/serve/server.js';
 import { runServerBench } from '../src/serve/load.js';
+import { renderChat } from '../src/serve/chat.js';
+import type { Tokenizer } from '../src/tokenizer/types.js';
 
 const shape = { dim: 128, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnDim: 256, vocabSize: 300, contextLength: 256 };
 const model: Model = await modelFromWeights(synthWeights(shape, 21, 4), synthTokenizer(shape.vocabSize), { backend: 'wasm', threads: 1 });
@@ -76,6 +78,32 @@ test('chat: fallback template, streaming deltas add up to the non-streaming mess
   assert.equal(finish, a.choices[0].finish_reason);
 });
 
+const TEMPLATE = "{{ bos_token }}{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}";
+const withTemplate = (tok: Tokenizer, chatTemplate: string): Tokenizer => Object.create(tok, { chatTemplate: { value: chatTemplate } });
+
+test('chat templates: the model\'s Jinja template is rendered (no second BOS); the fallback otherwise', async () => {
+  const tok = withTemplate(model.tokenizer, TEMPLATE);
+  const r = renderChat(tok, [{ role: 'system', content: 'S' }, { role: 'user', content: 'hi' }]);
+  assert.equal(r.prompt, `${tok.piece(tok.bos!)}<|system|>S\n<|user|>hi\n<|assistant|>`);
+  assert.equal(r.addBos, false);
+  assert.deepEqual(r.extraStops, []);
+  const f = renderChat(model.tokenizer, [{ role: 'system', content: 'S' }, { role: 'user', content: 'hi' }]);
+  assert.equal(f.prompt, 'System: S\n\nUser: hi\n\nAssistant:');
+  assert.deepEqual(f.extraStops, ['\n\nUser:']);
+  // through the server: usage.prompt_tokens counts the rendered template, with exactly one BOS
+  const templated = { ...slowModelParts(), tokenizer: tok } as unknown as Model;
+  const s = new BitnetServer(templated, { port: 0 });
+  const { port } = await s.listen();
+  servers.push(s);
+  const c = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'none', maxRetries: 0 });
+  const out = await c.chat.completions.create({ model: 'bitnet', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
+  const ids = tok.encode(`${tok.piece(tok.bos!)}<|user|>hi\n<|assistant|>`, { addBos: false });
+  assert.equal(ids.filter((t) => t === tok.bos).length, 1);
+  assert.equal(out.usage!.prompt_tokens, ids.length);
+  await assert.rejects(new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'none', maxRetries: 0 }).chat.completions.create({ model: 'bitnet', messages: [{ role: 'user', content: 'x' }], max_tokens: 1, n: 1, stop: ['a', 'b', 'c', 'd', 'e'] }),
+    (e: InstanceType<typeof OpenAI.APIError>) => e.status === 400 && e.param === 'stop');
+});
+
 test('stop strings end the text before the stop string', async () => {
   const full = await reference('abc', 30);
   const cut = full.slice(3, 5);
@@ -124,14 +152,15 @@ test('bearer-token auth: 401 without the key, 200 with it; /health stays open', 
 });
 
 /** The same model, but each batched decoding step takes ≥ 4 ms, so a generation is still running when the client leaves. */
-function slowModel(): Model {
+function slowModelParts(delayMs = 0) {
   const busy = (ms: number) => { const t = performance.now(); while (performance.now() - t < ms); };
   return {
     config: model.config, tokenizer: model.tokenizer, info: model.info,
     createSession: (o?: { contextLength?: number }) => model.createSession(o),
-    decodeBatch: (s: Parameters<Model['decodeBatch']>[0], t: number[]) => { busy(4); return model.decodeBatch(s, t); },
-  } as unknown as Model;
+    decodeBatch: (s: Parameters<Model['decodeBatch']>[0], t: number[]) => { busy(delayMs); return model.decodeBatch(s, t); },
+  };
 }
+const slowModel = (): Model => slowModelParts(4) as unknown as Model;
 
 test('a client that disconnects cancels its generation', async () => {
   const server = new BitnetServer(slowModel(), { port: 0 });

@@ -57,7 +57,7 @@ async function run(m: Extract<FromPage, { type: 'generate' }>): Promise<void> {
   let prompt = m.prompt, stop: string[] = [], addBos: boolean | undefined;
   if (m.chat) {
     const r = renderChat(tok, [{ role: 'user', content: m.prompt }]);
-    prompt = r.prompt; stop = r.extraStops; addBos = tok.chatTemplate ? false : undefined;
+    prompt = r.prompt; stop = r.extraStops; addBos = r.addBos;
   }
   const ids = tok.encode(prompt, { addBos });
   const maxTokens = Math.max(0, Math.min(m.maxTokens, model.config.contextLength - ids.length));

@@ -11,16 +11,24 @@ export interface ChatMessage { role: 'system' | 'user' | 'assistant'; content: s
 
 export const FALLBACK_STOP = '\n\nUser:';
 
-export function renderChat(tok: Tokenizer, messages: ChatMessage[]): { prompt: string; extraStops: string[] } {
+/**
+ * The prompt text for a conversation, the stop strings it implies, and whether the tokenizer should still
+ * add BOS: templates that write {{ bos_token }} themselves must not get a second one.
+ */
+export function renderChat(tok: Tokenizer, messages: ChatMessage[]): { prompt: string; extraStops: string[]; addBos: boolean | undefined } {
   if (tok.chatTemplate) {
-    const t = new Template(tok.chatTemplate);
-    const prompt = t.render({
-      messages, add_generation_prompt: true,
-      bos_token: tok.bos !== undefined ? tok.piece(tok.bos) : '', eos_token: tok.eos !== undefined ? tok.piece(tok.eos) : '',
-    });
-    return { prompt, extraStops: [] };
+    const bos = tok.bos !== undefined ? tok.piece(tok.bos) : '';
+    let prompt: string;
+    try {
+      prompt = new Template(tok.chatTemplate).render({
+        messages, add_generation_prompt: true, bos_token: bos, eos_token: tok.eos !== undefined ? tok.piece(tok.eos) : '',
+      });
+    } catch (e) {
+      throw new Error(`the model's chat template failed to render: ${(e as Error).message}`);
+    }
+    return { prompt, extraStops: [], addBos: bos && prompt.startsWith(bos) ? false : undefined };
   }
   const names = { system: 'System', user: 'User', assistant: 'Assistant' } as const;
   const prompt = messages.map((m) => `${names[m.role]}: ${m.content}`).join('\n\n') + '\n\nAssistant:';
-  return { prompt, extraStops: [FALLBACK_STOP] };
+  return { prompt, extraStops: [FALLBACK_STOP], addBos: undefined };
 }

@@ -141,7 +141,7 @@ export class BitnetServer {
       });
       const r = renderChat(tok, messages);
       text = r.prompt; stop = [...stop, ...r.extraStops];
-      addBos = tok.chatTemplate ? false : undefined;
+      addBos = r.addBos;
     } else {
       const p = Array.isArray(b.prompt) && b.prompt.length === 1 && typeof b.prompt[0] === 'string' ? b.prompt[0] : b.prompt;
       if (typeof p !== 'string' && !isTokenList(p, tok.vocabSize)) throw new HttpError(400, "'prompt' must be a string or an array of token ids (batches of prompts: send separate requests)", 'invalid_request_error', 'prompt');
@@ -197,7 +197,12 @@ export class BitnetServer {
           }
           resolve();
         },
-        onError: (e) => { sendError(res, new HttpError(500, e.message, 'server_error')); resolve(); },
+        onError: (e) => {
+          // mid-stream the status line is gone: report the error as a last SSE event, as OpenAI does
+          if (res.headersSent && !closed) res.end(`data: ${JSON.stringify({ error: { message: e.message, type: 'server_error', param: null, code: null } })}\n\n`);
+          else sendError(res, new HttpError(500, e.message, 'server_error'));
+          resolve();
+        },
       };
       try {
         cancel = this.scheduler.submit(full);
