@@ -14,6 +14,8 @@ import { generate, type GenerateOptions } from './generate.js';
 export interface LoadOptions {
   backend?: BackendName | Backend;
   threads?: number;
+  /** Default context length of createSession() (default: the model's, capped at 4096). */
+  contextLength?: number;
   /** Keep the canonical weights on the Model (converters need them; costs memory with the wasm backend). */
   keepWeights?: boolean;
   onProgress?: (done: number, total: number) => void;
@@ -33,7 +35,9 @@ export async function modelFromWeights(weights: ModelWeights, tokenizer: Tokeniz
   const backend = await backendOf(opts);
   try {
     const keep = opts.keepWeights || backend.name === 'reference';
-    return new Model(keep ? weights : undefined, weights, tokenizer, backend, info);
+    const model = new Model(keep ? weights : undefined, weights, tokenizer, backend, info);
+    if (opts.contextLength !== undefined) model.defaultContextLength = opts.contextLength;
+    return model;
   } catch (e) {
     backend.dispose();
     throw e;

@@ -136,6 +136,7 @@ export class Model {
     this.q = f(n * qDim); this.k = f(n * kvDim); this.v = f(n * kvDim); this.att = f(n * qDim); this.o = f(n * D);
     this.g = f(n * F); this.u = f(n * F); this.hq = backend.allocI8(n * F);
     this.logits = f(n * c.vocabSize); this.pos = new Int32Array(n); this.xl = f(n * D);
+    this.defaultContextLength = Math.min(c.contextLength, 4096);
     this.info = {
       arch: c.arch, parameters: params, ternaryParameters: ternaryParams, tensorTypes: {}, weightBytes: bytes,
       bitsPerTernaryWeight: ternaryParams ? (8 * ternaryBytes) / ternaryParams : undefined,
@@ -143,8 +144,11 @@ export class Model {
     };
   }
 
+  /** Context length of sessions created without one. */
+  defaultContextLength: number;
+
   createSession(opts: { contextLength?: number } = {}): Session {
-    const ctx = opts.contextLength ?? Math.min(this.config.contextLength, 4096);
+    const ctx = opts.contextLength ?? this.defaultContextLength;
     if (!Number.isInteger(ctx) || ctx < 1) throw new Error(`context length must be a positive integer, got ${ctx}`);
     return new Session(this, ctx);
   }
