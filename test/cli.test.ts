@@ -28,6 +28,18 @@ test('synth, info --json, logits --json, tokenize --json, run', () => {
   assert.deepEqual(nob.tokens, tk.tokens.slice(1));
   const out = cli('run', '--model', model, 'hello', '--max-tokens', '5', '--temperature', '0');
   assert.ok(out.startsWith('hello'));
+  // sampling with a seed reproduces; a stop string cuts the text before it
+  const args = ['run', '--model', model, 'hello', '-n', '12', '--temperature', '1.5', '--top-k', '0', '--repeat-penalty', '1.3', '--seed', '9'];
+  const s1 = cli(...args), s2 = cli(...args);
+  assert.equal(s1, s2);
+  const gen = s1.slice('hello'.length).trimEnd();
+  if (gen.length >= 4) {
+    const stop = gen.slice(2, 4);
+    const cut = cli(...args, '--stop', stop);
+    assert.equal(cut.trimEnd(), 'hello' + gen.slice(0, gen.indexOf(stop)));
+  }
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+  assert.match(r.stderr, /tok\/s/);
 });
 
 test('bad input gives a clear error and exit code 1', () => {
@@ -41,4 +53,10 @@ test('bad input gives a clear error and exit code 1', () => {
   assert.equal(r3.status, 1);
   assert.match(r3.stderr, /not a GGUF file/);
   assert.doesNotMatch(r3.stderr, /\n\s+at /); // no stack trace
+  for (const [args, msg] of [[['synth', '--shape', '5b', '-o', join(dir, 'x.gguf')], /unknown shape/], [['run', '--model', model, '--top-p', '2'], /--top-p must be <= 1/],
+    [['tokenize', '--model', model], /nothing to tokenize/]] as const) {
+    const e = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+    assert.equal(e.status, 1, args.join(' '));
+    assert.match(e.stderr, msg);
+  }
 });
