@@ -185,6 +185,16 @@ test('bad input is rejected with messages that name the problem', () => {
   assert.throws(() => new BPETokenizer({ tokens: ['a'], merges: [], pre: 'qwen35' }), /unknown pre-tokenizer 'qwen35'/);
 });
 
+test('very long words and whitespace runs encode without blowing the stack', () => {
+  for (const name of ['bpe-llama3', 'bpe-default', 'spm']) {
+    const tok = fromMeta(load(name).metadata);
+    for (const text of [' '.repeat(200_000), 'a'.repeat(200_000), '1'.repeat(200_000), '!'.repeat(200_000)]) {
+      const ids = tok.encode(text, { addBos: false });
+      assert.equal(tok.decode(ids), text, `${name} ${text[0]}`);
+    }
+  }
+});
+
 test('encoding 1 MB of mixed text is fast', () => {
   const base = readFileSync(new URL('../../test/fixtures/kjv-sample.txt', import.meta.url), 'utf8');
   const f = load('bpe-llama3');

@@ -7,7 +7,9 @@
  * pieces (its std::regex fallback).
  */
 
-type Splitter = (cps: number[], start: number, end: number, out: number[]) => void; // appends piece lengths
+/** Appends the lengths (in codepoints) of the pieces of cps[start, end) to out. `text`/`units` give the
+ * same text as a string and each codepoint's UTF-16 offset, for the regex stages. */
+type Splitter = (cps: number[], start: number, end: number, out: number[], text: string, units: Int32Array) => void;
 
 // llama.cpp unicode_set_whitespace
 const WHITESPACE = new Set([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003,
@@ -112,8 +114,8 @@ function llama3Like(maxDigits: number): Splitter {
 /** A regex stage: matches and the text between them both become pieces (llama.cpp's std::regex path). */
 function regexStage(re: RegExp): Splitter {
   const g = new RegExp(re.source, 'gu');
-  return (cps, start, end, out) => {
-    const text = String.fromCodePoint(...cps.slice(start, end));
+  return (_cps, start, end, out, full, units) => {
+    const text = full.slice(units[start], units[end]);
     let last = 0, lastCp = 0;
     const cpLen = (from: number, to: number) => { let n = 0; for (let p = from; p < to; p++) { const u = text.charCodeAt(p); if (u < 0xdc00 || u > 0xdfff) n++; } return n; };
     g.lastIndex = 0;
@@ -157,16 +159,23 @@ export function preTokenizerSpec(pre: string): PreTokenizerSpec {
 export function preTokenize(text: string, pre: string | PreTokenizerSpec): string[] {
   const spec = typeof pre === 'string' ? preTokenizerSpec(pre) : pre;
   const cps: number[] = [];
-  for (const ch of text) cps.push(ch.codePointAt(0)!);
+  const units = new Int32Array(text.length + 1); // UTF-16 offset of each codepoint, then the end
+  for (let u = 0; u < text.length;) {
+    const cp = text.codePointAt(u)!;
+    units[cps.length] = u;
+    cps.push(cp);
+    u += cp > 0xffff ? 2 : 1;
+  }
+  units[cps.length] = text.length;
   let lens = [cps.length];
   for (const stage of spec.stages) {
     const next: number[] = [];
     let s = 0;
-    for (const n of lens) { if (n > 0) stage(cps, s, s + n, next); s += n; }
+    for (const n of lens) { if (n > 0) stage(cps, s, s + n, next, text, units); s += n; }
     lens = next;
   }
   const words: string[] = [];
   let s = 0;
-  for (const n of lens) { if (n > 0) words.push(String.fromCodePoint(...cps.slice(s, s + n))); s += n; }
+  for (const n of lens) { if (n > 0) words.push(text.slice(units[s], units[s + n])); s += n; }
   return words;
 }
