@@ -12,7 +12,10 @@ import type { Tokenizer } from '../src/tokenizer/types.js';
 const shape = { dim: 128, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnDim: 256, vocabSize: 300, contextLength: 256 };
 const model: Model = await modelFromWeights(synthWeights(shape, 21, 4), synthTokenizer(shape.vocabSize), { backend: 'wasm', threads: 1 });
 const servers: BitnetServer[] = [];
-after(async () => { for (const s of servers) await s.close(); model.dispose(); });
+// closed in the last test, not in after(): the root after() only runs once the event loop is idle, which
+// keep-alive sockets postpone by seconds
+const closeAll = async () => { for (const s of servers.splice(0)) await s.close(); };
+after(closeAll);
 
 async function start(opts: ServeOptions = {}): Promise<{ server: BitnetServer; base: string; client: OpenAI }> {
   const server = new BitnetServer(model, { port: 0, ...opts });
@@ -216,4 +219,11 @@ test('graceful shutdown: in-flight requests finish, new ones get 503', async () 
   const r = await inflight;
   assert.ok(r.choices[0].text.length >= 0 && r.usage!.completion_tokens >= 1);
   await closing;
+});
+
+test('servers close promptly (idle keep-alive connections are dropped)', async () => {
+  const t = performance.now();
+  await closeAll();
+  assert.ok(performance.now() - t < 2000);
+  model.dispose();
 });

@@ -83,9 +83,15 @@ export class BitnetServer {
   async close(): Promise<void> {
     this.shuttingDown = true;
     await this.scheduler.drain();
-    const closed = new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
-    this.server?.closeIdleConnections(); // keep-alive sockets would otherwise hold close() open
+    const server = this.server;
+    if (!server?.listening) return;
+    const closed = new Promise<void>((r) => server.close(() => r()));
+    // keep-alive sockets would hold close() open for seconds: drop the idle ones now, the rest after a
+    // grace period (every generation has finished; only bytes still in flight could be lost)
+    server.closeIdleConnections();
+    const force = setTimeout(() => server.closeAllConnections(), 500);
     await closed;
+    clearTimeout(force);
   }
 
   private authorized(req: IncomingMessage): boolean {
