@@ -150,6 +150,12 @@ test('tokenizerFromHF and tokenizerFromGGUF of the same vocabulary give identica
     assert.equal(hf.kind, 'gpt2');
     assert.equal(hf.chatTemplate, '{{ messages }}');
     assert.equal(hf.bos, gg.bos);
+    assert.equal(hf.encode('x')[0], hf.bos); // BOS from the post-processor template
+    // newer tokenizer.json files wrap the template in a Sequence post-processor
+    const j = json as { post_processor: unknown };
+    const wrapped = tokenizerFromHF({ ...j, post_processor: { type: 'Sequence', processors: [{ type: 'ByteLevel' }, j.post_processor] } }, { ...(config as object), bos_token: undefined });
+    assert.equal(wrapped.bos, gg.bos);
+    assert.equal(wrapped.encode('x')[0], gg.bos);
     for (const c of f.cases) {
       assert.deepEqual(hf.encode(c.text, { parseSpecial: c.parseSpecial }), gg.encode(c.text, { parseSpecial: c.parseSpecial }), `${name} ${JSON.stringify(c.text)}`);
       assert.deepEqual(hf.encode(c.text, { addBos: false, parseSpecial: c.parseSpecial }), c.ids);

@@ -60,7 +60,9 @@ export function tokenizerFromHF(tokenizerJson: unknown, tokenizerConfig?: unknow
 
   const merges = (Array.isArray(model.merges) ? model.merges : []).map((m) => (Array.isArray(m) ? `${m[0]} ${m[1]}` : String(m)));
   // does the post-processor put a BOS token in front?
-  const single = obj(tj.post_processor).single;
+  const post = obj(tj.post_processor);
+  const template = post.type === 'Sequence' ? (Array.isArray(post.processors) ? post.processors.map(obj).find((x) => x.type === 'TemplateProcessing') : undefined) : post;
+  const single = template?.single;
   const firstSpecial = Array.isArray(single) ? tokenText(obj(obj(single[0]).SpecialToken).id) : undefined;
   const bos = idOf(cfg.bos_token) ?? (firstSpecial !== undefined ? idOf(firstSpecial) : undefined);
   const eos = idOf(cfg.eos_token);
