@@ -27,6 +27,8 @@ const modules: Array<Promise<{ register(p: Command): void }>> = [
   import('./web.js'),
   import('./cost.js'),
   import('./bench.js'),
+  import('./convert.js'),
+  import('./quantize.js'),
 ];
 for (const m of await Promise.all(modules)) m.register(program);
 

@@ -1,0 +1,51 @@
+/** `bitnet quantize --ptq IN OUT`: post-training absmean ternarization, with perplexity before and after. */
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { modelFromWeights } from '../model/index.js';
+import { ptqTernarize, readModelSource } from '../model/load-hf.js';
+import { writeModelGGUF } from '../model/gguf-model.js';
+import { writeHFDirectory } from '../formats/hf.js';
+import { perplexity } from '../eval/perplexity.js';
+import type { ModelWeights } from '../model/types.js';
+import type { Tokenizer } from '../tokenizer/types.js';
+import { num } from './common.js';
+import { progressBar } from './convert.js';
+
+async function ppl(w: ModelWeights, tok: Tokenizer, text: string, ctx: number | undefined, backend: string, threads?: number): Promise<number> {
+  const model = await modelFromWeights(w, tok, { backend: backend as 'wasm', threads });
+  try {
+    return perplexity(model, text, { ctx }).tokenPerplexity;
+  } finally {
+    model.dispose();
+  }
+}
+
+export function register(program: Command): void {
+  program.command('quantize').description('post-training quantization: ternarize a full-precision model with BitNet absmean')
+    .argument('<in>', 'full-precision (llama) GGUF file or Hugging Face directory')
+    .argument('<out>', 'output: .gguf path, or a Hugging Face directory')
+    .requiredOption('--ptq', 'absmean ternarization of every linear layer (one scale per tensor)')
+    .option('--type <t>', 'GGUF ternary type: tq2_0, tq1_0 or i2_s', 'tq2_0')
+    .option('--data <file>', 'UTF-8 text: report token perplexity before and after')
+    .option('--ctx <n>', 'perplexity window in tokens', num('--ctx', { int: true, min: 1 }))
+    .option('--backend <name>', 'wasm or reference (for the perplexity runs)', 'wasm')
+    .option('-t, --threads <n>', 'compute threads', num('--threads', { int: true, min: 1, max: 256 }))
+    .action(async (input: string, output: string, o: { type: string; data?: string; ctx?: number; backend: string; threads?: number }) => {
+      if (!['tq2_0', 'tq1_0', 'i2_s'].includes(o.type)) throw new Error(`--type must be tq2_0, tq1_0 or i2_s, got '${o.type}'`);
+      if (o.backend !== 'wasm' && o.backend !== 'reference') throw new Error(`--backend must be wasm or reference, got '${o.backend}'`);
+      let text: string | undefined;
+      if (o.data) { try { text = readFileSync(o.data, 'utf8'); } catch { throw new Error(`cannot read --data file ${o.data}`); } }
+      const bar = progressBar('read');
+      const src = readModelSource(input, bar.update);
+      bar.stop();
+      const q = ptqTernarize(src.weights);
+      if (output.toLowerCase().endsWith('.gguf')) writeModelGGUF(output, q, src.tokenizer, { ternaryType: o.type as 'tq2_0', floatType: 'f16', name: `PTQ of ${input}` });
+      else writeHFDirectory(output, q, src.tokenizer);
+      process.stderr.write(`wrote ${output}\n`);
+      if (text !== undefined) {
+        const before = await ppl(src.weights, src.tokenizer, text, o.ctx, o.backend, o.threads);
+        const after = await ppl(q, src.tokenizer, text, o.ctx, o.backend, o.threads);
+        process.stdout.write(`token perplexity: full precision ${before.toFixed(3)}, ternary (PTQ) ${after.toFixed(3)} (x${(after / before).toFixed(2)})\n`);
+      }
+    });
+}

@@ -1,0 +1,511 @@
+/**
+ * Hugging Face model directories <-> ModelWeights + Tokenizer.
+ *
+ * A directory holds config.json, model.safetensors (or model.safetensors.index.json + shards) and
+ * tokenizer.json (+ tokenizer_config.json). Three layouts (sources in docs/INTEROP.md):
+ *  - bitnet-b1.58 (microsoft/bitnet-b1.58-2B-4T, `BitNetForCausalLM`): linear weights packed 4 ternary
+ *    codes per uint8 along the OUTPUT dim (transformers integrations/bitnet.py unpack_weights: packed
+ *    row p, bits 2i..2i+1 hold output row i*P + p, P = out/4; code = w + 1) plus a one-element
+ *    `weight_scale`; relu2 gate, sub-norms `attn_sub_norm` / `ffn_sub_norm`. With linear_class
+ *    "bitlinear" (the default) y = x·Wq / weight_scale, with "autobitlinear" y = x·Wq · weight_scale.
+ *    A `-bf16` master checkpoint of the same architecture (float weights) is ternarized on load.
+ *  - bitnet (1bitLLM bitnet_b1_58-*, `BitnetForCausalLM`): LLaMA names, full-precision latent weights
+ *    that BitLinear ternarizes with absmean, sub-norms `inner_attn_ln` / `ffn_layernorm`.
+ *  - llama (`LlamaForCausalLM`): full precision; q/k rows permuted to GGUF order for the GGML
+ *    "normal" rope (convert_hf_to_gguf.py LlamaModel.permute). BitNet layouts keep HF order: their
+ *    GGUF architectures use NEOX rope, the same rotate_half pairing as HF.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FloatMatrix, TernaryMatrix } from '../kernels/backend.js';
+import type { Architecture, LayerWeights, Matrix, ModelConfig, ModelWeights } from '../model/types.js';
+import type { Tokenizer } from '../tokenizer/types.js';
+import { tokenizerFromHF } from '../tokenizer/hf.js';
+import { BPETokenizer } from '../tokenizer/bpe.js';
+import { SPMTokenizer } from '../tokenizer/spm.js';
+import { TOKEN_TYPE } from '../tokenizer/common.js';
+import { absmeanTernarize, floatToF32, getCode, ternaryToF32 } from '../quant/ternary.js';
+import {
+  f32ToSafetensors, openSafetensors, safetensorsToF32, writeSafetensors,
+  type SafetensorsDtype, type SafetensorsFile, type SafetensorsTensorInfo, type SafetensorsTensorToWrite,
+} from './safetensors.js';
+
+export class HFError extends Error {
+  constructor(message: string) { super(message); this.name = 'HFError'; }
+}
+const fail = (msg: string): never => { throw new HFError(msg); };
+
+type Json = Record<string, unknown>;
+
+/** Per-architecture HF facts: class name, model_type, sub-norm names, activation, rope base default. */
+interface LayoutFacts { hfArch: string; modelType: string; attnSub?: string; ffnSub?: string; act: 'silu' | 'relu2'; ternary: boolean; permuteQK: boolean; ropeTheta: number }
+export const HF_LAYOUTS: Record<Architecture, LayoutFacts> = {
+  'bitnet-b1.58': { hfArch: 'BitNetForCausalLM', modelType: 'bitnet', attnSub: 'self_attn.attn_sub_norm', ffnSub: 'mlp.ffn_sub_norm', act: 'relu2', ternary: true, permuteQK: false, ropeTheta: 500000 },
+  bitnet: { hfArch: 'BitnetForCausalLM', modelType: 'llama', attnSub: 'self_attn.inner_attn_ln', ffnSub: 'mlp.ffn_layernorm', act: 'silu', ternary: true, permuteQK: false, ropeTheta: 10000 },
+  llama: { hfArch: 'LlamaForCausalLM', modelType: 'llama', act: 'silu', ternary: false, permuteQK: true, ropeTheta: 10000 },
+};
+
+/** Our matrix fields -> HF module names inside model.layers.N. */
+const HF_LINEARS: Array<[keyof LayerWeights, string]> = [
+  ['wq', 'self_attn.q_proj'], ['wk', 'self_attn.k_proj'], ['wv', 'self_attn.v_proj'], ['wo', 'self_attn.o_proj'],
+  ['wGate', 'mlp.gate_proj'], ['wUp', 'mlp.up_proj'], ['wDown', 'mlp.down_proj'],
+];
+
+export function archFromHFConfig(cfg: Json): Architecture {
+  const archs = Array.isArray(cfg.architectures) ? cfg.architectures.map(String) : [];
+  for (const [arch, f] of Object.entries(HF_LAYOUTS) as Array<[Architecture, LayoutFacts]>) if (archs.includes(f.hfArch)) return arch;
+  if (cfg.model_type === 'bitnet') return 'bitnet-b1.58';
+  if (cfg.model_type === 'llama') return 'llama';
+  return fail(`unsupported Hugging Face architecture ${JSON.stringify(archs[0] ?? cfg.model_type)} (supported: ${Object.values(HF_LAYOUTS).map((f) => f.hfArch).join(', ')})`);
+}
+
+/** config.json -> ModelConfig (configuration_bitnet.py / configuration_llama.py key names). */
+export function configFromHF(cfg: Json): ModelConfig {
+  const arch = archFromHFConfig(cfg);
+  const f = HF_LAYOUTS[arch];
+  const int = (key: string, dflt?: number): number => {
+    const v = cfg[key] ?? dflt;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > 1e9) return fail(`config.json: "${key}" must be a positive integer, got ${JSON.stringify(cfg[key])}`);
+    return v;
+  };
+  const dim = int('hidden_size'), nHeads = int('num_attention_heads');
+  const nKvHeads = int('num_key_value_heads', nHeads);
+  const headDim = int('head_dim', dim / nHeads);
+  if (headDim % 2 !== 0) fail(`config.json: head size ${headDim} must be even`);
+  if (nHeads % nKvHeads !== 0) fail(`config.json: num_attention_heads ${nHeads} is not a multiple of num_key_value_heads ${nKvHeads}`);
+  const act = cfg.hidden_act ?? f.act;
+  if (act !== f.act) fail(`config.json: hidden_act "${String(act)}" is not supported for ${f.hfArch} (expected "${f.act}")`);
+  return {
+    arch, vocabSize: int('vocab_size'), dim, nLayers: int('num_hidden_layers'), nHeads, nKvHeads, headDim,
+    ffnDim: int('intermediate_size'), contextLength: int('max_position_embeddings', 2048),
+    normEps: typeof cfg.rms_norm_eps === 'number' ? cfg.rms_norm_eps : 1e-6,
+    ropeTheta: typeof cfg.rope_theta === 'number' ? cfg.rope_theta : f.ropeTheta,
+    ropeNeox: !f.permuteQK, activation: f.act, subNorms: f.attnSub !== undefined,
+  };
+}
+
+export function configToHF(c: ModelConfig, tied: boolean): Json {
+  const f = HF_LAYOUTS[c.arch];
+  const cfg: Json = {
+    architectures: [f.hfArch], model_type: f.modelType,
+    vocab_size: c.vocabSize, hidden_size: c.dim, intermediate_size: c.ffnDim, num_hidden_layers: c.nLayers,
+    num_attention_heads: c.nHeads, num_key_value_heads: c.nKvHeads, head_dim: c.headDim,
+    max_position_embeddings: c.contextLength, rms_norm_eps: c.normEps, rope_theta: c.ropeTheta,
+    hidden_act: f.act, tie_word_embeddings: tied, torch_dtype: 'float32',
+  };
+  if (c.arch === 'bitnet-b1.58') cfg.quantization_config = { quant_method: 'bitnet', linear_class: 'bitlinear', quantization_mode: 'offline' };
+  return cfg;
+}
+
+// ---------------------------------------------------------------------------------------------
+// checkpoint files
+
+export interface HFCheckpoint {
+  config: Json;
+  names: string[];
+  has(name: string): boolean;
+  info(name: string): SafetensorsTensorInfo;
+  read(name: string): Uint8Array;
+  close(): void;
+}
+
+function readJson(path: string, what: string): Json {
+  let text: string;
+  try { text = readFileSync(path, 'utf8'); } catch { return fail(`${what} not found: ${path}`); }
+  try { return JSON.parse(text) as Json; } catch (e) { return fail(`${what} ${path} is not valid JSON: ${(e as Error).message}`); }
+}
+
+/** Opens config.json and the (possibly sharded) safetensors weights of a model directory. */
+export function openHFCheckpoint(dir: string): HFCheckpoint {
+  const config = readJson(join(dir, 'config.json'), 'config.json');
+  const files: SafetensorsFile[] = [];
+  const where = new Map<string, SafetensorsFile>();
+  const add = (file: string, only?: Set<string>) => {
+    const f = openSafetensors(join(dir, file));
+    files.push(f);
+    for (const t of f.tensors) {
+      if (only && !only.has(t.name)) continue;
+      if (where.has(t.name)) fail(`tensor "${t.name}" appears in two shards`);
+      where.set(t.name, f);
+    }
+  };
+  try {
+    const index = join(dir, 'model.safetensors.index.json');
+    if (existsSync(index)) {
+      const map = readJson(index, 'shard index').weight_map;
+      if (!map || typeof map !== 'object') fail(`${index}: missing "weight_map"`);
+      const byFile = new Map<string, Set<string>>();
+      for (const [name, file] of Object.entries(map as Json)) {
+        if (typeof file !== 'string' || file.includes('/') || file.includes('\\')) fail(`${index}: bad shard name for "${name}"`);
+        if (!byFile.has(file as string)) byFile.set(file as string, new Set());
+        byFile.get(file as string)!.add(name);
+      }
+      for (const [file, names] of byFile) add(file, names);
+      for (const name of Object.keys(map as Json)) if (!where.has(name)) fail(`${index}: tensor "${name}" is not in its shard`);
+    } else if (existsSync(join(dir, 'model.safetensors'))) {
+      add('model.safetensors');
+    } else {
+      fail(`${dir}: no model.safetensors or model.safetensors.index.json`);
+    }
+  } catch (e) {
+    for (const f of files) f.close();
+    throw e;
+  }
+  const get = (name: string) => where.get(name) ?? fail(`missing tensor "${name}"`);
+  return {
+    config, names: [...where.keys()],
+    has: (name) => where.has(name),
+    info: (name) => get(name).tensor(name)!,
+    read: (name) => get(name).read(get(name).tensor(name)!),
+    close: () => { for (const f of files) f.close(); },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// tensors -> our matrices
+
+function expectShape(name: string, info: SafetensorsTensorInfo, shape: number[]): void {
+  if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+    fail(`tensor "${name}" has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}]`);
+  }
+}
+
+function readF32(ck: HFCheckpoint, name: string, shape: number[]): Float32Array {
+  const info = ck.info(name);
+  expectShape(name, info, shape);
+  if (!['F32', 'F16', 'BF16'].includes(info.dtype)) fail(`tensor "${name}" is ${info.dtype}: expected F32, F16 or BF16`);
+  return safetensorsToF32(info.dtype, ck.read(name));
+}
+
+/** F16 stays half precision (the engine takes it as is); BF16/F32 become f32. */
+function readFloatMatrix(ck: HFCheckpoint, name: string, rows: number, cols: number): FloatMatrix {
+  const info = ck.info(name);
+  if (info.dtype === 'F16') {
+    expectShape(name, info, [rows, cols]);
+    const data = new Uint16Array(rows * cols);
+    new Uint8Array(data.buffer).set(ck.read(name));
+    return { rows, cols, dtype: 'f16', data };
+  }
+  return { rows, cols, dtype: 'f32', data: readF32(ck, name, [rows, cols]) };
+}
+
+/** transformers unpack_weights: packed [P, in] uint8, output row i*P + p in bits 2i of packed row p. */
+export function unpackBitNetWeight(packed: Uint8Array, rows: number, cols: number, scale: number): TernaryMatrix {
+  const P = rows / 4;
+  const m: TernaryMatrix = { rows, cols, codes: new Uint8Array((rows * cols) / 4), blockSize: cols, scales: new Float32Array(rows).fill(scale) };
+  for (let r = 0; r < rows; r++) {
+    const p = r % P, shift = 2 * Math.floor(r / P);
+    for (let j = 0; j < cols; j++) {
+      const code = (packed[p * cols + j] >> shift) & 3;
+      if (code === 3) fail(`packed ternary weight has the invalid code 3 at row ${r}, column ${j}`);
+      const e = r * cols + j;
+      m.codes[e >> 2] |= code << ((e & 3) * 2);
+    }
+  }
+  return m;
+}
+
+/** Inverse of unpackBitNetWeight (transformers pack_weights layout). */
+export function packBitNetWeight(m: TernaryMatrix): Uint8Array {
+  const P = m.rows / 4;
+  const out = new Uint8Array(P * m.cols);
+  for (let r = 0; r < m.rows; r++) {
+    const p = r % P, shift = 2 * Math.floor(r / P);
+    for (let j = 0; j < m.cols; j++) out[p * m.cols + j] |= Math.min(getCode(m, r * m.cols + j), 2) << shift;
+  }
+  return out;
+}
+
+/**
+ * llama.cpp LlamaModel.permute for q/k: within each head, HF rows [first half | second half]
+ * (rotate_half pairs i, i + d/2) become interleaved rows (2i, 2i+1) for GGML "normal" rope.
+ * `inverse` undoes it. Works on any row-major data with `cols` elements per row.
+ */
+export function permuteQKRows<T extends Float32Array | Uint16Array>(data: T, nHeads: number, rows: number, cols: number, inverse = false): T {
+  const hd = rows / nHeads, half = hd / 2;
+  const out = new (data.constructor as new (n: number) => T)(data.length);
+  for (let h = 0; h < nHeads; h++) {
+    for (let i = 0; i < half; i++) {
+      for (let s = 0; s < 2; s++) {
+        const hfRow = h * hd + s * half + i, ggRow = h * hd + 2 * i + s;
+        const [from, to] = inverse ? [ggRow, hfRow] : [hfRow, ggRow];
+        out.set(data.subarray(from * cols, (from + 1) * cols), to * cols);
+      }
+    }
+  }
+  return out;
+}
+
+function weightScaleOf(ck: HFCheckpoint, name: string, multiply: boolean): number {
+  const info = ck.info(name);
+  const n = info.shape.reduce((a, b) => a * b, 1);
+  if (n !== 1) fail(`tensor "${name}" should hold one scale, has shape [${info.shape.join(', ')}]`);
+  const s = safetensorsToF32(info.dtype, ck.read(name))[0];
+  if (!Number.isFinite(s) || s <= 0) fail(`tensor "${name}" holds an invalid scale ${s}`);
+  return multiply ? s : Math.fround(1 / s);
+}
+
+function readLinear(ck: HFCheckpoint, c: ModelConfig, name: string, rows: number, cols: number, multiplyScale: boolean, permuteHeads?: number): Matrix {
+  const f = HF_LAYOUTS[c.arch];
+  const info = ck.info(`${name}.weight`);
+  if (info.dtype === 'U8' || info.dtype === 'I8') {
+    if (!f.ternary) fail(`tensor "${name}.weight" is packed ${info.dtype} but ${f.hfArch} is full precision`);
+    if (rows % 4 !== 0) fail(`tensor "${name}.weight": ${rows} output rows are not a multiple of 4`);
+    expectShape(`${name}.weight`, info, [rows / 4, cols]);
+    if (!ck.has(`${name}.weight_scale`)) fail(`packed tensor "${name}.weight" has no "${name}.weight_scale"`);
+    return { kind: 'ternary', m: unpackBitNetWeight(ck.read(`${name}.weight`), rows, cols, weightScaleOf(ck, `${name}.weight_scale`, multiplyScale)) };
+  }
+  if (f.ternary) return { kind: 'ternary', m: absmeanTernarize(readF32(ck, `${name}.weight`, [rows, cols]), rows, cols) };
+  const m = readFloatMatrix(ck, `${name}.weight`, rows, cols);
+  if (permuteHeads) m.data = permuteQKRows(m.data, permuteHeads, rows, cols);
+  return { kind: 'float', m };
+}
+
+/** Reads the weights of an open checkpoint in our canonical (GGUF-order) form. */
+export function weightsFromHF(ck: HFCheckpoint, onProgress?: (done: number, total: number) => void): ModelWeights {
+  const c = configFromHF(ck.config);
+  const f = HF_LAYOUTS[c.arch];
+  const D = c.dim, F = c.ffnDim, qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
+  const qc = ck.config.quantization_config as Json | undefined;
+  const multiply = qc?.linear_class === 'autobitlinear';
+  const shapes: Record<string, [number, number]> = { wq: [qDim, D], wk: [kvDim, D], wv: [kvDim, D], wo: [D, qDim], wGate: [F, D], wUp: [F, D], wDown: [D, F] };
+  const total = c.nLayers + 2;
+  const tokenEmbedding = readFloatMatrix(ck, 'model.embed_tokens.weight', c.vocabSize, D);
+  onProgress?.(1, total);
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < c.nLayers; l++) {
+    const p = `model.layers.${l}`;
+    const L: Partial<LayerWeights> = {
+      attnNorm: readF32(ck, `${p}.input_layernorm.weight`, [D]),
+      ffnNorm: readF32(ck, `${p}.post_attention_layernorm.weight`, [D]),
+    };
+    if (f.attnSub) L.attnSubNorm = readF32(ck, `${p}.${f.attnSub}.weight`, [qDim]);
+    if (f.ffnSub) L.ffnSubNorm = readF32(ck, `${p}.${f.ffnSub}.weight`, [F]);
+    for (const [key, hf] of HF_LINEARS) {
+      const heads = f.permuteQK ? (key === 'wq' ? c.nHeads : key === 'wk' ? c.nKvHeads : undefined) : undefined;
+      (L as Record<string, unknown>)[key] = readLinear(ck, c, `${p}.${hf}`, ...shapes[key], multiply, heads);
+    }
+    layers.push(L as LayerWeights);
+    onProgress?.(l + 2, total);
+  }
+  const outputNorm = readF32(ck, 'model.norm.weight', [D]);
+  const tied = ck.config.tie_word_embeddings === true || !ck.has('lm_head.weight');
+  const output = tied ? undefined : readFloatMatrix(ck, 'lm_head.weight', c.vocabSize, D);
+  onProgress?.(total, total);
+  return { config: c, tokenEmbedding, layers, outputNorm, output };
+}
+
+export function tokenizerFromHFDir(dir: string): Tokenizer {
+  const tj = readJson(join(dir, 'tokenizer.json'), 'tokenizer.json');
+  const cfgPath = join(dir, 'tokenizer_config.json');
+  return tokenizerFromHF(tj, existsSync(cfgPath) ? readJson(cfgPath, 'tokenizer_config.json') : undefined);
+}
+
+/** A whole model directory: weights + tokenizer. */
+export function loadHFDirectory(dir: string, onProgress?: (done: number, total: number) => void): { weights: ModelWeights; tokenizer: Tokenizer } {
+  const tokenizer = tokenizerFromHFDir(dir);
+  const ck = openHFCheckpoint(dir);
+  try {
+    const weights = weightsFromHF(ck, onProgress);
+    if (tokenizer.vocabSize > weights.config.vocabSize) fail(`tokenizer.json has ${tokenizer.vocabSize} tokens but the model only ${weights.config.vocabSize}`);
+    return { weights, tokenizer };
+  } finally {
+    ck.close();
+  }
+}
+
+export function isHFDirectory(path: string): boolean {
+  return existsSync(join(path, 'config.json'));
+}
+
+// ---------------------------------------------------------------------------------------------
+// writing
+
+export interface WriteHFOptions {
+  /** Float tensor dtype (embeddings, norms stay F32, full-precision linears). */
+  dtype?: 'F32' | 'F16' | 'BF16';
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** The single scale of a per-tensor-scaled ternary matrix (blocks with only zero codes don't count). */
+function singleScale(m: TernaryMatrix, name: string): number {
+  const nb = m.cols / m.blockSize;
+  let s: number | undefined;
+  for (let r = 0; r < m.rows; r++) {
+    for (let b = 0; b < nb; b++) {
+      let nonzero = false;
+      for (let j = b * m.blockSize; j < (b + 1) * m.blockSize && !nonzero; j++) nonzero = getCode(m, r * m.cols + j) !== 1;
+      if (!nonzero) continue;
+      const v = m.scales[r * nb + b];
+      if (s === undefined) s = v;
+      else if (v !== s) fail(`"${name}" has several weight scales (${s}, ${v}, ...): Hugging Face BitNet layouts hold one per tensor`);
+    }
+  }
+  return s ?? 1;
+}
+
+/**
+ * Latent weights that re-ternarize (absmean) to exactly these codes and scale: W = q·s/f, where f is
+ * the fraction of non-zero codes, so mean|W| = s and round(W/s) clamps back to q.
+ */
+function latentFromTernary(m: TernaryMatrix, s: number): Float32Array {
+  let nonzero = 0;
+  const n = m.rows * m.cols;
+  for (let e = 0; e < n; e++) if (getCode(m, e) !== 1) nonzero++;
+  const v = nonzero === 0 ? 0 : (s * n) / nonzero;
+  const out = new Float32Array(n);
+  for (let e = 0; e < n; e++) out[e] = (getCode(m, e) - 1) * v;
+  return out;
+}
+
+function floatTensor(name: string, m: FloatMatrix, dtype: 'F32' | 'F16' | 'BF16', shape: number[], permuteHeads?: number): SafetensorsTensorToWrite {
+  if (m.dtype === 'f16' && dtype === 'F16') {
+    const data = permuteHeads ? permuteQKRows(m.data as Uint16Array, permuteHeads, m.rows, m.cols, true) : m.data;
+    return { name, dtype, shape, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+  }
+  let v = floatToF32(m);
+  if (permuteHeads) v = permuteQKRows(v, permuteHeads, m.rows, m.cols, true);
+  return { name, dtype, shape, data: f32ToSafetensors(dtype, v) };
+}
+
+/** Writes ModelWeights as a Hugging Face checkpoint: config.json, model.safetensors, tokenizer files. */
+export function writeHFDirectory(dir: string, w: ModelWeights, tokenizer: Tokenizer, opts: WriteHFOptions = {}): void {
+  const c = w.config, f = HF_LAYOUTS[c.arch];
+  const dtype = opts.dtype ?? 'F32';
+  const tensors: SafetensorsTensorToWrite[] = [];
+  const vec = (name: string, v: Float32Array) => tensors.push({ name, dtype: 'F32', shape: [v.length], data: f32ToSafetensors('F32', v) });
+  tensors.push(floatTensor('model.embed_tokens.weight', w.tokenEmbedding, dtype, [c.vocabSize, c.dim]));
+  w.layers.forEach((L, l) => {
+    const p = `model.layers.${l}`;
+    vec(`${p}.input_layernorm.weight`, L.attnNorm);
+    vec(`${p}.post_attention_layernorm.weight`, L.ffnNorm);
+    if (f.attnSub && L.attnSubNorm) vec(`${p}.${f.attnSub}.weight`, L.attnSubNorm);
+    if (f.ffnSub && L.ffnSubNorm) vec(`${p}.${f.ffnSub}.weight`, L.ffnSubNorm);
+    for (const [key, hf] of HF_LINEARS) {
+      const m = L[key] as Matrix, name = `${p}.${hf}`;
+      const shape = [m.m.rows, m.m.cols];
+      if (m.kind === 'float') {
+        if (f.ternary) fail(`"${name}" is full precision, but ${f.hfArch} checkpoints hold ternary linears`);
+        const heads = f.permuteQK ? (key === 'wq' ? c.nHeads : key === 'wk' ? c.nKvHeads : undefined) : undefined;
+        tensors.push(floatTensor(`${name}.weight`, m.m, dtype, shape, heads));
+      } else if (c.arch === 'bitnet-b1.58') {
+        const s = singleScale(m.m, name);
+        if (m.m.rows % 4 !== 0) fail(`"${name}": ${m.m.rows} rows are not a multiple of 4`);
+        tensors.push({ name: `${name}.weight`, dtype: 'U8', shape: [m.m.rows / 4, m.m.cols], data: packBitNetWeight(m.m) });
+        tensors.push({ name: `${name}.weight_scale`, dtype: 'F32', shape: [1], data: f32ToSafetensors('F32', new Float32Array([1 / s])) });
+      } else if (c.arch === 'bitnet') {
+        tensors.push({ name: `${name}.weight`, dtype: 'F32', shape, data: f32ToSafetensors('F32', latentFromTernary(m.m, singleScale(m.m, name))) });
+      } else {
+        // a ternary matrix in a llama checkpoint: its effective weights
+        tensors.push({ name: `${name}.weight`, dtype, shape, data: f32ToSafetensors(dtype, ternaryToF32(m.m)) });
+      }
+    }
+    opts.onProgress?.(l + 1, c.nLayers + 1);
+  });
+  vec('model.norm.weight', w.outputNorm);
+  if (w.output) tensors.push(floatTensor('lm_head.weight', w.output, dtype, [c.vocabSize, c.dim]));
+
+  // whole directory written under a temporary name, then renamed into place
+  const tmp = `${dir}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  try {
+    writeSafetensors(join(tmp, 'model.safetensors'), tensors, { format: 'pt' });
+    writeFileSync(join(tmp, 'config.json'), JSON.stringify(configToHF(c, !w.output), null, 2) + '\n');
+    const { tokenizerJson, tokenizerConfig } = tokenizerToHF(tokenizer);
+    writeFileSync(join(tmp, 'tokenizer.json'), JSON.stringify(tokenizerJson, null, 2) + '\n');
+    writeFileSync(join(tmp, 'tokenizer_config.json'), JSON.stringify(tokenizerConfig, null, 2) + '\n');
+    if (existsSync(dir)) {
+      if (!isHFDirectory(dir)) fail(`${dir} exists and is not a model directory: not overwriting it`);
+      rmSync(dir, { recursive: true });
+    }
+    renameSync(tmp, dir);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  opts.onProgress?.(c.nLayers + 1, c.nLayers + 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// tokenizer.json from our tokenizers (what tokenizerFromHF reads back)
+
+/** LLaMA-3 split regex (tokenizer.json form) for the llama-bpe pre-tokenizer. */
+const PRE_TO_SPLIT_REGEX: Record<string, string> = {
+  'llama-bpe': "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+  qwen2: "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+};
+
+function addedTokens(tokens: string[], types: number[] | undefined): Json[] {
+  const out: Json[] = [];
+  tokens.forEach((t, id) => {
+    const ty = types?.[id];
+    if (ty === TOKEN_TYPE.CONTROL || ty === TOKEN_TYPE.USER_DEFINED || ty === TOKEN_TYPE.UNKNOWN) {
+      out.push({ id, content: t, single_word: false, lstrip: false, rstrip: false, normalized: false, special: ty !== TOKEN_TYPE.USER_DEFINED });
+    }
+  });
+  return out;
+}
+
+/**
+ * SentencePiece scores -> BPE merges the way transformers' SentencePieceExtractor does: every split of
+ * a vocabulary piece into two vocabulary pieces is a merge, ordered by the merged piece's score.
+ */
+function mergesFromScores(tokens: string[], scores: number[], types: number[] | undefined): string[] {
+  const ids = new Map<string, number>();
+  tokens.forEach((t, i) => { if (!types || types[i] === TOKEN_TYPE.NORMAL) ids.set(t, i); });
+  const merges: Array<[number, number, number, string]> = [];
+  for (const [t, id] of ids) {
+    const cps = [...t];
+    for (let k = 1; k < cps.length; k++) {
+      const a = cps.slice(0, k).join(''), b = cps.slice(k).join('');
+      const ia = ids.get(a), ib = ids.get(b);
+      if (ia !== undefined && ib !== undefined) merges.push([scores[id], ia, ib, `${a} ${b}`]);
+    }
+  }
+  merges.sort((x, y) => y[0] - x[0] || x[1] - y[1] || x[2] - y[2]);
+  return merges.map((m) => m[3]);
+}
+
+export function tokenizerToHF(t: Tokenizer): { tokenizerJson: Json; tokenizerConfig: Json } {
+  const tokenText = (id: number | undefined) => (id === undefined ? null : t.piece(id));
+  const baseConfig: Json = {
+    bos_token: tokenText(t.bos), eos_token: tokenText(t.eos), chat_template: t.chatTemplate,
+  };
+  if (t instanceof BPETokenizer) {
+    const v = t.vocab;
+    const vocab: Record<string, number> = {};
+    v.tokens.forEach((tok, i) => { vocab[tok] = i; });
+    const regex = PRE_TO_SPLIT_REGEX[t.pre];
+    if (!regex && t.pre !== 'gpt-2') fail(`cannot express the "${t.pre}" pre-tokenizer in tokenizer.json (supported: llama-bpe, qwen2, gpt-2)`);
+    const pre = regex
+      ? { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false }, { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false }] }
+      : { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
+    return {
+      tokenizerJson: {
+        version: '1.0', added_tokens: addedTokens(v.tokens, v.tokenTypes), normalizer: null, pre_tokenizer: pre,
+        post_processor: null, decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+        model: { type: 'BPE', dropout: null, unk_token: null, byte_fallback: false, ignore_merges: t.pre === 'llama-bpe', vocab, merges: v.merges },
+      },
+      tokenizerConfig: { ...baseConfig, add_bos_token: t.addBos, add_eos_token: t.addEos ?? false },
+    };
+  }
+  if (t instanceof SPMTokenizer) {
+    const v = t.vocab;
+    const vocab: Record<string, number> = {};
+    v.tokens.forEach((tok, i) => { vocab[tok] = i; });
+    return {
+      tokenizerJson: {
+        version: '1.0', added_tokens: addedTokens(v.tokens, v.tokenTypes),
+        normalizer: { type: 'Sequence', normalizers: [...(v.addSpacePrefix ? [{ type: 'Prepend', prepend: '\u2581' }] : []), { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }] },
+        pre_tokenizer: null, post_processor: null,
+        decoder: { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '\u2581' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: v.addSpacePrefix ? 1 : 0, stop: 0 }] },
+        model: { type: 'BPE', dropout: null, unk_token: v.tokens[v.unk], fuse_unk: true, byte_fallback: true, vocab, merges: mergesFromScores(v.tokens, v.scores, v.tokenTypes) },
+      },
+      tokenizerConfig: { ...baseConfig, unk_token: v.tokens[v.unk], add_bos_token: v.addBos, add_eos_token: v.addEos ?? false },
+    };
+  }
+  return fail('tokenizerToHF: unsupported tokenizer class');
+}
+
+export type { SafetensorsDtype };

@@ -1,0 +1,91 @@
+/**
+ * Hugging Face directories as models, and the converters behind `bitnet convert` / `bitnet quantize`.
+ * Importing this module registers the directory loader with loadModel (src/model/index.ts).
+ */
+import { statSync } from 'node:fs';
+import { openGGUF } from '../formats/gguf.js';
+import { isHFDirectory, loadHFDirectory, writeHFDirectory } from '../formats/hf.js';
+import { tokenizerFromGGUF } from '../tokenizer/gguf.js';
+import type { Tokenizer } from '../tokenizer/types.js';
+import { absmeanTernarize, floatToF32, ternaryToF32 } from '../quant/ternary.js';
+import { registerLoader } from './index.js';
+import { weightsFromGGUF, writeModelGGUF } from './gguf-model.js';
+import type { Architecture, LayerWeights, Matrix, ModelWeights } from './types.js';
+
+registerLoader(async (path, opts) => {
+  if (!isHFDirectory(path)) throw new Error(`${path} is a directory without config.json (not a Hugging Face model directory)`);
+  const { weights, tokenizer } = loadHFDirectory(path, opts.onProgress);
+  return { weights, tokenizer, info: {} };
+});
+
+export type Progress = (done: number, total: number) => void;
+
+/** Weights + tokenizer of a GGUF file or a Hugging Face directory, without building a Model. */
+export function readModelSource(path: string, onProgress?: Progress): { weights: ModelWeights; tokenizer: Tokenizer; format: 'gguf' | 'hf' } {
+  let st;
+  try { st = statSync(path); } catch { throw new Error(`model not found: ${path}`); }
+  if (st.isDirectory()) {
+    if (!isHFDirectory(path)) throw new Error(`${path} is a directory without config.json (not a Hugging Face model directory)`);
+    return { ...loadHFDirectory(path, onProgress), format: 'hf' };
+  }
+  const f = openGGUF(path);
+  try {
+    return { weights: weightsFromGGUF(f, onProgress), tokenizer: tokenizerFromGGUF((k) => f.get(k)), format: 'gguf' };
+  } finally {
+    f.close();
+  }
+}
+
+export type ConvertType = 'tq2_0' | 'tq1_0' | 'i2_s' | 'f16';
+export const CONVERT_TYPES: ConvertType[] = ['tq2_0', 'tq1_0', 'i2_s', 'f16'];
+
+const LINEARS: Array<keyof LayerWeights> = ['wq', 'wk', 'wv', 'wo', 'wGate', 'wUp', 'wDown'];
+
+/** Same model with every linear layer replaced by f(matrix). */
+export function mapLinears(w: ModelWeights, f: (m: Matrix) => Matrix, arch: Architecture = w.config.arch): ModelWeights {
+  return {
+    ...w, config: { ...w.config, arch },
+    layers: w.layers.map((L) => {
+      const out: LayerWeights = { ...L };
+      for (const k of LINEARS) (out as unknown as Record<string, Matrix>)[k] = f(L[k] as Matrix);
+      return out;
+    }),
+  };
+}
+
+/** Ternary linears as full-precision effective weights (for `--type f16` GGUFs). */
+export function linearsToFloat(w: ModelWeights): ModelWeights {
+  return mapLinears(w, (m) => (m.kind === 'float' ? m : { kind: 'float', m: { rows: m.m.rows, cols: m.m.cols, dtype: 'f32', data: ternaryToF32(m.m) } }));
+}
+
+/**
+ * Post-training ternarization (BitNet absmean, one scale per tensor) of a full-precision model's
+ * linears; embeddings, norms and the head stay as they are. The architecture stays `llama` (no
+ * sub-norms: PTQ does not add layers), now with BitLinear (int8-activation) matmuls.
+ */
+export function ptqTernarize(w: ModelWeights): ModelWeights {
+  if (w.config.arch !== 'llama') throw new Error(`--ptq expects a full-precision (llama) model, got a ${w.config.arch} model`);
+  return mapLinears(w, (m) => (m.kind === 'ternary' ? m : { kind: 'ternary', m: absmeanTernarize(floatToF32(m.m), m.m.rows, m.m.cols) }));
+}
+
+export interface ConvertOptions { type?: ConvertType; onProgress?: Progress; log?: (line: string) => void }
+
+/**
+ * IN (GGUF file or HF directory) -> OUT. OUT ending in .gguf writes GGUF (ternary type from --type);
+ * anything else writes a Hugging Face directory.
+ */
+export function convertModel(input: string, output: string, opts: ConvertOptions = {}): { weights: ModelWeights; tokenizer: Tokenizer; outFormat: 'gguf' | 'hf' } {
+  const src = readModelSource(input, opts.onProgress);
+  let w = src.weights;
+  const outFormat = output.toLowerCase().endsWith('.gguf') ? 'gguf' : 'hf';
+  if (outFormat === 'gguf') {
+    const type = opts.type ?? 'tq2_0';
+    if (type === 'f16') w = linearsToFloat(w);
+    writeModelGGUF(output, w, src.tokenizer, { ternaryType: type === 'f16' ? 'tq2_0' : type, floatType: 'f16', onTensor: opts.onProgress, name: `converted from ${input}` });
+  } else {
+    if (opts.type && opts.type !== 'f16') throw new Error(`--type ${opts.type} applies to GGUF output; Hugging Face output uses its layout's own packing`);
+    writeHFDirectory(output, w, src.tokenizer, { dtype: opts.type === 'f16' ? 'F16' : 'F32', onProgress: opts.onProgress });
+  }
+  opts.log?.(`${input} (${src.format}, ${w.config.arch}) -> ${output} (${outFormat})`);
+  return { weights: w, tokenizer: src.tokenizer, outFormat };
+}
