@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Reproduces the bundled model models/default.gguf: corpus -> BPE -> ternary QAT -> GGUF.
+# Usage: scripts/train-default.sh [WORKDIR]   (default /tmp/bitnet-default; resumable: run it again after an interruption)
+# About an hour on one free core of a 2-core machine. Ctrl-C saves a checkpoint; re-running resumes it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-/tmp/bitnet-default}
+steps=${STEPS:-1300}
+mkdir -p "$work"
+[ -f build/train.wasm ] && [ -f dist/src/cli/main.js ] || npm run build
+[ -f "$work/kjv.txt" ] || scripts/make-corpus.sh "$work/kjv.txt"
+resume=(); [ -f "$work/run/checkpoint.json" ] && resume=(--resume)
+node bin/bitnet.js train --config small --steps "$steps" --data "$work/kjv.txt" --out "$work/run" --export tq2_0,i2_s "${resume[@]}"
+cp "$work/run/model-tq2_0.gguf" models/default.gguf.tmp && mv models/default.gguf.tmp models/default.gguf
+echo "models/default.gguf <- $work/run/model-tq2_0.gguf (loss curve: $work/run/loss.svg)"
