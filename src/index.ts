@@ -13,7 +13,7 @@ export { openGGUF, parseGGUF, parseGGUFBytes, writeGGUF, serializeGGUF, gguf, GG
 export { GGMLType, GGML_TYPES, quantize, dequantize, tensorBytes } from './quant/ggml.js';
 export { absmeanTernarize, ternaryFromGGML, ternaryToGGML, ternaryToF32 } from './quant/ternary.js';
 export {
-  tokenizerFromGGUF, tokenizerToGGUF, tokenizerToGGUFMetadata, tokenizerFromHF, BPETokenizer, SPMTokenizer, TOKEN_TYPE, trainBPE,
+  tokenizerFromGGUF, tokenizerToGGUF, tokenizerToGGUFMetadata, tokenizerFromHF, loadHFTokenizer, BPETokenizer, SPMTokenizer, TOKEN_TYPE, trainBPE,
   type Tokenizer, type EncodeOptions,
 } from './tokenizer/index.js';
 export { train } from './train/trainer.js';

@@ -5,9 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
-  tokenizerFromGGUF, tokenizerFromHF, tokenizerToGGUFMetadata, tokenizerToGGUF, BPETokenizer, SPMTokenizer, TOKEN_TYPE, preTokenize,
+  tokenizerFromGGUF, tokenizerFromHF, loadHFTokenizer, tokenizerToGGUFMetadata, tokenizerToGGUF, BPETokenizer, SPMTokenizer, TOKEN_TYPE, preTokenize,
   type Tokenizer, type GGUFMetadataEntry,
 } from '../src/tokenizer/index.js';
 
@@ -160,6 +162,24 @@ test('tokenizerFromHF and tokenizerFromGGUF of the same vocabulary give identica
       assert.deepEqual(hf.encode(c.text, { parseSpecial: c.parseSpecial }), gg.encode(c.text, { parseSpecial: c.parseSpecial }), `${name} ${JSON.stringify(c.text)}`);
       assert.deepEqual(hf.encode(c.text, { addBos: false, parseSpecial: c.parseSpecial }), c.ids);
     }
+  }
+});
+
+test('loadHFTokenizer reads a model directory', () => {
+  const f = load('bpe-gpt2');
+  const { json, config } = hfJson(f, undefined);
+  const dir = mkdtempSync(join(tmpdir(), 'tok-'));
+  try {
+    assert.throws(() => loadHFTokenizer(dir), /no tokenizer\.json/);
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(json));
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(config));
+    const tok = loadHFTokenizer(dir);
+    assert.equal(tok.chatTemplate, '{{ messages }}');
+    assert.deepEqual(tok.encode('Hello world', { addBos: false }), fromMeta(f.metadata).encode('Hello world', { addBos: false }));
+    writeFileSync(join(dir, 'tokenizer_config.json'), '{ broken');
+    assert.throws(() => loadHFTokenizer(dir), /cannot read .*tokenizer_config\.json/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

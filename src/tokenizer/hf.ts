@@ -8,6 +8,8 @@
  * added_tokens become CONTROL (special) or USER_DEFINED tokens; ids missing from the vocab become
  * "[PAD<id>]" UNUSED tokens.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { BPETokenizer } from './bpe.js';
 import { TOKEN_TYPE, byteOfToken } from './common.js';
 import { SPMTokenizer } from './spm.js';
@@ -101,4 +103,15 @@ export function tokenizerFromHF(tokenizerJson: unknown, tokenizerConfig?: unknow
     return new SPMTokenizer({ tokens, scores, tokenTypes: types, unk, bos, eos, addBos: typeof cfg.add_bos_token === 'boolean' ? cfg.add_bos_token : true, addEos, addSpacePrefix, chatTemplate });
   }
   throw new Error('unsupported tokenizer.json: a BPE model with neither a ByteLevel pre-tokenizer nor byte_fallback');
+}
+
+/** Reads tokenizer.json (required) and tokenizer_config.json (optional) from a model directory. */
+export function loadHFTokenizer(dir: string): Tokenizer {
+  const read = (name: string): unknown => {
+    const path = join(dir, name);
+    try { return JSON.parse(readFileSync(path, 'utf8')); } catch (e) { throw new Error(`cannot read ${path}: ${(e as Error).message}`); }
+  };
+  if (!existsSync(join(dir, 'tokenizer.json'))) throw new Error(`no tokenizer.json in ${dir}`);
+  const config = existsSync(join(dir, 'tokenizer_config.json')) ? read('tokenizer_config.json') : undefined;
+  return tokenizerFromHF(read('tokenizer.json'), config);
 }
