@@ -105,8 +105,6 @@ export class ThreadPool {
     }
   }
 
-  result(thread: number): number { return this.ctrl[RESULTS + thread]; }
-
   dispose(): void {
     this.disposed = true;
     if (this.workers.length) {

@@ -46,7 +46,7 @@ export interface WasmBackendOptions {
 }
 
 // Scratch slots: one reusable region each, grown (never shrunk) on demand.
-const enum Slot { X, Y, Z, Out, Inv, XSum, Pos, K, V, Scores, Repack, Count }
+const enum Slot { X, Y, Z, Out, Inv, XSum, Pos, Scores, Repack, Count }
 
 export class WasmBackend implements Backend {
   readonly name: string;
