@@ -64,8 +64,16 @@ test('browser demo: load the bundled model, type a prompt, stream text (greedy =
     await page.fill('#prompt', prompt);
     await page.fill('#max-tokens', '24');
     await page.fill('#temperature', '0');
+    // count the distinct states of the output while it is generated: streaming shows text before the end
+    await page.evaluate(() => {
+      const w = window as unknown as { seen: Set<string> };
+      w.seen = new Set();
+      new MutationObserver(() => w.seen.add(document.getElementById('output')!.textContent ?? '')).observe(document.getElementById('output')!, { childList: true, characterData: true, subtree: true });
+    });
     await page.click('#generate');
     await waitState('done');
+    const updates = await page.evaluate(() => (window as unknown as { seen: Set<string> }).seen.size);
+    assert.ok(updates > 1, `the output updated ${updates} time(s): tokens should stream in`);
     return { text: (await page.textContent('#output')) ?? '', stats: (await page.textContent('#stats')) ?? '', status: (await page.textContent('#status')) ?? '' };
   };
 
