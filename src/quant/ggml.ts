@@ -11,6 +11,13 @@
  * | TQ1_0 | 34 |  256  |  54   | qs[48] (5 trits/byte), qh[4] (4 trits/byte), f16 d (quantize_row_tq1_0_ref) |
  * | TQ2_0 | 35 |  256  |  66   | qs[64] (4 × 2-bit codes/byte, code-1 = w), f16 d (quantize_row_tq2_0_ref) |
  * | I2_S  | 36 |  128  |  32   | bitnet.cpp fork: 2-bit codes, then ONE f32 scale per tensor (+32 bytes) |
+ *
+ * I2_S follows microsoft/BitNet src/ggml-bitnet-mad.cpp quantize_i2_s as built for x86 (AVX, ACT_PARALLEL,
+ * the default in include/gemm-config.h): 128-element blocks of 32 bytes, element j at byte j%32, bits
+ * 6-2*(j/32); scale = max|w| as f32 right after the n/4 code bytes. Its ARM build packs 64-element
+ * blocks of 16 bytes and its non-ACT_PARALLEL x86 build interleaves 4 rows per byte: those files differ
+ * and are not read here. Code 3 never comes out of a quantizer; dequantize reads it as upstream's
+ * kernels do (code - 1 = +2), ternaryFromGGML as 0 (a TernaryMatrix holds only -1/0/+1).
  */
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './half.js';
 
@@ -135,8 +142,8 @@ export function dequantize(type: GGMLType, bytes: Uint8Array, nElements: number)
       for (let b = 0; b < nElements / 128; b++) {
         for (let i = 0; i < 128; i++) {
           const [byte, shift] = i2sPos(i);
-          const code = (bytes[b * 32 + byte] >> shift) & 3;
-          out[b * 128 + i] = code === 1 ? 0 : code === 2 ? scale : -scale;
+          // weight = code - 1, as bitnet.cpp's kernels compute it (sum(code·x) - sum(x))
+          out[b * 128 + i] = (((bytes[b * 32 + byte] >> shift) & 3) - 1) * scale;
         }
       }
       break;

@@ -64,7 +64,7 @@ export function ternaryFromGGML(type: GGMLType, bytes: Uint8Array, rows: number,
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     for (let b = 0; b < n / 256; b++) {
       unpackTernaryBlock(type, bytes, b * typeSize, codes);
-      for (let i = 0; i < 256; i++) setCode(m, b * 256 + i, codes[i]);
+      for (let i = 0; i < 256; i++) setCode(m, b * 256 + i, codes[i] === 3 ? 1 : codes[i]); // 3: invalid, read as 0
       m.scales[b] = f16ToF32(dv.getUint16(b * typeSize + typeSize - 2, true));
     }
     return m;
