@@ -95,12 +95,11 @@ function naiveLogits(w: ModelWeights, toks: number[]): Float64Array[] {
 }
 
 /** Worst |engine - naive| over all positions, relative to the naive logits' spread. */
-async function relativeError(path: string, w: ModelWeights): Promise<{ rel: number; top1: number }> {
+async function relativeError(path: string, want: Float64Array[]): Promise<{ rel: number; top1: number }> {
   const m = await loadModel(path, { backend: 'reference' });
   const got: Float32Array[] = [];
   m.createSession().evaluate(tokens, { onLogits: (_, l) => got.push(l.slice()) });
   m.dispose();
-  const want = naiveLogits(w, tokens);
   let worst = 0, top1 = 0;
   want.forEach((row, i) => {
     const spread = Math.max(...row) - Math.min(...row);
@@ -118,6 +117,7 @@ test('llama (float, GQA, normal rope, untied head) matches the naive forward pas
   w.output = head;
   assert.equal(w.config.arch, 'llama');
   const tok = synthTokenizer(shape.vocabSize);
+  const want = naiveLogits(w, tokens);
   // f16 weights are exact in f32/f16 files; bf16 and q8_0 round them (compare to the rounded weights via tolerance)
   for (const [type, tol] of [['f32', 1e-4], ['f16', 1e-4], ['bf16', 1e-2], ['q8_0', 3e-2]] as const) {
     const path = join(dir, `llama-${type}.gguf`);
@@ -126,7 +126,7 @@ test('llama (float, GQA, normal rope, untied head) matches the naive forward pas
     assert.equal(m.config.ropeNeox, false);
     assert.equal(m.info.tensorTypes[type.toUpperCase()], 2 + 7 * shape.nLayers + (type === 'f32' ? 2 * shape.nLayers + 1 : 0)); // norms are f32
     m.dispose();
-    const { rel, top1 } = await relativeError(path, w);
+    const { rel, top1 } = await relativeError(path, want);
     assert.ok(rel < tol, `${type}: max |Δlogit| / spread = ${rel}`);
     if (type === 'f32' || type === 'f16') assert.equal(top1, 1);
   }
@@ -149,8 +149,48 @@ test('bitnet-b1.58 (squared ReLU, GQA, NEOX rope, sub-norms, I2_S) and bitnet (S
     assert.equal(m.config.nKvHeads, 2);
     m.dispose();
     // same int8 activations on both sides (seen: ~1e-7); a wrong rope pairing or norm gives > 10%
-    const { rel, top1 } = await relativeError(path, w);
+    const { rel, top1 } = await relativeError(path, naiveLogits(w, tokens));
     assert.ok(rel < 1e-3, `${arch}: max |Δlogit| / spread = ${rel}`);
     assert.equal(top1, 1);
   }
+});
+
+test('BitNet files with ternary-valued float linears load as BitLinears; llama.cpp-style .scale tensors are applied', async () => {
+  const { parseGGUFBytes, serializeGGUF } = await import('../src/formats/gguf.js');
+  const { readFileSync } = await import('node:fs');
+  const { GGMLType } = await import('../src/quant/ggml.js');
+  const { modelFromWeights } = await import('../src/model/index.js');
+  const { ternaryToF32 } = await import('../src/quant/ternary.js');
+  const tok = synthTokenizer(shape.vocabSize);
+  const w = synthWeights(shape, 41, 4);
+  const logitsOf = async (m: Awaited<ReturnType<typeof loadModel>>) => { const l = m.createSession().evaluate(tokens).slice(); m.dispose(); return l; };
+  const ref = await logitsOf(await modelFromWeights(w, tok, { backend: 'reference' }));
+  // the same weights as F32 values (±scale, 0), the way llama.cpp's converter writes F16/F32 BitNet files
+  const asFloat: ModelWeights = { ...w, layers: w.layers.map((L) => {
+    const d = (m: Matrix): Matrix => (m.kind === 'ternary' ? { kind: 'float', m: { rows: m.m.rows, cols: m.m.cols, dtype: 'f32', data: ternaryToF32(m.m) } } : m);
+    return { ...L, wq: d(L.wq), wk: d(L.wk), wv: d(L.wv), wo: d(L.wo), wGate: d(L.wGate), wUp: d(L.wUp), wDown: d(L.wDown) };
+  }) };
+  const fpath = join(dir, 'bitnet-float.gguf');
+  writeModelGGUF(fpath, asFloat, tok, { floatType: 'f32' });
+  const mf = await loadModel(fpath, { backend: 'reference' });
+  assert.equal(mf.info.tensorTypes.F32, 2 + 11 * shape.nLayers);
+  assert.ok(mf.info.ternaryParameters > 0, 'float ±s matrices become ternary');
+  const lf = await logitsOf(mf);
+  assert.ok(lf.every((v, i) => Math.abs(v - ref[i]) < 1e-4));
+  // add blk.0.attn_q.scale = 2 to a ternary file: same as doubling that matrix's scales
+  const tpath = join(dir, 'bitnet-t.gguf');
+  writeModelGGUF(tpath, w, tok, { ternaryType: 'i2_s', floatType: 'f32' });
+  const f = parseGGUFBytes(new Uint8Array(readFileSync(tpath)));
+  const tensors = f.tensors.map((t) => ({ name: t.name, type: t.type, dims: t.dims, data: f.readTensor(t).slice() }));
+  tensors.push({ name: 'blk.0.attn_q.scale', type: GGMLType.F32, dims: [1], data: new Uint8Array(Float32Array.of(2).buffer) });
+  const spath = join(dir, 'bitnet-scaled.gguf');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(spath, serializeGGUF(f.metadata, tensors));
+  const w2 = synthWeights(shape, 41, 4);
+  const q = w2.layers[0].wq;
+  if (q.kind === 'ternary') q.m.scales.forEach((v, i, a) => { a[i] = 2 * v; });
+  const want = await logitsOf(await modelFromWeights(w2, tok, { backend: 'reference' }));
+  const got = await logitsOf(await loadModel(spath, { backend: 'reference' }));
+  assert.ok(got.every((v, i) => Math.abs(v - want[i]) < 1e-4));
+  assert.ok(want.some((v, i) => Math.abs(v - ref[i]) > 1e-2), 'the scale matters');
 });

@@ -10,7 +10,7 @@ import { GGMLType, ggmlTypeFromName, ggmlTypeName, isTernaryType, quantize } fro
 import { floatFromGGML, floatToF32, ternaryFromGGML, ternaryToGGML } from '../quant/ternary.js';
 import { f32ToF16 } from '../quant/half.js';
 import type { Architecture, LayerWeights, Matrix, ModelConfig, ModelWeights } from './types.js';
-import type { FloatMatrix } from '../kernels/backend.js';
+import type { FloatMatrix, TernaryMatrix } from '../kernels/backend.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { tokenizerToGGUF } from '../tokenizer/gguf.js';
 
@@ -85,13 +85,49 @@ function readFloat(f: GGUFFile, name: string, rows: number, cols: number): Float
   return floatFromGGML(info.type, f.readTensor(info), rows, cols);
 }
 
-function readMatrix(f: GGUFFile, name: string, rows: number, cols: number): Matrix {
+/**
+ * A float matrix whose values are all 0 or ±s (llama.cpp's converter stores BitNet weights as F16/F32
+ * ternary values times the absmean scale) as a TernaryMatrix, so it runs as a BitLinear; else undefined.
+ */
+export function exactTernary(m: FloatMatrix): TernaryMatrix | undefined {
+  const v = floatToF32(m);
+  let s = 0;
+  for (let i = 0; i < v.length; i++) {
+    const a = Math.abs(v[i]);
+    if (a === 0) continue;
+    if (s === 0) s = a; else if (a !== s) return undefined;
+  }
+  if (s === 0 || m.cols % 4 !== 0) return undefined;
+  return ternaryFromSigns(v, m.rows, m.cols, s);
+}
+
+function ternaryFromSigns(v: Float32Array, rows: number, cols: number, s: number): TernaryMatrix {
+  const codes = new Uint8Array((rows * cols) / 4);
+  for (let i = 0; i < v.length; i++) codes[i >> 2] |= (v[i] > 0 ? 2 : v[i] < 0 ? 0 : 1) << (2 * (i & 3));
+  return { rows, cols, codes, blockSize: cols, scales: new Float32Array(rows).fill(s) };
+}
+
+/** A linear layer: ternary tensors as they are, exactly-ternary floats (BitNet archs) as ternary; `.scale` applied. */
+function readMatrix(f: GGUFFile, name: string, rows: number, cols: number, bitnet: boolean): Matrix {
   const info = f.tensor(name);
   if (!info) throw new GGUFError(`missing required tensor "${name}"`);
   expectDims(info, [cols, rows]);
   const bytes = f.readTensor(info);
-  if (isTernaryType(info.type)) return { kind: 'ternary', m: ternaryFromGGML(info.type, bytes, rows, cols) };
-  return { kind: 'float', m: floatFromGGML(info.type, bytes, rows, cols) };
+  let m: Matrix;
+  if (isTernaryType(info.type)) m = { kind: 'ternary', m: ternaryFromGGML(info.type, bytes, rows, cols) };
+  else {
+    const fm = floatFromGGML(info.type, bytes, rows, cols);
+    const t = bitnet ? exactTernary(fm) : undefined;
+    m = t ? { kind: 'ternary', m: t } : { kind: 'float', m: fm };
+  }
+  // llama.cpp's optional per-tensor output scale (blk.N.attn_q.scale, shape [1]) multiplies W·x
+  const scaleInfo = f.tensor(name.replace(/\.weight$/, '.scale'));
+  if (scaleInfo) {
+    const sc = floatToF32(floatFromGGML(scaleInfo.type, f.readTensor(scaleInfo), 1, 1))[0];
+    if (m.kind === 'ternary') m.m.scales.forEach((v, i, a) => { a[i] = v * sc; });
+    else m = { kind: 'float', m: { ...m.m, dtype: 'f32', data: floatToF32(m.m).map((v) => v * sc) } };
+  }
+  return m;
 }
 
 export function weightsFromGGUF(f: GGUFFile, onTensor?: (done: number, total: number) => void): ModelWeights {
@@ -113,7 +149,7 @@ export function weightsFromGGUF(f: GGUFFile, onTensor?: (done: number, total: nu
         if ((key === 'attnSubNorm' || key === 'ffnSubNorm') && !c.subNorms) continue;
         (L as Record<string, unknown>)[key] = readVector(f, name, shapes[key][1]);
       } else {
-        (L as Record<string, unknown>)[key] = readMatrix(f, name, ...shapes[key]);
+        (L as Record<string, unknown>)[key] = readMatrix(f, name, ...shapes[key], c.arch !== 'llama');
       }
     }
     layers.push(L as LayerWeights);
