@@ -28,7 +28,7 @@ async function start(opts: ServeOptions = {}): Promise<{ server: BitnetServer; b
 const { server, base, client } = await start({ parallel: 8 });
 const greedy = { temperature: 0 } as const;
 
-async function reference(prompt: string, maxTokens: number): Promise<string> {
+async function reference(prompt: string | number[], maxTokens: number): Promise<string> {
   const it = generate(model, prompt, { temperature: 0, repeatPenalty: 1, maxTokens });
   let r = await it.next();
   while (!r.done) r = await it.next();
@@ -59,6 +59,18 @@ test('completions: greedy text equals the engine\'s generate(); usage counts; st
   for await (const c of stream) { text += c.choices[0]?.text ?? ''; finish = c.choices[0]?.finish_reason ?? finish; }
   assert.equal(text, want);
   assert.equal(finish, r.choices[0].finish_reason);
+});
+
+test('a long prompt (token ids) is prefilled over several steps and gives the same greedy text', async () => {
+  const ids = Array.from({ length: 200 }, (_, i) => 3 + ((i * 37) % 290));
+  const want = await reference(ids, 8);
+  const [r, other] = await Promise.all([
+    client.completions.create({ model: 'bitnet', prompt: ids, max_tokens: 8, ...greedy }),
+    client.completions.create({ model: 'bitnet', prompt: 'meanwhile', max_tokens: 20, ...greedy }),
+  ]);
+  assert.equal(r.choices[0].text, want);
+  assert.equal(r.usage!.prompt_tokens, 200);
+  assert.equal(other.choices[0].text, await reference('meanwhile', 20));
 });
 
 test('chat: fallback template, streaming deltas add up to the non-streaming message; seeded sampling is reproducible', async () => {

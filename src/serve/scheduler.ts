@@ -1,6 +1,7 @@
 /**
  * Continuous batching: every step decodes all active sequences together (Model.decodeBatch: one
- * weight pass for the whole batch); new requests are prefilled between steps and join the batch.
+ * weight pass for the whole batch); a new request's prompt is prefilled PREFILL_STEP tokens per step
+ * (one prompt at a time), then it joins the batch.
  * Bounded: at most `parallel` active sequences and `maxQueue` waiting ones.
  */
 import type { Model, Session } from '../model/transformer.js';
@@ -16,7 +17,10 @@ export interface Job {
   onError(err: Error): void;
 }
 
-interface Active { job: Job; session: Session; dec: Decoding; next: number; cancelled: boolean }
+interface Active { job: Job; session: Session; dec: Decoding; next: number; cancelled: boolean; prefilled: number }
+
+/** Prompt tokens evaluated per scheduler step (two engine chunks): long prompts do not stall the running streams. */
+const PREFILL_STEP = 128;
 
 export class QueueFullError extends Error {}
 
@@ -65,6 +69,21 @@ export class Scheduler {
     a.job.onDone({ finishReason: a.dec.finishReason ?? 'abort', promptTokens: a.job.prompt.length, completionTokens: a.dec.produced, text: a.dec.text });
   }
 
+  /** A new sequence: its session, its decoding state; prefilled over the next steps. */
+  private admit(job: Job): Active | undefined {
+    let session: Session;
+    try {
+      session = this.model.createSession({ contextLength: Math.min(this.model.config.contextLength, job.prompt.length + job.maxTokens) });
+    } catch (e) {
+      job.onError(e as Error);
+      return undefined;
+    }
+    const a: Active = { job, session, dec: new Decoding(this.model.tokenizer, job.maxTokens, job.sampling), next: -1, cancelled: false, prefilled: 0 };
+    this.active.push(a);
+    if (a.dec.done) { this.finish(a); return undefined; } // max_tokens 0
+    return a;
+  }
+
   private emit(a: Active, logits: Float32Array): void {
     const { token, text } = a.dec.step(logits, a.session.tokens);
     if (text) a.job.onText(text);
@@ -74,20 +93,20 @@ export class Scheduler {
 
   private loop(): void {
     try {
-      // admit one waiting job per step (prefill), so running streams keep flowing
       while (this.waiting.length && this.waiting[0].handle.cancelled) { this.waiting.shift()!.job.onDone({ finishReason: 'abort', promptTokens: 0, completionTokens: 0, text: '' }); this.stats.cancelled++; }
-      if (this.waiting.length && this.active.length < this.parallel) {
-        const { job } = this.waiting.shift()!;
-        let a: Active | undefined;
+      // one prompt is prefilled at a time, PREFILL_STEP tokens per step, so running streams keep flowing
+      let filling = this.active.find((a) => a.prefilled < a.job.prompt.length);
+      if (!filling && this.waiting.length && this.active.length < this.parallel) filling = this.admit(this.waiting.shift()!.job);
+      if (filling && !filling.cancelled) {
+        const a = filling, p = a.job.prompt;
         try {
-          const session = this.model.createSession({ contextLength: Math.min(this.model.config.contextLength, job.prompt.length + job.maxTokens) });
-          a = { job, session, dec: new Decoding(this.model.tokenizer, job.maxTokens, job.sampling), next: -1, cancelled: false };
-          this.active.push(a);
-          if (a.dec.done) this.finish(a);
-          else this.emit(a, session.evaluate(job.prompt));
+          const logits = a.session.evaluate(p.slice(a.prefilled, a.prefilled + PREFILL_STEP));
+          a.prefilled = Math.min(p.length, a.prefilled + PREFILL_STEP);
+          if (a.prefilled === p.length) this.emit(a, logits);
         } catch (e) {
-          if (a && this.active.includes(a)) { this.active.splice(this.active.indexOf(a), 1); a.session.dispose(); }
-          job.onError(e as Error);
+          this.active.splice(this.active.indexOf(a), 1);
+          a.session.dispose();
+          a.job.onError(e as Error);
         }
       }
       for (const a of [...this.active]) if (a.cancelled) this.finish(a);
