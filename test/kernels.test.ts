@@ -280,3 +280,14 @@ test('a forgotten dispose() does not keep the process alive', () => {
   assert.equal(r.error, undefined, 'process did not exit on its own');
   assert.equal(r.status, 0, r.stderr);
 });
+
+test('the SIMD128 build validates without relaxed SIMD; the relaxed build needs it', () => {
+  // A fresh process without the flag stands in for an engine that lacks relaxed SIMD.
+  const dir = new URL('../../build/', import.meta.url).pathname;
+  const script = `const fs = require('fs');
+    const ok = (f) => WebAssembly.validate(fs.readFileSync(${JSON.stringify(dir)} + f));
+    process.stdout.write(JSON.stringify([ok('kernels-simd128.wasm'), ok('kernels-relaxed.wasm')]));`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), [true, false]);
+});
