@@ -115,6 +115,8 @@ test('pre-tokenizers split like llama.cpp on the classic cases', () => {
   assert.deepEqual(preTokenize('a   b', 'gpt-2'), ['a', '  ', ' b']);
   assert.deepEqual(preTokenize('x\u0085y', 'gpt-2'), ['x', '\u0085', 'y']);        // \x85 is whitespace to llama.cpp
   assert.deepEqual(preTokenize('x\uFEFFy', 'llama-bpe'), ['x', '\uFEFFy']);        // \uFEFF is not
+  // letters in Node's Unicode that llama.cpp's older tables leave unassigned split like punctuation
+  assert.deepEqual(preTokenize('a\u1C89b c\u{2B73A}', 'llama-bpe'), ['a', '\u1C89b', ' c', '\u{2B73A}']);
   assert.deepEqual(preTokenize('1234567', 'qwen2'), ['1', '2', '3', '4', '5', '6', '7']);
   assert.throws(() => preTokenize('x', 'no-such-pre'), /unknown pre-tokenizer 'no-such-pre'/);
 });

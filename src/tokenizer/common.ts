@@ -34,7 +34,6 @@ export function buildTables(tokens: readonly string[], tokenTypes: readonly numb
     if (eot === undefined && EOT_TEXTS.has(text)) eot = id;
     if (EOG_TEXTS.has(text)) { stopTokens.add(id); types[id] = TOKEN_TYPE.CONTROL; }
   }
-  if (eot !== undefined && types[eot] !== TOKEN_TYPE.CONTROL && EOT_TEXTS.has(tokens[eot])) types[eot] = TOKEN_TYPE.CONTROL;
   for (const id of [eos, eot, eom]) if (id !== undefined && id >= 0 && id < n) stopTokens.add(id);
   const specials: VocabTables['specials'] = [];
   for (let i = 0; i < n; i++) {
@@ -83,7 +82,7 @@ export function byteOfToken(text: string): number {
   return /^<0x[0-9A-Fa-f]{2}>$/.test(text) ? parseInt(text.slice(3, 5), 16) : -1;
 }
 
-/** A binary min-heap over numbers with a caller-supplied order (used for merge queues). */
+/** A binary heap with a caller-supplied order: pop() returns the item that is `less` than all others. */
 export class Heap<T> {
   private a: T[] = [];
   constructor(private readonly less: (x: T, y: T) => boolean) {}

@@ -59,7 +59,7 @@ export function tokenizerToGGUFMetadata(t: Tokenizer): GGUFMetadataEntry[] {
   if (t instanceof BPETokenizer) {
     const v = t.vocab;
     put('ggml.model', 'str', 'gpt2');
-    put('ggml.pre', 'str', t.pre);
+    put('ggml.pre', 'str', t.pre === 'gpt2' ? 'gpt-2' : t.pre); // llama.cpp knows only "gpt-2"
     put('ggml.tokens', 'strArray', v.tokens);
     put('ggml.token_type', 'i32Array', v.tokenTypes ?? v.tokens.map(() => 1));
     put('ggml.merges', 'strArray', v.merges);

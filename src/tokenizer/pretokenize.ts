@@ -18,6 +18,21 @@ const WHITESPACE = new Set([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20, 0x85, 0xa0, 0x16
 // Per-codepoint class, cached: 1 letter, 2 number, 4 whitespace, 0 other.
 const LETTER = 1, NUMBER = 2, SPACE = 4;
 const classCache = new Uint8Array(0x110000).fill(255);
+
+// Letters/numbers (hex ranges) that Node's newer Unicode knows but llama.cpp's tables (an older Unicode)
+// leave unassigned, so llama.cpp splits them like punctuation. Found by comparing every codepoint
+// against llama.cpp's unicode-data.cpp; older Node versions already agree on them.
+const LLAMA_CPP_UNASSIGNED =
+  '88f c5c cdc 1c89-1c8a a7cb-a7cf a7d2 a7d4 a7da-a7dc a7f1 105c0-105f3 10940-10959 10d40-10d65 ' +
+  '10d6f-10d85 10ec2-10ec7 11380-11389 1138b 1138e 11390-113b5 113b7 113d1 113d3 116d0-116e3 ' +
+  '11bc0-11be0 11bf0-11bf9 11db0-11ddb 11de0-11de9 13460-143fa 16100-1611d 16130-16139 16d40-16d6c ' +
+  '16d70-16d79 16ea0-16eb8 16ebb-16ed3 16ff2-16ff6 187f8-187ff 18cff 18d09-18d1e 18d80-18df2 ' +
+  '1ccf0-1ccf9 1e5d0-1e5ed 1e5f0-1e5fa 1e6c0-1e6de 1e6e0-1e6e2 1e6e4-1e6e5 1e6e7-1e6ed 1e6f0-1e6f4 ' +
+  '1e6fe-1e6ff 2b73a-2b73f 2cea2-2cead 323b0-33479 ';
+for (const r of LLAMA_CPP_UNASSIGNED.trim().split(' ')) {
+  const [a, b = a] = r.split('-').map((h) => parseInt(h, 16));
+  classCache.fill(0, a, b + 1);
+}
 const isL = /\p{L}/u, isN = /\p{N}/u;
 function cls(cp: number): number {
   let c = classCache[cp];
