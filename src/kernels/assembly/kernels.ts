@@ -113,8 +113,7 @@ let prefetchSink: u32 = 0;
   return x;
 }
 
-const FLUSH_CHUNKS = 8;
-const PREFETCH_ROWS: usize = 2; // i16 lanes hold <= 8 chunks (8 * 2048 = 16384 < 32767)
+const FLUSH_CHUNKS = 8; // i16 lanes hold <= 8 chunks (8 * 2048 = 16384 < 32767)
 
 /**
  * Ternary matmul over row groups [g0, g1) for n tokens:
