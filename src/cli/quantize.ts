@@ -45,7 +45,7 @@ export function register(program: Command): void {
       if (text !== undefined) {
         const before = await ppl(src.weights, src.tokenizer, text, o.ctx, o.backend, o.threads);
         const after = await ppl(q, src.tokenizer, text, o.ctx, o.backend, o.threads);
-        process.stdout.write(`token perplexity: full precision ${before.toFixed(3)}, ternary (PTQ) ${after.toFixed(3)} (x${(after / before).toFixed(2)})\n`);
+        process.stdout.write(`token perplexity: full precision ${before.toPrecision(6)}, ternary (PTQ) ${after.toPrecision(6)} (x${(after / before).toPrecision(4)})\n`);
       }
     });
 }

@@ -81,7 +81,9 @@ export function convertModel(input: string, output: string, opts: ConvertOptions
   if (outFormat === 'gguf') {
     const type = opts.type ?? 'tq2_0';
     if (type === 'f16') w = linearsToFloat(w);
-    writeModelGGUF(output, w, src.tokenizer, { ternaryType: type === 'f16' ? 'tq2_0' : type, floatType: 'f16', onTensor: opts.onProgress, name: `converted from ${input}` });
+    // float tensors keep the source's precision (f16 stays f16, f32/bf16 become f32) unless --type f16
+    const floatType = type === 'f16' || w.tokenEmbedding.dtype === 'f16' ? 'f16' : 'f32';
+    writeModelGGUF(output, w, src.tokenizer, { ternaryType: type === 'f16' ? 'tq2_0' : type, floatType, onTensor: opts.onProgress, name: `converted from ${input}` });
   } else {
     if (opts.type && opts.type !== 'f16') throw new Error(`--type ${opts.type} applies to GGUF output; Hugging Face output uses its layout's own packing`);
     writeHFDirectory(output, w, src.tokenizer, { dtype: opts.type === 'f16' ? 'F16' : 'F32', onProgress: opts.onProgress });
