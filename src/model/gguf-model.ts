@@ -32,10 +32,14 @@ export function isArchitecture(a: string): a is Architecture {
   return Object.prototype.hasOwnProperty.call(ARCH, a);
 }
 
+/** Other names of a supported layout: bitnet.cpp's earlier name for the 2B4T architecture. */
+const ARCH_ALIASES: Record<string, Architecture> = { 'bitnet-25': 'bitnet-b1.58' };
+
 export function configFromGGUF(f: GGUFFile): ModelConfig {
-  const arch = f.require<string>('general.architecture');
-  if (!isArchitecture(arch)) throw new GGUFError(`unsupported architecture '${arch}' (supported: ${Object.keys(ARCH).join(', ')})`);
-  const k = (name: string) => `${arch}.${name}`;
+  const fileArch = f.require<string>('general.architecture');
+  const arch = ARCH_ALIASES[fileArch] ?? fileArch;
+  if (!isArchitecture(arch)) throw new GGUFError(`unsupported architecture '${fileArch}' (supported: ${[...Object.keys(ARCH), ...Object.keys(ARCH_ALIASES)].join(', ')})`);
+  const k = (name: string) => `${fileArch}.${name}`;
   const int = (name: string, dflt?: number): number => {
     const v = f.get(k(name));
     if (v === undefined) { if (dflt !== undefined) return dflt; throw new GGUFError(`missing required key "${k(name)}"`); }
