@@ -29,7 +29,7 @@ test('browser demo: load the bundled model, type a prompt, stream text (greedy =
   const tok = synthTokenizer(shape.vocabSize);
   const a = join(dir, 'a.gguf'), b = join(dir, 'b.gguf');
   writeModelGGUF(a, synthWeights(shape, 3, 4), tok);
-  writeModelGGUF(b, synthWeights({ ...shape, nLayers: 1 }, 4, 4), tok);
+  writeModelGGUF(b, synthWeights(shape, 6, 1), tok);
 
   // what the engine gives in Node: greedy, the page's default sampler settings otherwise
   const prompt = 'In the beginning';
@@ -42,6 +42,7 @@ test('browser demo: load the bundled model, type a prompt, stream text (greedy =
     return r.value.text;
   };
   const wantA = await expect(a), wantB = await expect(b);
+  assert.notEqual(wantA, wantB, 'the two test models must write different text');
 
   await ensureWebBundle();
   const { server, url } = await startWebServer({ port: 0, model: a });
