@@ -18,3 +18,6 @@ export {
 } from './tokenizer/index.js';
 export { train } from './train/trainer.js';
 export { PRESETS as TRAIN_PRESETS } from './train/presets.js';
+export { BitnetServer, type ServeOptions } from './serve/server.js';
+export { runServerBench, formatServerBench, type ServerBenchOptions, type ServerBenchResult } from './serve/load.js';
+export { renderChat, type ChatMessage } from './serve/chat.js';
