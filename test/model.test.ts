@@ -112,3 +112,23 @@ test('a 32000-token synthetic vocabulary survives a GGUF round trip (header larg
   for (const id of [0, 1, 258, 10522, 31999]) assert.equal(back.piece(id), tok.piece(id));
   assert.deepEqual(back.encode('the quick fox'), tok.encode('the quick fox'));
 });
+
+test('prompts longer than one chunk, truncate() and reset() keep the logits of a fresh evaluation', async () => {
+  const sh = { dim: 256, nLayers: 1, nHeads: 4, nKvHeads: 1, ffnDim: 256, vocabSize: 300, contextLength: 160 };
+  const m = await modelFromWeights(synthWeights(sh, 9, 4), synthTokenizer(sh.vocabSize), { backend: 'reference' });
+  const seq = Array.from({ length: 70 }, (_, i) => (i * 37 + 1) % sh.vocabSize);
+  const all: Float32Array[] = [];
+  const s = m.createSession({ contextLength: 100 });
+  s.evaluate(seq, { onLogits: (i, l) => { all[i] = l.slice(); } });
+  assert.equal(all.length, 70);
+  assert.equal(s.position, 70);
+  const inc = m.createSession({ contextLength: 100 });
+  inc.evaluate(seq.slice(0, 60));
+  for (let i = 60; i < 70; i++) assert.ok(maxDiff(inc.evaluate([seq[i]]), all[i]) < 1e-4, `position ${i}`);
+  s.truncate(40);
+  assert.ok(maxDiff(s.evaluate(seq.slice(40, 66)), all[65]) < 1e-4);
+  s.reset();
+  assert.ok(maxDiff(s.evaluate(seq.slice(0, 3)), all[2]) < 1e-4);
+  assert.throws(() => s.evaluate(Array(98).fill(5)), /context full/);
+  assert.throws(() => s.truncate(50), /holds 3 tokens/);
+});
