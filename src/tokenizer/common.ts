@@ -112,7 +112,7 @@ export class Heap<T> {
 
 /** Streaming UTF-8 decoding over per-token byte pieces: holds back an incomplete trailing sequence. */
 export function byteStream(pieceBytes: (id: number) => Uint8Array): { push(id: number): string; flush(): string } {
-  const dec = new TextDecoder();
+  const dec = new TextDecoder('utf-8', { ignoreBOM: true }); // keep a leading U+FEFF: it is text
   return {
     push: (id) => dec.decode(pieceBytes(id), { stream: true }),
     flush: () => dec.decode(),

@@ -157,7 +157,7 @@ export class SPMTokenizer implements Tokenizer {
 
   /** Decodes generated tokens one at a time (no space removal: they continue a prompt). */
   streamDecoder(): { push(id: number): string; flush(): string; pushBytes(b: Uint8Array): string } {
-    const dec = new TextDecoder();
+    const dec = new TextDecoder('utf-8', { ignoreBOM: true }); // keep a leading U+FEFF: it is text
     return {
       push: (id) => dec.decode(this.pieceBytes(id), { stream: true }),
       pushBytes: (b) => dec.decode(b, { stream: true }),
