@@ -21,3 +21,9 @@ export { PRESETS as TRAIN_PRESETS } from './train/presets.js';
 export { BitnetServer, type ServeOptions } from './serve/server.js';
 export { runServerBench, formatServerBench, type ServerBenchOptions, type ServerBenchResult } from './serve/load.js';
 export { renderChat, type ChatMessage } from './serve/chat.js';
+export {
+  openSafetensors, parseSafetensors, parseSafetensorsBytes, writeSafetensors, serializeSafetensors, safetensorsToF32, f32ToSafetensors,
+  SafetensorsError, type SafetensorsDtype, type SafetensorsFile, type SafetensorsTensorInfo, type SafetensorsTensorToWrite,
+} from './formats/safetensors.js';
+export { loadHFDirectory, writeHFDirectory, configFromHF, configToHF, tokenizerToHF, openHFCheckpoint, weightsFromHF, HFError } from './formats/hf.js';
+export { convertModel, ptqTernarize, readModelSource } from './model/load-hf.js';
