@@ -26,6 +26,6 @@ test('bitnet cost --shapes tiny measures every form and writes the report and pl
     assert.equal(r.measured, true, JSON.stringify(r));
     assert.ok(r.decodeMsPerToken > 0 && r.rssBytes > 0 && r.batch.length === 2);
   }
-  for (const f of ['COST.md', 'cost.json', 'memory.svg', 'latency.svg', 'throughput.svg']) assert.ok(existsSync(join(out, f)), f);
+  for (const f of ['COST.md', 'cost.json', 'cost-memory.svg', 'cost-latency.svg', 'cost-throughput.svg']) assert.ok(existsSync(join(out, f)), f);
   assert.match(readFileSync(join(out, 'COST.md'), 'utf8'), /71\.4x/);
 });

@@ -74,10 +74,10 @@ export async function runCost(o: CostOptions): Promise<{ rows: CostRow[]; report
   const sizes = o.shapes.map((s) => [s, linearParams(SHAPES[s]) / 1e9] as const);
   const by = (form: SynthForm, f: (r: CostRow) => number | undefined) => ({ name: form, dashed: false,
     points: sizes.flatMap(([s, n]) => { const r = rows.find((x) => x.shape === s && x.form === form); const v = r && f(r); return v === undefined ? [] : [[n, v] as [number, number]]; }) });
-  write('memory.svg', lineChartSVG('Weight memory vs model size', 'linear parameters (billions)', 'weight memory (GB)', FORMS.map(({ form }) => by(form, (r) => r.weightBytes / 1e9))));
-  write('latency.svg', lineChartSVG('Decode latency vs model size (measured, or modelled where marked)', 'linear parameters (billions)', 'ms / token', FORMS.map(({ form }) => by(form, (r) => r.decodeMsPerToken))));
+  write('cost-memory.svg', lineChartSVG('Weight memory vs model size', 'linear parameters (billions)', 'weight memory (GB)', FORMS.map(({ form }) => by(form, (r) => r.weightBytes / 1e9))));
+  write('cost-latency.svg', lineChartSVG('Decode latency vs model size (measured, or modelled where marked)', 'linear parameters (billions)', 'ms / token', FORMS.map(({ form }) => by(form, (r) => r.decodeMsPerToken))));
   const tp = rows.filter((r): r is CaseResult => r.measured && r.shape === o.shapes[0]);
-  write('throughput.svg', lineChartSVG(`Throughput vs batch size (${o.shapes[0]})`, 'batch size', 'tokens / s', tp.map((r) => ({ name: r.form, points: r.batch.map((b) => [b.batch, b.tokPerS] as [number, number]) })), { logX: true }));
+  write('cost-throughput.svg', lineChartSVG(`Throughput vs batch size (${o.shapes[0]})`, 'batch size', 'tokens / s', tp.map((r) => ({ name: r.form, points: r.batch.map((b) => [b.batch, b.tokPerS] as [number, number]) })), { logX: true }));
   return { rows, report };
 }
 
@@ -136,6 +136,6 @@ function renderReport(rows: CostRow[], o: CostOptions): string {
   lines.push('Each ternary layer quantizes its input to int8 per token (absmax). Time of those quantizations per decoded token (4 per layer), measured in isolation, as a share of the decode latency:', '');
   lines.push('| shape | form | quantization ms/token | decode ms/token | share |', '|---|---|---|---|---|');
   for (const r of rows) if (r.measured && r.form !== 'fp16') lines.push(`| ${r.shape} | ${r.form} | ${r.actQuantMsPerToken.toFixed(3)} | ${r.decodeMsPerToken.toFixed(1)} | ${(100 * r.actQuantShare).toFixed(2)}% |`);
-  lines.push('', 'Plots: `memory.svg`, `latency.svg`, `throughput.svg` beside this file.', '');
+  lines.push('', 'Plots beside this file: ![memory](cost-memory.svg) ![latency](cost-latency.svg) ![throughput](cost-throughput.svg)', '');
   return lines.join('\n');
 }
