@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { SingleBar } from 'cli-progress';
 import { loadModel, type Model } from '../model/index.js';
 
 /** The bundled model, resolved relative to the package (not the working directory). */
@@ -30,7 +31,20 @@ export async function openModel(o: ModelCliOptions, extra: { keepWeights?: boole
   const path = o.model ?? DEFAULT_MODEL;
   if (!o.model && !existsSync(path)) throw new Error(`the bundled model ${path} is missing: pass --model PATH`);
   if (o.backend !== 'wasm' && o.backend !== 'reference') throw new Error(`--backend must be wasm or reference, got '${o.backend}'`);
-  return loadModel(path, { backend: o.backend, threads: o.threads, ...extra });
+  // a progress bar for the tensor reads, only on a terminal and only if loading takes a while
+  const bar = process.stderr.isTTY ? new SingleBar({ format: 'load |{bar}| {value}/{total} layers', clearOnComplete: true }) : null;
+  const t0 = performance.now();
+  let shown = false;
+  const onProgress = (done: number, total: number) => {
+    if (!bar) return;
+    if (!shown && performance.now() - t0 > 500) { bar.start(total, done); shown = true; }
+    if (shown) bar.update(done);
+  };
+  try {
+    return await loadModel(path, { backend: o.backend, threads: o.threads, onProgress, ...extra });
+  } finally {
+    if (shown) bar?.stop();
+  }
 }
 
 export function addSamplingOptions(cmd: Command): Command {
