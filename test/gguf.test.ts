@@ -103,3 +103,68 @@ test('malformed GGUFs are clean errors naming the problem', () => {
   const i = Buffer.from(dup).indexOf('x', 30); dup[i] = 'w'.charCodeAt(0);
   assert.throws(() => parseGGUFBytes(dup), /duplicate tensor name "w"/);
 });
+
+test('writeGGUF streams thunks to a temp name and renames; openGGUF reads ranges from the file; v2 reads', async () => {
+  const { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const { openGGUF, writeGGUF } = await import('../src/formats/gguf.js');
+  const dir = mkdtempSync(join(tmpdir(), 'gguf-'));
+  try {
+    const path = join(dir, 'm.gguf');
+    let calls = 0;
+    const data = Float32Array.from({ length: 64 }, (_, i) => i);
+    writeGGUF(path, new Map([['general.architecture', gguf.str('llama')]]), [
+      { name: 'a', type: GGMLType.F32, dims: [64], data: () => { calls++; return new Uint8Array(data.buffer); } },
+      { name: 'b', type: GGMLType.F16, dims: [32, 2], data: quantize(GGMLType.F16, data, 2, 32) },
+    ]);
+    assert.equal(calls, 1);
+    assert.deepEqual(readdirSync(dir), ['m.gguf']);
+    const f = openGGUF(path);
+    assert.deepEqual(new Float32Array(f.readTensor('a').slice().buffer), data);
+    assert.deepEqual(f.tensor('b')!.dims, [32, 2]);
+    assert.equal(f.tensor('b')!.offset % 32, 0);
+    f.close();
+    // a failing thunk leaves neither the file nor its temp behind
+    assert.throws(() => writeGGUF(join(dir, 'x.gguf'), [], [{ name: 'a', type: GGMLType.F32, dims: [4], data: () => new Uint8Array(3) }]), /3 bytes of data, expected 16/);
+    assert.deepEqual(readdirSync(dir), ['m.gguf']);
+    // GGUF v2 has the same layout as v3 (u64 counts)
+    const v2 = readFileSync(path);
+    v2.writeUInt32LE(2, 4);
+    writeFileSync(join(dir, 'v2.gguf'), v2);
+    const g = openGGUF(join(dir, 'v2.gguf'));
+    assert.equal(g.version, 2);
+    assert.equal(g.get('general.architecture'), 'llama');
+    g.close();
+    writeFileSync(join(dir, 'bad.gguf'), v2.subarray(0, 40));
+    assert.throws(() => openGGUF(join(dir, 'bad.gguf')), (e: Error) => e instanceof GGUFError && e.message.startsWith(join(dir, 'bad.gguf')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('writer: deep nested arrays round trip; values that would wrap are refused', () => {
+  const deep: GGUFValue = { type: GGUFValueType.ARRAY, itemType: GGUFValueType.ARRAY, value: [
+    { type: GGUFValueType.ARRAY, itemType: GGUFValueType.ARRAY, value: [gguf.strArray(['a', 'b'])] },
+  ] };
+  assert.deepEqual(parseGGUFBytes(serializeGGUF([['d', deep]], [])).get('d'), [[['a', 'b']]]);
+  let v: GGUFValue = gguf.i32Array([1]);
+  for (let i = 0; i < 8; i++) v = { type: GGUFValueType.ARRAY, itemType: GGUFValueType.ARRAY, value: [v] };
+  assert.throws(() => serializeGGUF([['d', v]], []), /nested deeper than 8/);
+  assert.throws(() => serializeGGUF([['k', gguf.u32(-1)]], []), /"k": value -1 is not an integer in \[0, 4294967295\]/);
+  assert.throws(() => serializeGGUF([['k', { type: GGUFValueType.UINT8, value: 256 }]], []), /not an integer/);
+  assert.throws(() => serializeGGUF([['k', gguf.i32(1.5)]], []), /not an integer/);
+  assert.throws(() => serializeGGUF([['k', gguf.u64(-1n)]], []), /out of range/);
+  assert.throws(() => serializeGGUF([['k', gguf.str(3 as unknown as string)]], []), /expected a string/);
+  assert.throws(() => serializeGGUF([['k', gguf.u32(1)], ['k', gguf.u32(2)]], []), /duplicate metadata key "k"/);
+  const t = { name: 'w', type: GGMLType.F32, dims: [4], data: new Uint8Array(16) };
+  assert.throws(() => serializeGGUF([], [t, t]), /duplicate tensor name "w"/);
+  // reader side: 20 levels of arrays is a GGUFError naming the problem
+  const parts: Buffer[] = [Buffer.from('GGUF'), u32le(3), u64le(0), u64le(1), u64le(1), Buffer.from('d'), u32le(GGUFValueType.ARRAY)];
+  for (let i = 0; i < 20; i++) parts.push(u32le(GGUFValueType.ARRAY), u64le(1));
+  parts.push(u32le(GGUFValueType.INT32), u64le(0));
+  assert.throws(() => parseGGUFBytes(new Uint8Array(Buffer.concat(parts))), (e: Error) => e instanceof GGUFError && /nested deeper than 8/.test(e.message));
+});
+
+function u32le(v: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; }
+function u64le(v: number): Buffer { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); return b; }

@@ -312,51 +312,69 @@ class ByteWriter {
   }
 }
 
+/** Integer ranges of the fixed-size metadata types (the writer refuses values that would wrap). */
+const INT_RANGE: Partial<Record<GGUFValueType, [number, number]>> = {
+  [GGUFValueType.UINT8]: [0, 0xff], [GGUFValueType.INT8]: [-0x80, 0x7f],
+  [GGUFValueType.UINT16]: [0, 0xffff], [GGUFValueType.INT16]: [-0x8000, 0x7fff],
+  [GGUFValueType.UINT32]: [0, 0xffffffff], [GGUFValueType.INT32]: [-0x80000000, 0x7fffffff],
+};
+const BIG_RANGE: Partial<Record<GGUFValueType, [bigint, bigint]>> = {
+  [GGUFValueType.UINT64]: [0n, 2n ** 64n - 1n], [GGUFValueType.INT64]: [-(2n ** 63n), 2n ** 63n - 1n],
+};
+
 function writeScalar(w: ByteWriter, type: GGUFValueType, v: unknown, key: string): void {
-  const num = () => {
-    if (typeof v !== 'number' && typeof v !== 'bigint') throw new Error(`metadata "${key}": expected a number, got ${typeof v}`);
-    return Number(v);
-  };
+  const bad = (what: string): never => { throw new Error(`metadata "${key}": ${what} for type ${GGUFValueType[type] ?? type}`); };
+  const range = INT_RANGE[type];
+  if (range) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < range[0] || v > range[1]) bad(`value ${String(v)} is not an integer in [${range[0]}, ${range[1]}]`);
+  }
+  const big = BIG_RANGE[type];
+  if (big) {
+    if ((typeof v !== 'number' || !Number.isInteger(v)) && typeof v !== 'bigint') bad(`value ${String(v)} is not an integer`);
+    const b = BigInt(v as number | bigint);
+    if (b < big[0] || b > big[1]) bad(`value ${b} is out of range`);
+  }
   switch (type) {
-    case GGUFValueType.UINT8: return w.u8(num());
-    case GGUFValueType.INT8: return w.i8(num());
-    case GGUFValueType.UINT16: return w.u16(num());
-    case GGUFValueType.INT16: return w.i16(num());
-    case GGUFValueType.UINT32: return w.u32(num());
-    case GGUFValueType.INT32: return w.i32(num());
-    case GGUFValueType.FLOAT32: return w.f32(num());
-    case GGUFValueType.FLOAT64: return w.f64(num());
+    case GGUFValueType.UINT8: return w.u8(v as number);
+    case GGUFValueType.INT8: return w.i8(v as number);
+    case GGUFValueType.UINT16: return w.u16(v as number);
+    case GGUFValueType.INT16: return w.i16(v as number);
+    case GGUFValueType.UINT32: return w.u32(v as number);
+    case GGUFValueType.INT32: return w.i32(v as number);
+    case GGUFValueType.FLOAT32:
+    case GGUFValueType.FLOAT64:
+      if (typeof v !== 'number') bad(`expected a number, got ${typeof v}`);
+      return type === GGUFValueType.FLOAT32 ? w.f32(v as number) : w.f64(v as number);
     case GGUFValueType.UINT64: return w.u64(v as number | bigint);
     case GGUFValueType.INT64: return w.i64(v as number | bigint);
-    case GGUFValueType.BOOL: return w.u8(v ? 1 : 0);
+    case GGUFValueType.BOOL:
+      if (typeof v !== 'boolean') bad(`expected a boolean, got ${typeof v}`);
+      return w.u8(v ? 1 : 0);
     case GGUFValueType.STRING:
-      if (typeof v !== 'string') throw new Error(`metadata "${key}": expected a string`);
-      return w.str(v);
-    default: throw new Error(`metadata "${key}": unknown value type ${type}`);
+      if (typeof v !== 'string') bad(`expected a string, got ${typeof v}`);
+      return w.str(v as string);
+    default: return bad('unknown value type');
   }
 }
 
-function writeValue(w: ByteWriter, v: GGUFValue, key: string): void {
-  w.u32(v.type);
-  if (v.type !== GGUFValueType.ARRAY) return writeScalar(w, v.type, v.value, key);
+/** Array body: item type, count, items (arrays of arrays recurse, as deep as the reader accepts). */
+function writeArray(w: ByteWriter, v: GGUFValue, key: string, depth: number): void {
+  if (depth >= MAX_NESTING) throw new Error(`metadata "${key}": arrays nested deeper than ${MAX_NESTING}`);
+  if (!Array.isArray(v.value) && !ArrayBuffer.isView(v.value)) throw new Error(`metadata "${key}": an ARRAY value needs an array`);
   const items = v.value as ArrayLike<unknown>;
   const itemType = v.itemType ?? GGUFValueType.STRING;
   w.u32(itemType);
   w.u64(items.length);
   for (let i = 0; i < items.length; i++) {
-    if (itemType === GGUFValueType.ARRAY) {
-      const inner = items[i] as GGUFValue;
-      w.u32(inner.itemType ?? GGUFValueType.STRING);
-      const innerItems = inner.value as ArrayLike<unknown>;
-      w.u64(innerItems.length);
-      for (let j = 0; j < innerItems.length; j++) {
-        if (inner.itemType === GGUFValueType.ARRAY) throw new Error(`metadata "${key}": only two levels of array nesting are written`);
-        writeScalar(w, inner.itemType ?? GGUFValueType.STRING, innerItems[j], key);
-      }
-    } else {
-      writeScalar(w, itemType, items[i], key);
-    }
+    if (itemType === GGUFValueType.ARRAY) writeArray(w, items[i] as GGUFValue, key, depth + 1);
+    else writeScalar(w, itemType, items[i], key);
   }
+}
+
+function writeValue(w: ByteWriter, v: GGUFValue, key: string): void {
+  w.u32(v.type);
+  if (v.type === GGUFValueType.ARRAY) writeArray(w, v, key, 0);
+  else writeScalar(w, v.type, v.value, key);
 }
 
 function headerAndLayout(metadata: Map<string, GGUFValue> | Array<[string, GGUFValue]>, tensors: GGUFTensorToWrite[], alignment: number) {
