@@ -7,8 +7,9 @@
 export const TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
 
 // Texts llama.cpp treats as end-of-generation (and forces to CONTROL) whatever the file says.
-const EOG_TEXTS = new Set(['<|eot_id|>', '<|im_end|>', '<|end|>', '<end_of_turn>', '<|endoftext|>', '<|eom_id|>',
-  '<EOT>', '_<EOT>', '<|end_of_text|>', '[EOT]', '<｜end▁of▁sentence｜>']);
+const EOG_TEXTS = new Set(['<|eot_id|>', '<|im_end|>', '<|end|>', '<|return|>', '<|call|>', '<|flush|>', '<|calls|>',
+  '<end_of_turn>', '<|endoftext|>', '</s>', '<|eom_id|>', '<EOT>', '_<EOT>', '[EOT]', '[EOS]', '<|end_of_text|>',
+  '<｜end▁of▁sentence｜>']);
 const EOT_TEXTS = new Set(['<|eot_id|>', '<|im_end|>', '<|end|>', '<end_of_turn>', '<|endoftext|>', '<|end_of_text|>',
   '<EOT>', '_<EOT>', '[EOT]', '<｜end▁of▁sentence｜>']);
 
@@ -35,6 +36,13 @@ export function buildTables(tokens: readonly string[], tokenTypes: readonly numb
     if (EOG_TEXTS.has(text)) { stopTokens.add(id); types[id] = TOKEN_TYPE.CONTROL; }
   }
   for (const id of [eos, eot, eom]) if (id !== undefined && id >= 0 && id < n) stopTokens.add(id);
+  // harmony / solar-open chat formats: "<|end|>" ends a message, not the generation
+  const has = (t: string) => { const id = ids.get(t); return id !== undefined && stopTokens.has(id); };
+  const end = ids.get('<|end|>');
+  if (end !== undefined && has('<|end|>') && (has('<|call|>') || has('<|calls|>')) && (has('<|return|>') || has('<|flush|>'))) {
+    stopTokens.delete(end);
+    types[end] = TOKEN_TYPE.USER_DEFINED;
+  }
   const specials: VocabTables['specials'] = [];
   for (let i = 0; i < n; i++) {
     const t = types[i];
