@@ -17,6 +17,7 @@ import { absmeanTernarize, floatToF32, getCode } from '../src/quant/ternary.js';
 import type { ModelWeights, Matrix, LayerWeights } from '../src/model/types.js';
 import type { TernaryMatrix } from '../src/kernels/backend.js';
 import type { Tokenizer } from '../src/tokenizer/types.js';
+import { tokenizerFromGGUF, tokenizerFromHF, type GGUFMetadataEntry } from '../src/tokenizer/index.js';
 
 const SHAPE = { dim: 256, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnDim: 256, vocabSize: 320, contextLength: 64 };
 const PROMPT = [1, 40, 77, 120, 5, 300, 12, 9];
@@ -257,3 +258,23 @@ test('bad directories fail with clear errors', () => {
     JSON.parse(readFileSync(join(dir, 'x', 'config.json'), 'utf8'));
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
+
+// llama.cpp-generated fixtures (test/fixtures/tokenizer): GGUF vocabulary + ids llama.cpp produced.
+for (const name of ['bpe-llama3', 'bpe-gpt2', 'bpe-qwen2', 'spm']) {
+  test(`${name}: tokenizer.json written from the GGUF vocabulary encodes exactly as llama.cpp`, () => {
+    const f = JSON.parse(readFileSync(new URL(`../../test/fixtures/tokenizer/${name}.json`, import.meta.url), 'utf8')) as
+      { metadata: GGUFMetadataEntry[]; cases: Array<{ text: string; parseSpecial: boolean; ids: number[] }> };
+    const gguf = tokenizerFromGGUF((k) => f.metadata.find((e) => e.key === k)?.value);
+    const { tokenizerJson, tokenizerConfig } = tokenizerToHF(gguf);
+    const hf = tokenizerFromHF(JSON.parse(JSON.stringify(tokenizerJson)), JSON.parse(JSON.stringify(tokenizerConfig)));
+    assert.equal(hf.kind, gguf.kind);
+    assert.equal(hf.bos, gguf.bos);
+    assert.equal(hf.eos, gguf.eos);
+    let n = 0;
+    for (const c of f.cases) {
+      assert.deepEqual(hf.encode(c.text, { addBos: false, parseSpecial: c.parseSpecial }), c.ids, `${name} ${JSON.stringify(c.text)}`);
+      n++;
+    }
+    assert.ok(n >= 100);
+  });
+}
