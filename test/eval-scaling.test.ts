@@ -1,0 +1,39 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fitPowerLaw } from '../src/eval/powerlaw.js';
+import { lineChartSVG } from '../src/eval/chart.js';
+
+test('power-law fit recovers a, b, c from exact points', () => {
+  const [a, b, c] = [40, -0.3, 2.5];
+  const pts = [1e3, 3e3, 1e4, 3e4, 1e5, 1e6].map((n): [number, number] => [n, a * n ** b + c]);
+  const f = fitPowerLaw(pts);
+  assert.ok(Math.abs(f.c - c) < 1e-3, `c ${f.c}`);
+  assert.ok(Math.abs(f.b - b) < 1e-3, `b ${f.b}`);
+  assert.ok(Math.abs(f.a - a) / a < 1e-2, `a ${f.a}`);
+  assert.ok(f.rmse < 1e-4);
+});
+
+test('power-law fit: noisy points stay close, bad input is refused', () => {
+  const noise = [0.01, -0.008, 0.005, -0.01, 0.007];
+  const pts = [2e4, 5e4, 1e5, 2e5, 5e5].map((n, i): [number, number] => [n, 12 * n ** -0.2 + 1 + noise[i]]);
+  const f = fitPowerLaw(pts);
+  assert.ok(f.rmse < 0.02, `rmse ${f.rmse}`);
+  for (const [n, l] of pts) assert.ok(Math.abs(f.a * n ** f.b + f.c - l) < 0.03);
+  assert.throws(() => fitPowerLaw([[1, 2], [2, 1]]), /at least 3 points/);
+  assert.throws(() => fitPowerLaw([[0, 2], [2, 1], [3, 1]]), /N > 0/);
+});
+
+test('line chart SVG: one path per series, legend, escaped text, log axis labels', () => {
+  const svg = lineChartSVG([
+    { name: 'ternary', color: '#d62728', points: [[1e3, 5], [1e4, 4], [1e5, 3.5]] },
+    { name: 'fp <fit>', color: '#1f77b4', points: [[1e3, 4.8], [1e5, 3.4]], dashed: true, noMarkers: true },
+  ], { title: 'a & b', xLabel: 'N', yLabel: 'loss', logX: true });
+  assert.match(svg, /^<svg /);
+  assert.equal((svg.match(/<path /g) ?? []).length, 2);
+  assert.equal((svg.match(/<circle /g) ?? []).length, 3);
+  assert.match(svg, /a &amp; b/);
+  assert.match(svg, /fp &lt;fit&gt;/);
+  assert.match(svg, /stroke-dasharray/);
+  assert.match(svg, />1\.0e\+5</);
+  assert.match(svg, /\(log scale\)/);
+});
