@@ -37,9 +37,10 @@ export async function modelFromWeights(weights: ModelWeights, tokenizer: Tokeniz
     const keep = opts.keepWeights || backend.name === 'reference';
     const model = new Model(keep ? weights : undefined, weights, tokenizer, backend, info);
     if (opts.contextLength !== undefined) model.defaultContextLength = opts.contextLength;
+    model.ownsBackend = typeof opts.backend !== 'object'; // a Backend passed in stays the caller's to dispose
     return model;
   } catch (e) {
-    backend.dispose();
+    if (typeof opts.backend !== 'object') backend.dispose();
     throw e;
   }
 }

@@ -248,5 +248,8 @@ export class Model {
     return generate(this, prompt, opts);
   }
 
-  dispose(): void { this.backend.dispose(); }
+  /** Whether dispose() also disposes the backend (true unless the caller passed its own Backend). */
+  ownsBackend = true;
+
+  dispose(): void { if (this.ownsBackend) this.backend.dispose(); }
 }
