@@ -69,31 +69,45 @@ export function tensorBytes(type: GGMLType, nElements: number): number {
 // C's lroundf: half away from zero.
 const lround = (v: number): number => (v < 0 ? -Math.round(-v) : Math.round(v));
 
-const TQ1_POW3 = [1, 3, 9, 27, 81, 243];
+/**
+ * Where each element of a ternary block lives, as tables (built once): element i of the block is in
+ * byte BYTE[i] of the packed codes, as the 2-bit field at bit SHIFT[i] (TQ2_0, I2_S) or as trit TRIT[i]
+ * (0 = most significant of the byte's base-3 number; TQ1_0).
+ */
+interface TernaryLayout { blockSize: number; codeBytes: number; byte: Uint8Array; shift: Uint8Array; trit: Uint8Array }
 
-/** Trit (0..2) number n (0 = most significant of 5) stored in a TQ1_0 byte. */
-function tq1Trit(byte: number, n: number): number {
-  const q = (byte * TQ1_POW3[n]) & 0xff;
-  return (q * 3) >> 8;
+function layout(blockSize: number, codeBytes: number, place: (push: (byte: number, shiftOrTrit: number) => void) => void): TernaryLayout {
+  const byte = new Uint8Array(blockSize), shift = new Uint8Array(blockSize);
+  let i = 0;
+  place((b, s) => { byte[i] = b; shift[i] = s; i++; });
+  if (i !== blockSize) throw new Error('ternary layout table is incomplete');
+  return { blockSize, codeBytes, byte, shift, trit: shift };
 }
 
-/** Element order of one TQ1_0 block: [byte index, trit index] per element, built once. */
-const TQ1_ORDER: Array<[number, number]> = (() => {
-  const order: Array<[number, number]> = [];
-  for (let n = 0; n < 5; n++) for (let m = 0; m < 32; m++) order.push([m, n]);         // qs[0..32), 160 elements
-  for (let n = 0; n < 5; n++) for (let m = 0; m < 16; m++) order.push([32 + m, n]);    // qs[32..48), 80 elements
-  for (let n = 0; n < 4; n++) for (let j = 0; j < 4; j++) order.push([48 + j, n]);     // qh[0..4), 16 elements
-  return order;
+const TERNARY_LAYOUTS: Partial<Record<GGMLType, TernaryLayout>> = {
+  // quantize_row_tq2_0_ref: element i at qs[(i>>7)*32 + (i&31)], bits 2*((i>>5)&3); code = w + 1
+  [GGMLType.TQ2_0]: layout(256, 64, (push) => { for (let i = 0; i < 256; i++) push((i >> 7) * 32 + (i & 31), ((i >> 5) & 3) * 2); }),
+  // quantize_i2_s (x86): element i at byte i&31, bits 6 - 2*(i>>5)
+  [GGMLType.I2_S]: layout(128, 32, (push) => { for (let i = 0; i < 128; i++) push(i & 31, 6 - 2 * (i >> 5)); }),
+  // quantize_row_tq1_0_ref: 160 elements as 5 trits of qs[0..32), 80 as 5 trits of qs[32..48), 16 as 4 trits of qh[0..4)
+  [GGMLType.TQ1_0]: layout(256, 52, (push) => {
+    for (let n = 0; n < 5; n++) for (let m = 0; m < 32; m++) push(m, n);
+    for (let n = 0; n < 5; n++) for (let m = 0; m < 16; m++) push(32 + m, n);
+    for (let n = 0; n < 4; n++) for (let j = 0; j < 4; j++) push(48 + j, n);
+  }),
+};
+
+/** TQ1_0 trit n (0..4) of a byte, as dequantize_row_tq1_0 computes it: ((byte·3^n mod 256)·3) >> 8. */
+const TQ1_TRITS: Uint8Array = (() => {
+  const t = new Uint8Array(256 * 5);
+  for (let v = 0; v < 256; v++) for (let n = 0; n < 5; n++) t[v * 5 + n] = ((((v * 3 ** n) & 0xff) * 3) >> 8);
+  return t;
 })();
 
-/** Code (0..2, = w + 1) of element i in a 256-element TQ2_0 block: qs byte (i>>7)*32 + (i&31), bits 2*((i>>5)&3). */
-function tq2Pos(i: number): [number, number] {
-  return [(i >> 7) * 32 + (i & 31), ((i >> 5) & 3) * 2];
-}
-
-/** I2_S, 128-element block of 32 bytes: element i at byte (i & 31), bits 6 - 2*(i >> 5). */
-function i2sPos(i: number): [number, number] {
-  return [i & 31, 6 - 2 * (i >> 5)];
+function ternaryLayout(type: GGMLType): TernaryLayout {
+  const l = TERNARY_LAYOUTS[type];
+  if (!l) throw new Error(`${ggmlTypeName(type)} is not a ternary type`);
+  return l;
 }
 
 export function dequantize(type: GGMLType, bytes: Uint8Array, nElements: number): Float32Array {
@@ -118,33 +132,16 @@ export function dequantize(type: GGMLType, bytes: Uint8Array, nElements: number)
       }
       break;
     case GGMLType.TQ1_0:
-      for (let b = 0; b < nElements / 256; b++) {
-        const o = b * 54;
-        const d = f16ToF32(dv.getUint16(o + 52, true));
-        for (let i = 0; i < 256; i++) {
-          const [byte, n] = TQ1_ORDER[i];
-          out[b * 256 + i] = (tq1Trit(bytes[o + byte], n) - 1) * d;
-        }
-      }
-      break;
     case GGMLType.TQ2_0:
-      for (let b = 0; b < nElements / 256; b++) {
-        const o = b * 66;
-        const d = f16ToF32(dv.getUint16(o + 64, true));
-        for (let i = 0; i < 256; i++) {
-          const [byte, shift] = tq2Pos(i);
-          out[b * 256 + i] = (((bytes[o + byte] >> shift) & 3) - 1) * d;
-        }
-      }
-      break;
     case GGMLType.I2_S: {
-      const scale = dv.getFloat32(nElements / 4, true);
-      for (let b = 0; b < nElements / 128; b++) {
-        for (let i = 0; i < 128; i++) {
-          const [byte, shift] = i2sPos(i);
-          // weight = code - 1, as bitnet.cpp's kernels compute it (sum(code·x) - sum(x))
-          out[b * 128 + i] = (((bytes[b * 32 + byte] >> shift) & 3) - 1) * scale;
-        }
+      // weight = (code - 1)·d; TQ1_0/TQ2_0 keep an f16 d after each block's codes, I2_S one f32 after all blocks
+      const { blockSize, typeSize } = GGML_TYPES[type];
+      const codes = new Uint8Array(blockSize);
+      const tensorScale = type === GGMLType.I2_S ? dv.getFloat32(nElements / 4, true) : 0;
+      for (let b = 0; b < nElements / blockSize; b++) {
+        unpackTernaryBlock(type, bytes, b * typeSize, codes);
+        const d = type === GGMLType.I2_S ? tensorScale : f16ToF32(dv.getUint16(b * typeSize + typeSize - 2, true));
+        for (let i = 0; i < blockSize; i++) out[b * blockSize + i] = (codes[i] - 1) * d;
       }
       break;
     }
@@ -184,13 +181,12 @@ export function quantize(type: GGMLType, src: Float32Array, rows: number, cols: 
     case GGMLType.TQ2_0: {
       const tq1 = type === GGMLType.TQ1_0;
       const bsz = tq1 ? 54 : 66;
+      const codes = new Uint8Array(256);
       for (let b = 0; b < n / 256; b++) {
         let amax = 0;
         for (let i = 0; i < 256; i++) amax = Math.max(amax, Math.abs(src[b * 256 + i]));
         const id = amax ? Math.fround(1 / amax) : 0;
-        const code = (i: number) => Math.max(-1, Math.min(1, lround(Math.fround(src[b * 256 + i] * id)))) + 1;
-        const codes = new Uint8Array(256);
-        for (let i = 0; i < 256; i++) codes[i] = code(i);
+        for (let i = 0; i < 256; i++) codes[i] = Math.max(-1, Math.min(1, lround(Math.fround(src[b * 256 + i] * id)))) + 1;
         packTernaryBlock(type, codes, out, b * bsz);
         dv.setUint16(b * bsz + bsz - 2, f32ToF16(amax), true);
       }
@@ -218,40 +214,28 @@ export function quantize(type: GGMLType, src: Float32Array, rows: number, cols: 
 
 /** Packs one block of codes (0..2) into TQ1_0 (qs+qh, 52 bytes), TQ2_0 (64 bytes) or I2_S (32 bytes) at dst[o]. */
 export function packTernaryBlock(type: GGMLType, codes: Uint8Array, dst: Uint8Array, o: number): void {
-  if (type === GGMLType.TQ2_0) {
-    for (let i = 0; i < 64; i++) dst[o + i] = 0;
-    for (let i = 0; i < 256; i++) { const [byte, shift] = tq2Pos(i); dst[o + byte] |= codes[i] << shift; }
-  } else if (type === GGMLType.I2_S) {
-    for (let i = 0; i < 32; i++) dst[o + i] = 0;
-    for (let i = 0; i < 128; i++) { const [byte, shift] = i2sPos(i); dst[o + byte] |= codes[i] << shift; }
-  } else if (type === GGMLType.TQ1_0) {
-    // Each byte holds a base-3 number (first trit most significant), scaled to 0..255 by ceil(q·256/243).
-    const acc = new Uint16Array(52);
-    const trits = new Uint8Array(52);
-    for (let i = 0; i < 256; i++) {
-      const [byte] = TQ1_ORDER[i];
-      acc[byte] = acc[byte] * 3 + codes[i];
-      trits[byte]++;
-    }
-    for (let j = 0; j < 52; j++) {
-      let q = acc[j];
-      for (let t = trits[j]; t < 5; t++) q *= 3; // qh bytes hold 4 trits: shift to the top
-      dst[o + j] = Math.floor((q * 256 + 242) / 243);
-    }
-  } else {
-    throw new Error(`${ggmlTypeName(type)} is not a ternary type`);
+  const { blockSize, codeBytes, byte, shift } = ternaryLayout(type);
+  dst.fill(0, o, o + codeBytes);
+  if (type !== GGMLType.TQ1_0) {
+    for (let i = 0; i < blockSize; i++) dst[o + byte[i]] |= codes[i] << shift[i];
+    return;
+  }
+  // Each byte holds a base-3 number, first trit most significant, scaled to 0..255 by ceil(q·256/243);
+  // the qh bytes hold 4 trits, shifted up by one trit. Elements reach each byte in trit order.
+  const acc = new Uint16Array(codeBytes);
+  for (let i = 0; i < blockSize; i++) acc[byte[i]] = acc[byte[i]] * 3 + codes[i];
+  for (let j = 0; j < codeBytes; j++) {
+    const q = j < 48 ? acc[j] : acc[j] * 3;
+    dst[o + j] = Math.floor((q * 256 + 242) / 243);
   }
 }
 
-/** Unpacks one block's codes (0..2). */
+/** Unpacks one block's codes (0..2; 3 only from a TQ2_0/I2_S block no quantizer wrote). */
 export function unpackTernaryBlock(type: GGMLType, src: Uint8Array, o: number, codes: Uint8Array): void {
-  if (type === GGMLType.TQ2_0) {
-    for (let i = 0; i < 256; i++) { const [byte, shift] = tq2Pos(i); codes[i] = (src[o + byte] >> shift) & 3; }
-  } else if (type === GGMLType.I2_S) {
-    for (let i = 0; i < 128; i++) { const [byte, shift] = i2sPos(i); codes[i] = (src[o + byte] >> shift) & 3; }
-  } else if (type === GGMLType.TQ1_0) {
-    for (let i = 0; i < 256; i++) { const [byte, n] = TQ1_ORDER[i]; codes[i] = tq1Trit(src[o + byte], n); }
+  const { blockSize, byte, shift, trit } = ternaryLayout(type);
+  if (type === GGMLType.TQ1_0) {
+    for (let i = 0; i < blockSize; i++) codes[i] = TQ1_TRITS[src[o + byte[i]] * 5 + trit[i]];
   } else {
-    throw new Error(`${ggmlTypeName(type)} is not a ternary type`);
+    for (let i = 0; i < blockSize; i++) codes[i] = (src[o + byte[i]] >> shift[i]) & 3;
   }
 }

@@ -6,7 +6,7 @@
 import type { FloatMatrix, TernaryMatrix } from '../kernels/backend.js';
 import { f16ToF32, f32ToF16 } from './half.js';
 import {
-  GGML_TYPES, GGMLType, dequantize, ggmlTypeName, packTernaryBlock, tensorBytes, unpackTernaryBlock,
+  GGML_TYPES, GGMLType, dequantize, ggmlTypeName, isTernaryType, packTernaryBlock, tensorBytes, unpackTernaryBlock,
 } from './ggml.js';
 
 const lround = (v: number): number => (v < 0 ? -Math.round(-v) : Math.round(v));
@@ -52,69 +52,73 @@ export function ternaryToF32(m: TernaryMatrix): Float32Array {
   return out;
 }
 
+/** Canonical byte of 4 codes; an invalid code 3 becomes 1 (weight 0): a TernaryMatrix holds only -1/0/+1. */
+const VALID = [0, 1, 2, 1];
+function packCanonical(codes: Uint8Array, dst: Uint8Array, at: number): void {
+  for (let k = 0; k < codes.length; k += 4) {
+    dst[at + (k >> 2)] = VALID[codes[k]] | (VALID[codes[k + 1]] << 2) | (VALID[codes[k + 2]] << 4) | (VALID[codes[k + 3]] << 6);
+  }
+}
+function unpackCanonical(src: Uint8Array, at: number, codes: Uint8Array): void {
+  for (let k = 0; k < codes.length; k += 4) {
+    const v = src[at + (k >> 2)];
+    codes[k] = VALID[v & 3]; codes[k + 1] = VALID[(v >> 2) & 3]; codes[k + 2] = VALID[(v >> 4) & 3]; codes[k + 3] = VALID[v >> 6];
+  }
+}
+
+/**
+ * File layout -> canonical matrix, block by block (codes to codes, no f32 copy). TQ1_0/TQ2_0 keep their
+ * per-256 f16 scales (blockSize 256); I2_S has one scale (blockSize = cols).
+ */
 export function ternaryFromGGML(type: GGMLType, bytes: Uint8Array, rows: number, cols: number): TernaryMatrix {
   const n = rows * cols;
   const need = tensorBytes(type, n);
   if (bytes.byteLength < need) throw new Error(`${ggmlTypeName(type)} tensor data too short: ${bytes.byteLength} < ${need}`);
   const { blockSize, typeSize } = GGML_TYPES[type];
-  if (type === GGMLType.TQ1_0 || type === GGMLType.TQ2_0) {
-    if (cols % 256 !== 0) throw new Error(`${ggmlTypeName(type)} rows must be a multiple of 256, got ${cols}`);
-    const m = emptyTernary(rows, cols, 256);
-    const codes = new Uint8Array(256);
-    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let b = 0; b < n / 256; b++) {
-      unpackTernaryBlock(type, bytes, b * typeSize, codes);
-      for (let i = 0; i < 256; i++) setCode(m, b * 256 + i, codes[i] === 3 ? 1 : codes[i]); // 3: invalid, read as 0
-      m.scales[b] = f16ToF32(dv.getUint16(b * typeSize + typeSize - 2, true));
-    }
-    return m;
+  const perTensor = type === GGMLType.I2_S;
+  if (!perTensor && cols % blockSize !== 0) throw new Error(`${ggmlTypeName(type)} rows must be a multiple of ${blockSize}, got ${cols}`);
+  const m = emptyTernary(rows, cols, perTensor ? cols : blockSize);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const codes = new Uint8Array(blockSize);
+  for (let b = 0; b < n / blockSize; b++) {
+    unpackTernaryBlock(type, bytes, b * typeSize, codes);
+    packCanonical(codes, m.codes, (b * blockSize) >> 2);
+    if (!perTensor) m.scales[b] = f16ToF32(dv.getUint16(b * typeSize + typeSize - 2, true));
   }
-  if (type === GGMLType.I2_S) {
-    if (n % blockSize !== 0) throw new Error(`I2_S needs a multiple of 128 elements, got ${n}`);
-    const m = emptyTernary(rows, cols, cols);
-    const codes = new Uint8Array(128);
-    for (let b = 0; b < n / 128; b++) {
-      unpackTernaryBlock(type, bytes, b * typeSize, codes);
-      for (let i = 0; i < 128; i++) setCode(m, b * 128 + i, codes[i] === 3 ? 1 : codes[i]);
-    }
-    m.scales.fill(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getFloat32(n / 4, true));
-    return m;
-  }
-  throw new Error(`${ggmlTypeName(type)} is not a ternary type`);
+  if (perTensor) m.scales.fill(dv.getFloat32(n / 4, true));
+  return m;
 }
 
+/** Canonical matrix -> file layout. TQ1_0/TQ2_0 take scale blocks of 256 or whole rows; I2_S needs one scale. */
 export function ternaryToGGML(type: GGMLType, m: TernaryMatrix): Uint8Array {
   const n = m.rows * m.cols;
-  const out = new Uint8Array(tensorBytes(type, n));
-  const dv = new DataView(out.buffer);
-  const nb = m.cols / m.blockSize;
-  const scaleAt = (e: number) => m.scales[Math.floor(e / m.cols) * nb + Math.floor((e % m.cols) / m.blockSize)];
-  if (type === GGMLType.TQ1_0 || type === GGMLType.TQ2_0) {
-    if (m.cols % 256 !== 0) throw new Error(`${ggmlTypeName(type)} needs rows of a multiple of 256 weights, got ${m.cols}`);
-    if (m.blockSize % 256 !== 0 && m.blockSize !== m.cols) throw new Error(`cannot store ${m.blockSize}-wide scale blocks in ${ggmlTypeName(type)}`);
-    const { typeSize } = GGML_TYPES[type];
-    const codes = new Uint8Array(256);
-    for (let b = 0; b < n / 256; b++) {
-      for (let i = 0; i < 256; i++) codes[i] = Math.min(getCode(m, b * 256 + i), 2);
-      packTernaryBlock(type, codes, out, b * typeSize);
-      dv.setUint16(b * typeSize + typeSize - 2, f32ToF16(scaleAt(b * 256)), true);
-    }
-    return out;
-  }
-  if (type === GGMLType.I2_S) {
+  const { blockSize, typeSize } = GGML_TYPES[type];
+  if (!isTernaryType(type)) throw new Error(`${ggmlTypeName(type)} is not a ternary type`);
+  const perTensor = type === GGMLType.I2_S;
+  if (perTensor) {
     const s0 = m.scales[0];
     for (let i = 1; i < m.scales.length; i++) {
       if (m.scales[i] !== s0) throw new Error('I2_S holds one scale per tensor: this matrix has several (use TQ2_0 or TQ1_0)');
     }
-    const codes = new Uint8Array(128);
-    for (let b = 0; b < n / 128; b++) {
-      for (let i = 0; i < 128; i++) codes[i] = Math.min(getCode(m, b * 128 + i), 2);
-      packTernaryBlock(type, codes, out, b * 32);
-    }
-    dv.setFloat32(n / 4, s0, true);
-    return out;
+  } else {
+    if (m.cols % blockSize !== 0) throw new Error(`${ggmlTypeName(type)} needs rows of a multiple of ${blockSize} weights, got ${m.cols}`);
+    if (m.blockSize % blockSize !== 0 && m.blockSize !== m.cols) throw new Error(`cannot store ${m.blockSize}-wide scale blocks in ${ggmlTypeName(type)}`);
   }
-  throw new Error(`${ggmlTypeName(type)} is not a ternary type`);
+  const out = new Uint8Array(tensorBytes(type, n));
+  const dv = new DataView(out.buffer);
+  const nb = m.cols / m.blockSize;
+  const codes = new Uint8Array(blockSize);
+  for (let b = 0; b < n / blockSize; b++) {
+    const e = b * blockSize;
+    unpackCanonical(m.codes, e >> 2, codes);
+    packTernaryBlock(type, codes, out, b * typeSize);
+    if (!perTensor) {
+      const scale = m.scales[Math.floor(e / m.cols) * nb + Math.floor((e % m.cols) / m.blockSize)];
+      dv.setUint16(b * typeSize + typeSize - 2, f32ToF16(scale), true);
+    }
+  }
+  if (perTensor) dv.setFloat32(n / 4, m.scales[0], true);
+  return out;
 }
 
 /** Full-precision tensor for the engine: F16 stays half (bits), everything else becomes f32. */
