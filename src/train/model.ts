@@ -27,6 +27,9 @@ export interface TrainModelConfig {
   normEps: number;
   ropeTheta: number;
   precision: Precision;
+  // ablations only (scripts/reproduce.mjs, docs/REPRODUCTION.md): ternary scale max|W| instead of mean|W|; no sub-norms
+  weightScale?: 'absmean' | 'absmax';
+  subNorm?: boolean;
 }
 
 const LAYER_PARAMS = ['attnNorm', 'wq', 'wk', 'wv', 'attnSubNorm', 'wo', 'ffnNorm', 'wGate', 'wUp', 'ffnSubNorm', 'wDown'] as const;
@@ -94,13 +97,13 @@ export class Params {
 const lround = (v: number): number => (v < 0 ? -Math.round(-v) : Math.round(v));
 
 /** Effective weights Qw(W) into out; returns the scale. */
-export function quantizeWeights(w: Float32Array, out: Float32Array, precision: Precision): number {
+export function quantizeWeights(w: Float32Array, out: Float32Array, precision: Precision, scaleBy: 'absmean' | 'absmax' = 'absmean'): number {
   const n = w.length;
   if (precision === 'fp') { out.set(w); return 1; }
   if (precision === 'ternary') {
     let s = 0;
-    for (let i = 0; i < n; i++) s += Math.abs(w[i]);
-    const scale = Math.max(s / n, 1e-5);
+    for (let i = 0; i < n; i++) s = scaleBy === 'absmax' ? Math.max(s, Math.abs(w[i])) : s + Math.abs(w[i]);
+    const scale = Math.max(scaleBy === 'absmax' ? s : s / n, 1e-5);
     for (let i = 0; i < n; i++) out[i] = Math.max(-1, Math.min(1, lround(w[i] / scale))) * scale;
     return scale;
   }
@@ -288,7 +291,7 @@ export class TrainModel {
   forward(tokens: Int32Array, targets: Int32Array): number {
     const c = this.params.config, P = this.params, N = this.N, D = c.dim, F = c.ffnDim, T = c.seqLen, H = c.nHeads, hd = D / H, V = c.vocabSize;
     this.tokens = tokens; this.targets = targets;
-    for (const l of P.layers) for (const name of LINEARS) quantizeWeights(l[name].data, this.qw.get(l[name])!, c.precision);
+    for (const l of P.layers) for (const name of LINEARS) quantizeWeights(l[name].data, this.qw.get(l[name])!, c.precision, c.weightScale);
     // token embedding
     let x = new Float32Array(N * D);
     for (let t = 0; t < N; t++) x.set(P.tokEmb.data.subarray(tokens[t] * D, tokens[t] * D + D), t * D);
@@ -304,7 +307,7 @@ export class TrainModel {
       // causal multi-head attention
       attentionForward(A.o, A.probs, A.q, A.k, A.v, this.B, T, H, hd);
       // sub-norm, output BitLinear, residual
-      rmsnormForward(A.o2, A.rO, A.o, L.attnSubNorm.data, N, D, c.normEps);
+      if (c.subNorm === false) A.o2.set(A.o); else rmsnormForward(A.o2, A.rO, A.o, L.attnSubNorm.data, N, D, c.normEps);
       quantizeActivations(A.o2, A.o2q, N, D, c.precision);
       const y = new Float32Array(N * D);
       this.linear(y, A.o2q, L.wo, N);
@@ -316,7 +319,7 @@ export class TrainModel {
       this.linear(A.g, A.fq, L.wGate, N); this.linear(A.u, A.fq, L.wUp, N);
       for (let i = 0; i < N * F; i++) A.hAct[i] = A.g[i] * sigmoid(A.g[i]) * A.u[i];
       // ffn sub-norm, down BitLinear, residual
-      rmsnormForward(A.h2, A.rH, A.hAct, L.ffnSubNorm.data, N, F, c.normEps);
+      if (c.subNorm === false) A.h2.set(A.hAct); else rmsnormForward(A.h2, A.rH, A.hAct, L.ffnSubNorm.data, N, F, c.normEps);
       quantizeActivations(A.h2, A.h2q, N, F, c.precision);
       const z = new Float32Array(N * D);
       this.linear(z, A.h2q, L.wDown, N);
@@ -365,7 +368,7 @@ export class TrainModel {
       const dh2 = new Float32Array(N * F);
       linearBack(dh2, dx, A.h2q, L.wDown);
       const dh = new Float32Array(N * F);
-      rmsnormBackward(dh, L.ffnSubNorm.grad, dh2, A.hAct, L.ffnSubNorm.data, A.rH, N, F);
+      if (c.subNorm === false) dh.set(dh2); else rmsnormBackward(dh, L.ffnSubNorm.grad, dh2, A.hAct, L.ffnSubNorm.data, A.rH, N, F);
       const dg = new Float32Array(N * F), du = new Float32Array(N * F);
       for (let i = 0; i < N * F; i++) {
         const g = A.g[i], s = sigmoid(g);
@@ -380,7 +383,7 @@ export class TrainModel {
       const do2 = new Float32Array(N * D);
       linearBack(do2, dxMid, A.o2q, L.wo);
       const dO = new Float32Array(N * D);
-      rmsnormBackward(dO, L.attnSubNorm.grad, do2, A.o, L.attnSubNorm.data, A.rO, N, D);
+      if (c.subNorm === false) dO.set(do2); else rmsnormBackward(dO, L.attnSubNorm.grad, do2, A.o, L.attnSubNorm.data, A.rO, N, D);
       const dq = new Float32Array(N * D), dk = new Float32Array(N * D), dv = new Float32Array(N * D);
       attentionBackward(dq, dk, dv, dO, A.probs, A.q, A.k, A.v, this.B, T, H, hd);
       rope(dq, N, T, H, hd, c.ropeTheta, -1); rope(dk, N, T, H, hd, c.ropeTheta, -1);

@@ -6,6 +6,7 @@ export interface TrainConfig {
   batch: number; steps: number; warmup: number; lr1: number; lr2: number; wd1: number; wd2: number;
   gradClip: number; evalEvery: number; evalBatches: number; checkpointEvery: number;
   seed: number; precision: Precision; normEps: number; ropeTheta: number; valFraction: number;
+  weightScale?: 'absmean' | 'absmax'; subNorm?: boolean; // ablations (docs/REPRODUCTION.md)
 }
 
 const base = { normEps: 1e-5, ropeTheta: 10000, wd1: 0.1, wd2: 0, gradClip: 1, seed: 1234, precision: 'ternary' as Precision, valFraction: 0.05 };

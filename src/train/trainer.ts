@@ -37,7 +37,8 @@ function rng(seed: number): () => number {
 
 export function modelConfigOf(c: TrainConfig): TrainModelConfig {
   return { vocabSize: c.vocabSize, dim: c.dim, nLayers: c.nLayers, nHeads: c.nHeads, ffnDim: c.ffnDim, seqLen: c.seqLen,
-           normEps: c.normEps, ropeTheta: c.ropeTheta, precision: c.precision };
+           normEps: c.normEps, ropeTheta: c.ropeTheta, precision: c.precision,
+           weightScale: c.weightScale, subNorm: c.subNorm };
 }
 
 export class Dataset {
