@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -26,12 +26,13 @@ test('bitnet train: SIGINT saves a checkpoint mid-run, --resume finishes it and 
   assert.equal((JSON.parse(stdout) as { step: number }).step, saved.step);
 
   const res = await new Promise<{ code: number | null; err: string }>((resolve) => {
-    const c = spawn(process.execPath, [...args.slice(0, 5), String(saved.step + 5), ...args.slice(6), '--resume', '--export', 'i2_s']);
+    const c = spawn(process.execPath, [...args.slice(0, 5), String(saved.step + 5), ...args.slice(6), '--resume', '--export', 'i2_s,hf']);
     let err = ''; c.stderr.on('data', (d) => (err += d));
     c.on('close', (code) => resolve({ code, err }));
   });
   assert.equal(res.code, 0, res.err);
   assert.match(res.err, /exported .*model-i2_s\.gguf/);
+  assert.ok(existsSync(join(out, 'hf', 'config.json')) && existsSync(join(out, 'hf', 'model.safetensors')), res.err);
 });
 
 test('bitnet train: bad input is a one-line error and exit code 1', async () => {

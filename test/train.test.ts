@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PRESETS } from '../src/train/presets.js';
 import { train, loadCheckpoint, prepareData } from '../src/train/trainer.js';
-import { exportCheckpoint } from '../src/train/export.js';
-import { loadModel } from '../src/model/index.js';
+import { exportCheckpoint, exportCheckpointHF } from '../src/train/export.js';
+import { loadModel, modelFromWeights } from '../src/model/index.js';
+import { loadHFDirectory } from '../src/formats/hf.js';
 import { scheduleAt } from '../src/train/optim.js';
 
 const data = new URL('../../test/fixtures/kjv-sample.txt', import.meta.url).pathname;
@@ -27,17 +28,23 @@ test('resume continues exactly: same loss curve as an uninterrupted run', async 
   assert.ok(full.perf.tokensPerSec > 0 && full.perf.gemmGflops > 0 && full.perf.peakGemmGflops > 0);
 });
 
-const cases = [['ternary', 'tq2_0'], ['ternary', 'i2_s'], ['binary', 'i2_s'], ['fp', 'i2_s']] as const;
+const cases = [['ternary', 'tq2_0'], ['ternary', 'i2_s'], ['binary', 'i2_s'], ['fp', 'i2_s'], ['ternary', 'hf'], ['binary', 'hf']] as const;
 for (const [precision, ternaryType] of cases) {
-  test(`exported GGUF gives the trainer's validation loss in the engine (${precision}, ${ternaryType})`, async () => {
+  test(`exported model gives the trainer's validation loss in the engine (${precision}, ${ternaryType})`, async () => {
     const out = mkdtempSync(join(tmpdir(), `train-x-${precision}-`));
     // TQ2_0 blocks hold 256 weights: its rows must be that wide
     const shape = ternaryType === 'tq2_0' ? { dim: 256, ffnDim: 256, nLayers: 1, nHeads: 4 } : {};
     const c = { ...cfg, ...shape, precision, steps: 6 };
     const res = await train({ config: c, dataFile: data, outDir: out });
-    const path = join(out, 'model.gguf');
-    exportCheckpoint(res.params, res.tokenizer, path, ternaryType, 'f32');
-    const model = await loadModel(path, { backend: 'reference' });
+    let model;
+    if (ternaryType === 'hf') {
+      exportCheckpointHF(res.params, res.tokenizer, join(out, 'hf'));
+      const { weights, tokenizer } = loadHFDirectory(join(out, 'hf'));
+      model = await modelFromWeights(weights, tokenizer, { backend: 'reference' });
+    } else {
+      exportCheckpoint(res.params, res.tokenizer, join(out, 'model.gguf'), ternaryType, 'f32');
+      model = await loadModel(join(out, 'model.gguf'), { backend: 'reference' });
+    }
     // the trained BPE survives the GGUF round trip: same ids, same text back
     const sample = 'In the beginning God created the heaven and the earth. Zebulun’s 12 “ships”!';
     assert.deepEqual(model.tokenizer.encode(sample, { addBos: false }), res.tokenizer.encode(sample, { addBos: false }));

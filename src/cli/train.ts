@@ -5,7 +5,29 @@ import { join } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { PRESETS, type TrainConfig } from '../train/presets.js';
 import { loadCheckpoint, loadTokenizerFile, train } from '../train/trainer.js';
-import { exportCheckpoint } from '../train/export.js';
+import { exportCheckpoint, exportCheckpointHF } from '../train/export.js';
+import type { Params } from '../train/model.js';
+import type { Tokenizer } from '../tokenizer/types.js';
+
+const EXPORT_TYPES = ['tq2_0', 'i2_s', 'tq1_0', 'hf'] as const;
+
+function parseExports(spec: string): Array<typeof EXPORT_TYPES[number]> {
+  if (spec === 'none') return [];
+  return spec.split(',').map((t) => {
+    if (!(EXPORT_TYPES as readonly string[]).includes(t)) throw new Error(`--export: unknown type '${t}' (${EXPORT_TYPES.join(', ')}, or none)`);
+    return t as typeof EXPORT_TYPES[number];
+  });
+}
+
+/** GGUF files model-<type>.gguf and/or a Hugging Face directory hf/ in the run's directory. */
+function exportAll(params: Params, tokenizer: Tokenizer, outDir: string, types: ReturnType<typeof parseExports>, note = ''): void {
+  for (const t of types) {
+    const path = t === 'hf' ? join(outDir, 'hf') : join(outDir, `model-${t}.gguf`);
+    if (t === 'hf') exportCheckpointHF(params, tokenizer, path);
+    else exportCheckpoint(params, tokenizer, path, t);
+    process.stderr.write(`exported ${path}${note}\n`);
+  }
+}
 
 function resolveConfig(spec: string): TrainConfig {
   if (PRESETS[spec]) return { ...PRESETS[spec] };
@@ -21,7 +43,7 @@ const num = (v: string) => { const n = Number(v); if (!Number.isFinite(n)) throw
 export function register(program: Command): void {
   program.command('train')
     .description('train a BitNet b1.58 model from scratch on a plain-text corpus (quantization-aware), then export GGUF')
-    .requiredOption('--data <file>', 'plain-text training corpus (UTF-8)')
+    .option('--data <file>', 'plain-text training corpus (UTF-8); required unless --export-only')
     .requiredOption('--out <dir>', 'output directory: checkpoints, tokenizer, loss.svg, model.gguf')
     .option('--config <preset|file.json>', `preset (${Object.keys(PRESETS).join(', ')}) or a JSON file overriding one`, 'small')
     .option('--precision <p>', 'ternary (BitNet b1.58) | binary (original BitNet) | fp (LLaMA baseline)')
@@ -31,16 +53,13 @@ export function register(program: Command): void {
     .option('--seed <n>', 'random seed', num)
     .option('--resume', 'continue from the checkpoint in --out')
     .option('--export-only', 'do not train: export the checkpoint in --out as it is (e.g. after an interrupted run)')
-    .option('--export <types>', 'GGUF ternary types to export at the end (comma list of tq2_0,i2_s,tq1_0; "none" to skip)', 'tq2_0')
-    .action(async (o: { data: string; out: string; config: string; precision?: string; steps?: number; batch?: number; lr?: string; seed?: number; resume?: boolean; export: string; exportOnly?: boolean }) => {
+    .option('--export <types>', 'what to export at the end: comma list of tq2_0, i2_s, tq1_0 (GGUF) and hf (safetensors + config.json), or none', 'tq2_0')
+    .action(async (o: { data?: string; out: string; config: string; precision?: string; steps?: number; batch?: number; lr?: string; seed?: number; resume?: boolean; export: string; exportOnly?: boolean }) => {
+      const exports = parseExports(o.export);
       if (o.exportOnly) {
+        if (!existsSync(join(o.out, 'checkpoint.json'))) throw new Error(`--export-only: no checkpoint in ${o.out}`);
         const { params, meta } = loadCheckpoint(o.out);
-        const tokenizer = loadTokenizerFile(join(o.out, 'tokenizer.json'));
-        for (const t of o.export.split(',')) {
-          const path = join(o.out, `model-${t}.gguf`);
-          exportCheckpoint(params, tokenizer, path, t as 'tq2_0');
-          process.stderr.write(`exported ${path} (step ${meta.step}/${meta.config.steps})\n`);
-        }
+        exportAll(params, loadTokenizerFile(join(o.out, 'tokenizer.json')), o.out, exports, ` (step ${meta.step}/${meta.config.steps})`);
         return;
       }
       const config = resolveConfig(o.config);
@@ -52,6 +71,7 @@ export function register(program: Command): void {
       if (o.batch !== undefined) config.batch = o.batch;
       if (o.seed !== undefined) config.seed = o.seed;
       if (o.lr) { const [a, b] = o.lr.split(',').map(num); config.lr1 = a; config.lr2 = b ?? a; }
+      if (!o.data) throw new Error('--data <file> is required to train');
       if (!existsSync(o.data)) throw new Error(`--data: no such file '${o.data}'`);
       const controller = new AbortController();
       const onSig = () => { process.stderr.write('\ninterrupted: saving a checkpoint…\n'); controller.abort(); };
@@ -75,13 +95,6 @@ export function register(program: Command): void {
       const done = res.meta.step >= res.meta.config.steps;
       console.log(JSON.stringify({ step: res.meta.step, steps: res.meta.config.steps, valLoss: res.finalValLoss, tokensSeen: res.meta.tokensSeen, seconds: Math.round(res.meta.elapsedSec), out: o.out,
         tokensPerSec: Math.round(res.perf.tokensPerSec), gemmGflops: +res.perf.gemmGflops.toFixed(2), peakGemmGflops: +res.perf.peakGemmGflops.toFixed(2) }));
-      if (done && o.export !== 'none') {
-        for (const t of o.export.split(',')) {
-          if (!['tq2_0', 'tq1_0', 'i2_s'].includes(t)) throw new Error(`--export: unknown type '${t}'`);
-          const path = join(o.out, `model-${t}.gguf`);
-          exportCheckpoint(res.params, res.tokenizer, path, t as 'tq2_0');
-          process.stderr.write(`exported ${path}\n`);
-        }
-      }
+      if (done) exportAll(res.params, res.tokenizer, o.out, exports);
     });
 }

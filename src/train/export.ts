@@ -4,6 +4,7 @@ import { LINEARS, quantizeWeights } from './model.js';
 import type { ModelWeights, Matrix, LayerWeights } from '../model/types.js';
 import { absmeanTernarize } from '../quant/ternary.js';
 import { writeModelGGUF } from '../model/gguf-model.js';
+import { writeHFDirectory } from '../formats/hf.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 
 /** Quantized weights exactly as the trainer's forward pass uses them. */
@@ -22,6 +23,8 @@ function linearMatrix(data: Float32Array, rows: number, cols: number, precision:
 
 export function paramsToWeights(p: Params, contextLength?: number): ModelWeights {
   const c = p.config;
+  // the ablation switches (scripts/reproduce.mjs) have no counterpart in the bitnet file layout
+  if (c.subNorm === false || c.weightScale === 'absmax') throw new Error('ablation checkpoints (no sub-norms / absmax scale) cannot be exported');
   const layers: LayerWeights[] = p.layers.map((L) => {
     const mats = {} as Record<typeof LINEARS[number], Matrix>;
     for (const n of LINEARS) mats[n] = linearMatrix(L[n].data, L[n].rows, L[n].cols, c.precision);
@@ -44,4 +47,14 @@ export function paramsToWeights(p: Params, contextLength?: number): ModelWeights
 
 export function exportCheckpoint(p: Params, tokenizer: Tokenizer, path: string, ternaryType: 'tq2_0' | 'tq1_0' | 'i2_s' = 'tq2_0', floatType: 'f16' | 'f32' = 'f16'): void {
   writeModelGGUF(path, paramsToWeights(p), tokenizer, { ternaryType, floatType, name: `bitnet-ts ${p.config.precision} ${p.config.dim}d${p.config.nLayers}L` });
+}
+
+/**
+ * Hugging Face directory (config.json, model.safetensors, tokenizer.json) via the interop writer:
+ * ternary and binary runs as `BitnetForCausalLM` (f32 weights that re-ternarize to exactly the trained
+ * codes and scales). fp runs are refused: that layout's linears are ternary by definition.
+ */
+export function exportCheckpointHF(p: Params, tokenizer: Tokenizer, dir: string): void {
+  if (p.config.precision === 'fp') throw new Error('--export hf: fp runs have sub-norms that LlamaForCausalLM lacks; export GGUF instead');
+  writeHFDirectory(dir, paramsToWeights(p), tokenizer, { dtype: 'F32' });
 }
