@@ -22,7 +22,7 @@ async function ppl(w: ModelWeights, tok: Tokenizer, text: string, ctx: number | 
 
 export function register(program: Command): void {
   program.command('quantize').description('post-training quantization: ternarize a full-precision model with BitNet absmean')
-    .argument('<in>', 'full-precision (llama) GGUF file or Hugging Face directory')
+    .argument('<in>', 'full-precision GGUF file or Hugging Face directory')
     .argument('<out>', 'output: .gguf path, or a Hugging Face directory')
     .requiredOption('--ptq', 'absmean ternarization of every linear layer (one scale per tensor)')
     .option('--type <t>', 'GGUF ternary type: tq2_0, tq1_0 or i2_s', 'tq2_0')

@@ -59,12 +59,12 @@ export function linearsToFloat(w: ModelWeights): ModelWeights {
 }
 
 /**
- * Post-training ternarization (BitNet absmean, one scale per tensor) of a full-precision model's
- * linears; embeddings, norms and the head stay as they are. The architecture stays `llama` (no
- * sub-norms: PTQ does not add layers), now with BitLinear (int8-activation) matmuls.
+ * Post-training ternarization (BitNet absmean, one scale per tensor) of every full-precision linear;
+ * embeddings, norms and the head stay as they are, and so does the architecture (a `llama` model gets
+ * BitLinear int8-activation matmuls but no sub-norms: PTQ does not add layers).
  */
 export function ptqTernarize(w: ModelWeights): ModelWeights {
-  if (w.config.arch !== 'llama') throw new Error(`--ptq expects a full-precision (llama) model, got a ${w.config.arch} model`);
+  if (!w.layers.some((L) => LINEARS.some((k) => (L[k] as Matrix).kind === 'float'))) throw new Error('--ptq: the model has no full-precision linear layers (it is already ternary)');
   return mapLinears(w, (m) => (m.kind === 'ternary' ? m : { kind: 'ternary', m: absmeanTernarize(floatToF32(m.m), m.m.rows, m.m.cols) }));
 }
 
