@@ -302,13 +302,16 @@ export function tokenizerFromHFDir(dir: string): Tokenizer {
 }
 
 /** A whole model directory: weights + tokenizer. */
-export function loadHFDirectory(dir: string, onProgress?: (done: number, total: number) => void): { weights: ModelWeights; tokenizer: Tokenizer } {
+export function loadHFDirectory(dir: string, onProgress?: (done: number, total: number) => void): { weights: ModelWeights; tokenizer: Tokenizer; info: { tensorTypes: Record<string, number>; fileBytes: number } } {
   const tokenizer = tokenizerFromHFDir(dir);
   const ck = openHFCheckpoint(dir);
   try {
     const weights = weightsFromHF(ck, onProgress);
     if (tokenizer.vocabSize > weights.config.vocabSize) fail(`tokenizer.json has ${tokenizer.vocabSize} tokens but the model only ${weights.config.vocabSize}`);
-    return { weights, tokenizer };
+    const tensorTypes: Record<string, number> = {};
+    let fileBytes = 0;
+    for (const n of ck.names) { const i = ck.info(n); tensorTypes[i.dtype] = (tensorTypes[i.dtype] ?? 0) + 1; fileBytes += i.byteLength; }
+    return { weights, tokenizer, info: { tensorTypes, fileBytes } };
   } finally {
     ck.close();
   }

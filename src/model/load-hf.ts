@@ -14,8 +14,7 @@ import type { Architecture, LayerWeights, Matrix, ModelWeights } from './types.j
 
 registerLoader(async (path, opts) => {
   if (!isHFDirectory(path)) throw new Error(`${path} is a directory without config.json (not a Hugging Face model directory)`);
-  const { weights, tokenizer } = loadHFDirectory(path, opts.onProgress);
-  return { weights, tokenizer, info: {} };
+  return loadHFDirectory(path, opts.onProgress);
 });
 
 export type Progress = (done: number, total: number) => void;
@@ -26,7 +25,8 @@ export function readModelSource(path: string, onProgress?: Progress): { weights:
   try { st = statSync(path); } catch { throw new Error(`model not found: ${path}`); }
   if (st.isDirectory()) {
     if (!isHFDirectory(path)) throw new Error(`${path} is a directory without config.json (not a Hugging Face model directory)`);
-    return { ...loadHFDirectory(path, onProgress), format: 'hf' };
+    const { weights, tokenizer } = loadHFDirectory(path, onProgress);
+    return { weights, tokenizer, format: 'hf' };
   }
   const f = openGGUF(path);
   try {
