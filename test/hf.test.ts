@@ -92,17 +92,8 @@ test('bitnet-b1.58 (2B4T packed uint8 + weight_scale) loads exactly and converts
     w = { ...w, config: { ...w.config, arch: 'bitnet-b1.58', activation: 'relu2', ropeTheta: 500000 } };
     for (const L of w.layers) for (const [k] of LINEARS) (L[k] as { m: TernaryMatrix }).m.scales.fill(0.0625); // 1/scale = 16, exact in bf16
     const tok = synthTokenizer(SHAPE.vocabSize);
-    const t = commonTensors(w, 'self_attn.attn_sub_norm', 'mlp.ffn_sub_norm');
-    w.layers.forEach((L, l) => {
-      for (const [k, hf] of LINEARS) {
-        const m = (L[k] as { m: TernaryMatrix }).m;
-        t.push({ name: `model.layers.${l}.${hf}.weight`, dtype: 'U8', shape: [m.rows / 4, m.cols], data: packLikeTransformers(m) });
-        t.push(f32(`model.layers.${l}.${hf}.weight_scale`, [1], new Float32Array([16]), 'BF16'));
-      }
-    });
     const src = join(dir, 'bitnet-2b');
-    writeDir(src, baseConfig({ architectures: ['BitNetForCausalLM'], model_type: 'bitnet', hidden_act: 'relu2', rope_theta: 500000, tie_word_embeddings: true,
-      quantization_config: { quant_method: 'bitnet', linear_class: 'bitlinear', quantization_mode: 'offline' } }), t, tok);
+    write2B4T(src, w, tok, 'bitlinear', 16);
 
     const loaded = loadHFDirectory(src);
     assert.equal(loaded.weights.config.arch, 'bitnet-b1.58');
@@ -131,6 +122,49 @@ test('bitnet-b1.58 (2B4T packed uint8 + weight_scale) loads exactly and converts
     convertModel(src, join(dir, 'm2.gguf'), { type: 'tq2_0' });
     const g2 = readModelSource(join(dir, 'm2.gguf'));
     assertClose(await logitsOf(g2.weights, g2.tokenizer), ref, 0, 'GGUF tq2_0');
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+/** A 2B4T-layout directory: packed U8 linears + BF16 weight_scale (1/scale for bitlinear, scale for autobitlinear). */
+function write2B4T(dir: string, w: ModelWeights, tok: Tokenizer, linearClass: 'bitlinear' | 'autobitlinear', weightScale: number): void {
+  const t = commonTensors(w, 'self_attn.attn_sub_norm', 'mlp.ffn_sub_norm');
+  w.layers.forEach((L, l) => {
+    for (const [k, hf] of LINEARS) {
+      const m = (L[k] as { m: TernaryMatrix }).m;
+      t.push({ name: `model.layers.${l}.${hf}.weight`, dtype: 'U8', shape: [m.rows / 4, m.cols], data: packLikeTransformers(m) });
+      t.push(f32(`model.layers.${l}.${hf}.weight_scale`, [1], new Float32Array([weightScale]), 'BF16'));
+    }
+  });
+  writeDir(dir, baseConfig({ architectures: ['BitNetForCausalLM'], model_type: 'bitnet', hidden_act: 'relu2', rope_theta: 500000, tie_word_embeddings: true,
+    quantization_config: { quant_method: 'bitnet', linear_class: linearClass, quantization_mode: 'offline' } }), t, tok);
+}
+
+test('bitnet-b1.58: autobitlinear multiplies by weight_scale; bf16 master weights are ternarized on load', async () => {
+  const dir = tmp();
+  try {
+    let w = bf16Exact(synthWeights(SHAPE, 9, 4));
+    w = { ...w, config: { ...w.config, arch: 'bitnet-b1.58', activation: 'relu2', ropeTheta: 500000 } };
+    for (const L of w.layers) for (const [k] of LINEARS) (L[k] as { m: TernaryMatrix }).m.scales.fill(0.0625);
+    const tok = synthTokenizer(SHAPE.vocabSize);
+    const ref = await logitsOf(w, tok);
+    write2B4T(join(dir, 'auto'), w, tok, 'autobitlinear', 0.0625);
+    const a = loadHFDirectory(join(dir, 'auto'));
+    assertClose(await logitsOf(a.weights, a.tokenizer), ref, 0, 'autobitlinear');
+    // masters: float weights whose absmean ternarization is w's codes and scale
+    const t = commonTensors(w, 'self_attn.attn_sub_norm', 'mlp.ffn_sub_norm');
+    w.layers.forEach((L, l) => {
+      for (const [k, hf] of LINEARS) {
+        const m = (L[k] as { m: TernaryMatrix }).m;
+        const q = new Float32Array(m.rows * m.cols);
+        let nz = 0;
+        for (let e = 0; e < q.length; e++) { q[e] = getCode(m, e) - 1; if (q[e] !== 0) nz++; }
+        t.push(f32(`model.layers.${l}.${hf}.weight`, [m.rows, m.cols], q.map((v) => v * 0.0625 * q.length / nz), 'F32'));
+      }
+    });
+    writeDir(join(dir, 'bf16'), baseConfig({ architectures: ['BitNetForCausalLM'], model_type: 'bitnet', hidden_act: 'relu2', rope_theta: 500000, tie_word_embeddings: true,
+      quantization_config: { quant_method: 'bitnet', linear_class: 'autobitlinear', quantization_mode: 'online' } }), t, tok);
+    const b = loadHFDirectory(join(dir, 'bf16'));
+    assertClose(await logitsOf(b.weights, b.tokenizer), ref, 1e-4, 'float masters');
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
