@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Reproduces the bundled model models/default.gguf: corpus -> BPE -> ternary QAT -> GGUF.
 # Usage: scripts/train-default.sh [WORKDIR]   (default /tmp/bitnet-default; resumable: run it again after an interruption)
-# About an hour on one free core of a 2-core machine. Ctrl-C saves a checkpoint; re-running resumes it.
+# About 30-45 minutes on one free core. Ctrl-C saves a checkpoint; re-running resumes it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-/tmp/bitnet-default}
-steps=${STEPS:-1300}
+steps=${STEPS:-850}
 mkdir -p "$work"
 [ -f build/train.wasm ] && [ -f dist/src/cli/main.js ] || npm run build
 [ -f "$work/kjv.txt" ] || scripts/make-corpus.sh "$work/kjv.txt"
