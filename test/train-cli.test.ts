@@ -45,6 +45,8 @@ test('bitnet train: bad input is a one-line error and exit code 1', async () => 
     [['--data', '/nonexistent.txt'], /no such file/],
     [['--data', data, '--config', 'huge'], /neither a preset/],
     [['--data', data, '--precision', 'int4'], /--precision must be/],
+    [['--data', data, '--resume', '--batch', '3'], /only --steps may change/],
+    [['--export-only'], /no checkpoint/],
   ] as const) {
     const r = await run([...extra]);
     assert.equal(r.code, 1, r.err);

@@ -44,11 +44,11 @@ export function register(program: Command): void {
   program.command('train')
     .description('train a BitNet b1.58 model from scratch on a plain-text corpus (quantization-aware), then export GGUF')
     .option('--data <file>', 'plain-text training corpus (UTF-8); required unless --export-only')
-    .requiredOption('--out <dir>', 'output directory: checkpoints, tokenizer, loss.svg, model.gguf')
+    .requiredOption('--out <dir>', 'run directory: checkpoint, tokenizer.json, loss.svg, model-<type>.gguf, hf/')
     .option('--config <preset|file.json>', `preset (${Object.keys(PRESETS).join(', ')}) or a JSON file overriding one`, 'small')
     .option('--precision <p>', 'ternary (BitNet b1.58) | binary (original BitNet) | fp (LLaMA baseline)')
     .option('--steps <n>', 'total optimizer steps (with --resume: a new total; the LR schedule is re-laid over it)', num)
-    .option('--batch <n>', 'sequences per step', num)
+    .option('--batch <n>', 'sequences per step (new runs; a resumed run keeps its own)', num)
     .option('--lr <lr1,lr2>', 'two-stage learning rates, e.g. 3e-3,1.5e-3')
     .option('--seed <n>', 'random seed', num)
     .option('--resume', 'continue from the checkpoint in --out')
@@ -72,6 +72,9 @@ export function register(program: Command): void {
       if (o.seed !== undefined) config.seed = o.seed;
       if (o.lr) { const [a, b] = o.lr.split(',').map(num); config.lr1 = a; config.lr2 = b ?? a; }
       if (!o.data) throw new Error('--data <file> is required to train');
+      if (o.resume && (o.batch !== undefined || o.lr || o.seed !== undefined || o.precision)) {
+        throw new Error('--resume continues the run as it was: only --steps may change (not --batch, --lr, --seed, --precision)');
+      }
       if (!existsSync(o.data)) throw new Error(`--data: no such file '${o.data}'`);
       const controller = new AbortController();
       const onSig = () => { process.stderr.write('\ninterrupted: saving a checkpoint…\n'); controller.abort(); };
