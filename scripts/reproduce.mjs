@@ -6,6 +6,8 @@
  *
  *   npx tsc -p tsconfig.json && nice -n 10 node scripts/reproduce.mjs CORPUS.txt [WORKDIR]
  *
+ * Ablations at REPRO_ABLATION_DIM (default: the largest dim): ternary with absmax weight scale, ternary and fp
+ * without sub-norms.
  * Env: REPRO_DIMS (default 16,32,48,64), REPRO_STEPS (150), REPRO_BYTES (corpus prefix used, 800000),
  *      REPRO_PRECISIONS (ternary,binary,fp), REPRO_FIGURES (docs/figures).
  * Writes WORKDIR/results.json (every number), WORKDIR/<precision>-d<dim>/ (checkpoints), SVGs in docs/figures.
@@ -66,6 +68,24 @@ for (const dim of dims) for (const precision of precisions) {
   save();
 }
 
+// ablations at one size: ternary with absmax weight scale (max|W| instead of mean|W|), ternary without sub-norms
+const ablationDim = Number(env('REPRO_ABLATION_DIM', String(dims[dims.length - 1])));
+const ablations = { 'ternary-absmax': { precision: 'ternary', weightScale: 'absmax' }, 'ternary-nosubnorm': { precision: 'ternary', subNorm: false },
+                    'fp-nosubnorm': { precision: 'fp', subNorm: false } };
+for (const [name, extra] of Object.entries(ablations)) {
+  const key = `${name}-d${ablationDim}`, out = join(work, key), c = { ...configOf(ablationDim, extra.precision), ...extra };
+  if (results.runs[key]?.done) continue;
+  mkdirSync(out, { recursive: true });
+  if (!existsSync(join(out, 'tokenizer.json'))) copyFileSync(tokPath, join(out, 'tokenizer.json'));
+  const t0 = performance.now();
+  log(`== ${key}`);
+  const r = await train({ config: c, dataFile: corpus, outDir: out, resume: existsSync(join(out, 'checkpoint.json')), log });
+  results.runs[key] = { precision: extra.precision, ablation: name, dim: ablationDim, nonEmbeddingParams: nonEmbedding(c), valLoss: r.finalValLoss,
+                        valPerplexity: Math.exp(r.finalValLoss), tokens: r.meta.tokensSeen, seconds: (performance.now() - t0) / 1000,
+                        curve: r.meta.log.filter((row) => row.valLoss !== undefined).map((row) => [row.step, row.valLoss]), done: true };
+  save();
+}
+
 // post-training ternarization: the FP checkpoint's weights through the ternary (absmean) + int8 forward, no retraining
 for (const dim of dims) {
   const key = `fp-d${dim}`;
@@ -97,6 +117,10 @@ atomic(join(figures, 'scaling.svg'), lineChartSVG(series, { title: 'validation l
 for (const d of dims) {
   const s = precisions.map((p) => results.runs[`${p}-d${d}`]).filter(Boolean)
     .map((r) => ({ name: r.precision, color: colors[r.precision], points: r.curve, noMarkers: true }));
+  if (d === ablationDim) for (const [name, color] of [['ternary-absmax', '#9467bd'], ['ternary-nosubnorm', '#ff7f0e'], ['fp-nosubnorm', '#17becf']]) {
+    const r = results.runs[`${name}-d${d}`];
+    if (r) s.push({ name, color, points: r.curve, noMarkers: true, dashed: true });
+  }
   atomic(join(figures, `loss-d${d}.svg`), lineChartSVG(s, { title: `validation loss, dim ${d} (${results.runs[`ternary-d${d}`]?.nonEmbeddingParams ?? '?'} non-embedding params)`, xLabel: 'step', yLabel: 'validation loss (nats/token)' }));
 }
 save();
@@ -107,4 +131,8 @@ const row = (d) => {
 console.log(`| dim | N | ${precisions.map((p) => `${p} loss (ppl)`).join(' | ')} | fp → PTQ ternary loss |`);
 console.log(`|---|---|${precisions.map(() => '---|').join('')}---|`);
 for (const d of dims) console.log(row(d));
+for (const name of Object.keys(ablations)) {
+  const r = results.runs[`${name}-d${ablationDim}`];
+  if (r) console.log(`ablation ${name} (dim ${ablationDim}): val loss ${r.valLoss.toFixed(4)} (ppl ${r.valPerplexity.toFixed(2)})`);
+}
 for (const [p, f] of Object.entries(results.fits)) console.log(`fit ${p}: L(N) = ${f.a.toPrecision(4)}·N^${f.b.toPrecision(4)} + ${f.c.toPrecision(4)} (rmse ${f.rmse.toExponential(2)})`);
