@@ -3,6 +3,7 @@
  * a loss-curve SVG, progress with loss / tokens/s / ETA, and save-on-Ctrl-C.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { seededRandom } from '../model/sampling.js';
 import { join } from 'node:path';
 import { Params, TrainModel, type TrainModelConfig } from './model.js';
 import { AdamW, scheduleAt } from './optim.js';
@@ -25,15 +26,7 @@ export interface CheckpointMeta {
 }
 
 /** Deterministic PRNG keyed by (seed, step): resume draws exactly the batches an uninterrupted run would. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 export function modelConfigOf(c: TrainConfig): TrainModelConfig {
   return { vocabSize: c.vocabSize, dim: c.dim, nLayers: c.nLayers, nHeads: c.nHeads, ffnDim: c.ffnDim, seqLen: c.seqLen,
