@@ -48,7 +48,9 @@ export async function runCost(o: CostOptions): Promise<{ rows: CostRow[]; report
     for (const { form } of FORMS) {
       const bytes = weightBytesModel(SHAPES[shape], form);
       const left = o.budgetSec * 1000 - (Date.now() - start);
-      const reason = bytes > WASM_LIMIT ? 'weights exceed the 4 GiB wasm32 address space'
+      const s = SHAPES[shape];
+      const reason = form === 'ternary-blocks' && (s.dim % 256 || s.ffnDim % 256) ? `TQ2_0 needs rows of a multiple of 256 weights (dim ${s.dim}, FFN ${s.ffnDim})`
+        : bytes > WASM_LIMIT ? 'weights exceed the 4 GiB wasm32 address space'
         : bytes * 1.6 > o.memBudgetBytes ? 'weights exceed the memory budget'
         : left < 20_000 ? 'time budget spent' : '';
       if (reason) { rows.push({ shape, form, measured: false, weightBytes: bytes, reason }); o.onProgress?.(`${shape} ${form}: analytical (${reason})`); continue; }

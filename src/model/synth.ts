@@ -67,7 +67,8 @@ export function synthWeights(shape: string | ShapeSpec, seed = 1, logitScale = 1
   const float16 = (rows: number, cols: number): Matrix => {
     const data = new Uint16Array(rows * cols);
     const std = 1 / Math.sqrt(cols);
-    const scaled = halfTable.map((h) => f32ToF16(f16ToF32(h) * std));
+    // no subnormal halves: real checkpoints have few, and backends may store them as f32 (x86 is slow on them)
+    const scaled = halfTable.map((h) => { const v = f32ToF16(f16ToF32(h) * std); return (v & 0x7c00) === 0 ? 0 : v; });
     for (let i = 0; i < data.length; i++) { xs ^= xs << 13; xs ^= xs >>> 17; xs ^= xs << 5; data[i] = scaled[xs & 0xffff]; }
     return { kind: 'float', m: { rows, cols, dtype: 'f16', data } };
   };
@@ -99,7 +100,7 @@ export function synthWeights(shape: string | ShapeSpec, seed = 1, logitScale = 1
   for (let i = 0; i < emb.data.length; i++) emb.data[i] = gauss() * 0.125 * logitScale;
   if (form === 'fp16' || embedding === 'f16') {
     const half = new Uint16Array(emb.data.length);
-    for (let i = 0; i < half.length; i++) half[i] = f32ToF16(emb.data[i]);
+    for (let i = 0; i < half.length; i++) { const h = f32ToF16(emb.data[i]); half[i] = (h & 0x7c00) === 0 ? 0 : h; } // no subnormals, as above
     emb.dtype = 'f16'; emb.data = half;
   }
   const config: ModelConfig = {
