@@ -10,7 +10,9 @@ export {
 } from './model/index.js';
 export { synthWeights, synthTokenizer, SHAPES } from './model/synth.js';
 export { openGGUF, parseGGUF, parseGGUFBytes, writeGGUF, serializeGGUF, gguf, GGUFError, GGUFValueType } from './formats/gguf.js';
-export { GGMLType, GGML_TYPES, quantize, dequantize, tensorBytes } from './quant/ggml.js';
+export type { GGUFFile, GGUFValue, GGUFTensorInfo, GGUFTensorToWrite } from './formats/gguf.js';
+export { fileSource, bufferSource, type ByteSource } from './formats/source.js';
+export { GGMLType, GGML_TYPES, quantize, dequantize, tensorBytes, ggmlTypeFromName } from './quant/ggml.js';
 export { absmeanTernarize, ternaryFromGGML, ternaryToGGML, ternaryToF32 } from './quant/ternary.js';
 export {
   tokenizerFromGGUF, tokenizerToGGUF, tokenizerToGGUFMetadata, tokenizerFromHF, loadHFTokenizer, BPETokenizer, SPMTokenizer, TOKEN_TYPE, trainBPE,
