@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SHAPES, type SynthForm } from '../model/synth.js';
 import { ENERGY_PJ, FORMS, energyPerToken, linearParams, weightBytesModel, type CaseResult } from './cost.js';
-import { lineChartSVG } from './chart.js';
+import { lineChartSVG, type Series } from '../eval/chart.js';
 
 export interface CostOptions {
   shapes: string[]; threads?: number; outDir: string; budgetSec: number; memBudgetBytes: number;
@@ -74,12 +74,14 @@ export async function runCost(o: CostOptions): Promise<{ rows: CostRow[]; report
   write('COST.md', report);
   write('cost.json', JSON.stringify({ rows, machine: machine(), options: { ...o, onProgress: undefined } }, null, 1));
   const sizes = o.shapes.map((s) => [s, linearParams(SHAPES[s]) / 1e9] as const);
-  const by = (form: SynthForm, f: (r: CostRow) => number | undefined) => ({ name: form, dashed: false,
+  const COLORS: Record<SynthForm, string> = { ternary: '#1f77b4', 'ternary-blocks': '#2ca02c', fp16: '#d62728' };
+  const chart = (title: string, xLabel: string, yLabel: string, series: Series[], logX = false) => lineChartSVG(series, { title, xLabel, yLabel, logX, yFromZero: true });
+  const by = (form: SynthForm, f: (r: CostRow) => number | undefined): Series => ({ name: form, color: COLORS[form],
     points: sizes.flatMap(([s, n]) => { const r = rows.find((x) => x.shape === s && x.form === form); const v = r && f(r); return v === undefined ? [] : [[n, v] as [number, number]]; }) });
-  write('cost-memory.svg', lineChartSVG('Weight memory vs model size', 'linear parameters (billions)', 'weight memory (GB)', FORMS.map(({ form }) => by(form, (r) => r.weightBytes / 1e9))));
-  write('cost-latency.svg', lineChartSVG('Decode latency vs model size (measured, or modelled where marked)', 'linear parameters (billions)', 'ms / token', FORMS.map(({ form }) => by(form, (r) => r.decodeMsPerToken))));
+  write('cost-memory.svg', chart('Weight memory vs model size', 'linear parameters (billions)', 'weight memory (GB)', FORMS.map(({ form }) => by(form, (r) => r.weightBytes / 1e9))));
+  write('cost-latency.svg', chart('Decode latency vs model size (measured, or modelled where marked)', 'linear parameters (billions)', 'ms / token', FORMS.map(({ form }) => by(form, (r) => r.decodeMsPerToken))));
   const tp = rows.filter((r): r is CaseResult => r.measured && r.shape === o.shapes[0]);
-  write('cost-throughput.svg', lineChartSVG(`Throughput vs batch size (${o.shapes[0]})`, 'batch size', 'tokens / s', tp.map((r) => ({ name: r.form, points: r.batch.map((b) => [b.batch, b.tokPerS] as [number, number]) })), { logX: true }));
+  write('cost-throughput.svg', chart(`Throughput vs batch size (${o.shapes[0]})`, 'batch size', 'tokens / s', tp.map((r) => ({ name: r.form, color: COLORS[r.form], points: r.batch.map((b) => [b.batch, b.tokPerS] as [number, number]) })), true));
   return { rows, report };
 }
 

@@ -1,6 +1,6 @@
 /** A dependency-free multi-series line chart as SVG (loss curves, scaling fits). */
 export interface Series { name: string; color: string; points: Array<[number, number]>; dashed?: boolean; noMarkers?: boolean }
-export interface ChartOptions { title: string; xLabel: string; yLabel: string; logX?: boolean }
+export interface ChartOptions { title: string; xLabel: string; yLabel: string; logX?: boolean; yFromZero?: boolean }
 
 const esc = (s: string) => s.replace(/[<&>]/g, (ch) => ({ '<': '&lt;', '&': '&amp;', '>': '&gt;' })[ch]!);
 const fmt = (v: number) => (Math.abs(v) >= 1e4 ? v.toExponential(1) : +v.toPrecision(3)).toString();
@@ -13,7 +13,7 @@ export function lineChartSVG(series: Series[], o: ChartOptions): string {
   const xs = all.map(([x]) => tx(x)), ys = all.map(([, y]) => y);
   let [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
   if (x1 === x0) x1 = x0 + 1;
-  const pad = (y1 - y0 || 1) * 0.05; y0 -= pad; y1 += pad;
+  const pad = (y1 - y0 || 1) * 0.05; y0 = o.yFromZero ? 0 : y0 - pad; y1 += pad; // sizes and speeds read best from zero
   const px = (x: number) => L + ((W - L - R) * (tx(x) - x0)) / (x1 - x0);
   const py = (y: number) => T + ((H - T - B) * (y1 - y)) / (y1 - y0);
   const ticks = [0, 0.25, 0.5, 0.75, 1];
