@@ -47,6 +47,24 @@ export const enum Job {
 /** Elementwise jobs split their range in units of this many floats (keeps SIMD lanes whole). */
 export const ELEMENT_UNIT = 64;
 
+// Each job's parameter slots, by name: WasmBackend writes `params[TernaryArg.Out] = …` and the table
+// below reads the same names, so the order lives only here. Slots index ThreadPool.params (PARAMS..).
+// Int slots hold i32 (addresses above 2 GiB read back negative: see u()); f64 slots index ThreadPool.f64.
+export const enum TernaryArg {
+  W, Scales, NBlocks, ChunksPerBlock, Chunks, Xq, Cols, XSum, InvScales, N, Out, Rows, Groups,
+}
+export const enum FloatArg { W, Cols, X, N, Out, Rows, Prescaled } // F32 and F16 jobs
+export const enum AttentionArg {
+  Out, Q, N, StartPos, KCache, VCache, NHeads, NKvHeads, HeadDim, Scores, ScoresStrideBytes,
+}
+export const enum StreamArg { Base, Lines }
+export const enum QuantizeArg { X, N, Dim, Xq, InvScales }
+export const enum RmsNormArg { Out, X, Weight, N, Dim }
+export const enum RopeArg { X, N, NHeads, HeadDim, Positions, Neox }
+export const enum GatedArg { Gate, Up, Length, Relu2 } // Relu2: 0 = SiLU, 1 = squared ReLU
+export const enum AddArg { X, Y, Length }
+export const enum F64Arg { Eps = 0, Theta = 0 } // RmsNorm: eps; Rope: theta
+
 interface JobSpec {
   /** Number of independent work items (row groups, rows, heads, 64-byte lines). */
   items(p: Int32Array): number;
@@ -56,63 +74,78 @@ interface JobSpec {
 const u = (v: number) => v >>> 0; // addresses above 2 GiB come back negative from an Int32Array
 const units = (length: number) => Math.ceil(length / ELEMENT_UNIT);
 
-// p[i] is PARAMS + i; the orders below are the ones WasmBackend writes.
 const jobs: Record<number, JobSpec> = {
-  // w, scales, nBlocks, chunksPerBlock, chunks, xq, cols, xsum, invScales, n, out, rows, groups
   [Job.Ternary]: {
-    items: (p) => p[12],
-    run: (k, p, b, e) => k.ternaryRows(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], b, e),
+    items: (p) => p[TernaryArg.Groups],
+    run: (k, p, b, e) => k.ternaryRows(
+      u(p[TernaryArg.W]), u(p[TernaryArg.Scales]), p[TernaryArg.NBlocks], p[TernaryArg.ChunksPerBlock],
+      p[TernaryArg.Chunks], u(p[TernaryArg.Xq]), p[TernaryArg.Cols], u(p[TernaryArg.XSum]), u(p[TernaryArg.InvScales]),
+      p[TernaryArg.N], u(p[TernaryArg.Out]), p[TernaryArg.Rows], b, e),
   },
-  // w, cols, x, n, out, rows
   [Job.F32]: {
-    items: (p) => p[5],
-    run: (k, p, b, e) => k.f32Rows(p[0], p[1], p[2], p[3], p[4], p[5], b, e),
+    items: (p) => p[FloatArg.Rows],
+    run: (k, p, b, e) => k.f32Rows(
+      u(p[FloatArg.W]), p[FloatArg.Cols], u(p[FloatArg.X]), p[FloatArg.N], u(p[FloatArg.Out]), p[FloatArg.Rows], b, e),
   },
-  // w, cols, x, n, out, rows, prescaled; split in row pairs (the kernel's unit)
+  // split in row pairs (the kernel's unit)
   [Job.F16]: {
-    items: (p) => Math.ceil(p[5] / 2),
-    run: (k, p, b, e) => k.f16Rows(p[0], p[1], p[2], p[3], p[4], p[5], 2 * b, Math.min(2 * e, p[5]), p[6]),
+    items: (p) => Math.ceil(p[FloatArg.Rows] / 2),
+    run: (k, p, b, e) => k.f16Rows(
+      u(p[FloatArg.W]), p[FloatArg.Cols], u(p[FloatArg.X]), p[FloatArg.N], u(p[FloatArg.Out]), p[FloatArg.Rows],
+      2 * b, Math.min(2 * e, p[FloatArg.Rows]), p[FloatArg.Prescaled]),
   },
-  // out, q, n, startPos, k, v, nHeads, nKvHeads, headDim, scores, scoresStrideBytes
+  // split over heads; each thread has its own scores scratch
   [Job.Attention]: {
-    items: (p) => p[6],
-    run: (k, p, b, e, thread) =>
-      k.attention(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], (p[9] >>> 0) + thread * p[10], b, e),
+    items: (p) => p[AttentionArg.NHeads],
+    run: (k, p, b, e, thread) => k.attention(
+      u(p[AttentionArg.Out]), u(p[AttentionArg.Q]), p[AttentionArg.N], p[AttentionArg.StartPos],
+      u(p[AttentionArg.KCache]), u(p[AttentionArg.VCache]), p[AttentionArg.NHeads], p[AttentionArg.NKvHeads],
+      p[AttentionArg.HeadDim], u(p[AttentionArg.Scores]) + thread * p[AttentionArg.ScoresStrideBytes], b, e),
   },
-  // base, lines (64 bytes each)
+  // split over 64-byte lines
   [Job.Stream]: {
-    items: (p) => p[1],
-    run: (k, p, b, e, thread, ctrl) => { ctrl[RESULTS + thread] = k.streamRead((p[0] >>> 0) + b * 64, (e - b) * 64); },
-  },
-  // x, n, dim, xq, invScales: split over tokens
-  [Job.Quantize]: {
-    items: (p) => p[1],
-    run: (k, p, b, e) => k.quantizeRows(u(p[0]) + b * p[2] * 4, e - b, p[2], u(p[3]) + b * p[2], u(p[4]) + b * 4),
-  },
-  // out, x, weight, n, dim; f[0] = eps
-  [Job.RmsNorm]: {
-    items: (p) => p[3],
-    run: (k, p, b, e, _t, _c, f) => k.rmsNorm(u(p[0]) + b * p[4] * 4, u(p[1]) + b * p[4] * 4, p[2], e - b, p[4], f[0]),
-  },
-  // x, n, nHeads, headDim, positions, neox; f[0] = theta
-  [Job.Rope]: {
-    items: (p) => p[1],
-    run: (k, p, b, e, _t, _c, f) => k.rope(u(p[0]) + b * p[2] * p[3] * 4, e - b, p[2], p[3], u(p[4]) + b * 4, f[0], p[5]),
-  },
-  // gate, up, length, relu2 (0 = SiLU)
-  [Job.Gated]: {
-    items: (p) => units(p[2]),
-    run: (k, p, b, e) => {
-      const lo = b * ELEMENT_UNIT, hi = Math.min(e * ELEMENT_UNIT, p[2]);
-      (p[3] ? k.gatedRelu2 : k.gatedSilu)(u(p[0]) + lo * 4, u(p[1]) + lo * 4, hi - lo);
+    items: (p) => p[StreamArg.Lines],
+    run: (k, p, b, e, thread, ctrl) => {
+      ctrl[RESULTS + thread] = k.streamRead(u(p[StreamArg.Base]) + b * 64, (e - b) * 64);
     },
   },
-  // x, y, length
-  [Job.Add]: {
-    items: (p) => units(p[2]),
+  // split over tokens
+  [Job.Quantize]: {
+    items: (p) => p[QuantizeArg.N],
     run: (k, p, b, e) => {
-      const lo = b * ELEMENT_UNIT, hi = Math.min(e * ELEMENT_UNIT, p[2]);
-      k.addInPlace(u(p[0]) + lo * 4, u(p[1]) + lo * 4, hi - lo);
+      const dim = p[QuantizeArg.Dim];
+      k.quantizeRows(u(p[QuantizeArg.X]) + b * dim * 4, e - b, dim, u(p[QuantizeArg.Xq]) + b * dim,
+                     u(p[QuantizeArg.InvScales]) + b * 4);
+    },
+  },
+  [Job.RmsNorm]: {
+    items: (p) => p[RmsNormArg.N],
+    run: (k, p, b, e, _t, _c, f) => {
+      const dim = p[RmsNormArg.Dim];
+      k.rmsNorm(u(p[RmsNormArg.Out]) + b * dim * 4, u(p[RmsNormArg.X]) + b * dim * 4, u(p[RmsNormArg.Weight]),
+                e - b, dim, f[F64Arg.Eps]);
+    },
+  },
+  [Job.Rope]: {
+    items: (p) => p[RopeArg.N],
+    run: (k, p, b, e, _t, _c, f) => {
+      const nHeads = p[RopeArg.NHeads], headDim = p[RopeArg.HeadDim];
+      k.rope(u(p[RopeArg.X]) + b * nHeads * headDim * 4, e - b, nHeads, headDim, u(p[RopeArg.Positions]) + b * 4,
+             f[F64Arg.Theta], p[RopeArg.Neox]);
+    },
+  },
+  [Job.Gated]: {
+    items: (p) => units(p[GatedArg.Length]),
+    run: (k, p, b, e) => {
+      const lo = b * ELEMENT_UNIT, hi = Math.min(e * ELEMENT_UNIT, p[GatedArg.Length]);
+      (p[GatedArg.Relu2] ? k.gatedRelu2 : k.gatedSilu)(u(p[GatedArg.Gate]) + lo * 4, u(p[GatedArg.Up]) + lo * 4, hi - lo);
+    },
+  },
+  [Job.Add]: {
+    items: (p) => units(p[AddArg.Length]),
+    run: (k, p, b, e) => {
+      const lo = b * ELEMENT_UNIT, hi = Math.min(e * ELEMENT_UNIT, p[AddArg.Length]);
+      k.addInPlace(u(p[AddArg.X]) + lo * 4, u(p[AddArg.Y]) + lo * 4, hi - lo);
     },
   },
 };

@@ -16,7 +16,10 @@ import type {
   Activation, AttentionShape, Backend, FloatMatrix, PreparedFloat, PreparedTernary, TernaryMatrix,
 } from './backend.js';
 import { attentionRef, ternaryMatMulRef } from './reference.js';
-import { ELEMENT_UNIT, Job, type KernelExports } from './jobs.js';
+import {
+  AddArg, AttentionArg, ELEMENT_UNIT, F64Arg, FloatArg, GatedArg, Job, QuantizeArg, RmsNormArg, RopeArg, StreamArg,
+  TernaryArg, type KernelExports,
+} from './jobs.js';
 import { f16ToF32 } from '../quant/half.js';
 import { ThreadPool } from './pool.js';
 import { compileVariant, instantiate, supportedVariants, type WasmVariant } from './wasm-module.js';
@@ -244,7 +247,8 @@ export class WasmBackend implements Backend {
     const ip = this.output(invScales, n, Slot.Inv, false);
     if (this.split(n, n * dim)) {
       const a = this.pool.params;
-      a[0] = xp; a[1] = n; a[2] = dim; a[3] = qp; a[4] = ip;
+      a[QuantizeArg.X] = xp; a[QuantizeArg.N] = n; a[QuantizeArg.Dim] = dim;
+      a[QuantizeArg.Xq] = qp; a[QuantizeArg.InvScales] = ip;
       this.pool.run(Job.Quantize);
     } else {
       this.k.quantizeRows(xp, n, dim, qp, ip);
@@ -262,8 +266,10 @@ export class WasmBackend implements Backend {
     this.k.blockSums(xp, n, p.cols, p.blockLen, p.nBlocks, sp);
     const op = this.output(out, n * p.rows, Slot.Out, false);
     const a = this.pool.params;
-    a[0] = p.ptr; a[1] = p.scalesPtr; a[2] = p.nBlocks; a[3] = p.chunksPerBlock; a[4] = p.chunks;
-    a[5] = xp; a[6] = p.cols; a[7] = sp; a[8] = ip; a[9] = n; a[10] = op; a[11] = p.rows; a[12] = p.groups;
+    a[TernaryArg.W] = p.ptr; a[TernaryArg.Scales] = p.scalesPtr; a[TernaryArg.NBlocks] = p.nBlocks;
+    a[TernaryArg.ChunksPerBlock] = p.chunksPerBlock; a[TernaryArg.Chunks] = p.chunks;
+    a[TernaryArg.Xq] = xp; a[TernaryArg.Cols] = p.cols; a[TernaryArg.XSum] = sp; a[TernaryArg.InvScales] = ip;
+    a[TernaryArg.N] = n; a[TernaryArg.Out] = op; a[TernaryArg.Rows] = p.rows; a[TernaryArg.Groups] = p.groups;
     this.pool.run(Job.Ternary);
     this.finish(out, op, n * p.rows);
   }
@@ -278,7 +284,8 @@ export class WasmBackend implements Backend {
     }
     const op = this.output(out, n * p.rows, Slot.Out, false);
     const a = this.pool.params;
-    a[0] = p.ptr; a[1] = p.cols; a[2] = xp; a[3] = n; a[4] = op; a[5] = p.rows; a[6] = prescaled;
+    a[FloatArg.W] = p.ptr; a[FloatArg.Cols] = p.cols; a[FloatArg.X] = xp; a[FloatArg.N] = n;
+    a[FloatArg.Out] = op; a[FloatArg.Rows] = p.rows; a[FloatArg.Prescaled] = prescaled;
     this.pool.run(p.dtype === 'f16' ? Job.F16 : Job.F32);
     this.finish(out, op, n * p.rows);
   }
@@ -289,7 +296,8 @@ export class WasmBackend implements Backend {
     const op = out === x ? xp : this.output(out, n * dim, Slot.Out, false);
     if (this.split(n, n * dim)) {
       const a = this.pool.params;
-      a[0] = op; a[1] = xp; a[2] = wp; a[3] = n; a[4] = dim; this.pool.f64[0] = eps;
+      a[RmsNormArg.Out] = op; a[RmsNormArg.X] = xp; a[RmsNormArg.Weight] = wp; a[RmsNormArg.N] = n;
+      a[RmsNormArg.Dim] = dim; this.pool.f64[F64Arg.Eps] = eps;
       this.pool.run(Job.RmsNorm);
     } else {
       this.k.rmsNorm(op, xp, wp, n, dim, eps);
@@ -303,7 +311,8 @@ export class WasmBackend implements Backend {
     const pp = this.input(positions, n, Slot.Pos);
     if (this.split(n, len)) {
       const a = this.pool.params;
-      a[0] = xp; a[1] = n; a[2] = nHeads; a[3] = headDim; a[4] = pp; a[5] = neox ? 1 : 0; this.pool.f64[0] = theta;
+      a[RopeArg.X] = xp; a[RopeArg.N] = n; a[RopeArg.NHeads] = nHeads; a[RopeArg.HeadDim] = headDim;
+      a[RopeArg.Positions] = pp; a[RopeArg.Neox] = neox ? 1 : 0; this.pool.f64[F64Arg.Theta] = theta;
       this.pool.run(Job.Rope);
     } else {
       this.k.rope(xp, n, nHeads, headDim, pp, theta, neox ? 1 : 0);
@@ -330,8 +339,10 @@ export class WasmBackend implements Backend {
     const stride = Math.ceil((nHeads * (startPos + n + 1) * 4) / ALIGN) * ALIGN; // per thread: see attention()
     const sp = this.scratch(Slot.Scores, stride * this.threads);
     const a = this.pool.params;
-    a[0] = op; a[1] = qp; a[2] = n; a[3] = startPos; a[4] = kCache.byteOffset; a[5] = vCache.byteOffset;
-    a[6] = nHeads; a[7] = nKvHeads; a[8] = headDim; a[9] = sp; a[10] = stride;
+    a[AttentionArg.Out] = op; a[AttentionArg.Q] = qp; a[AttentionArg.N] = n; a[AttentionArg.StartPos] = startPos;
+    a[AttentionArg.KCache] = kCache.byteOffset; a[AttentionArg.VCache] = vCache.byteOffset;
+    a[AttentionArg.NHeads] = nHeads; a[AttentionArg.NKvHeads] = nKvHeads; a[AttentionArg.HeadDim] = headDim;
+    a[AttentionArg.Scores] = sp; a[AttentionArg.ScoresStrideBytes] = stride;
     this.pool.run(Job.Attention);
     this.finish(out, op, len);
   }
@@ -341,7 +352,7 @@ export class WasmBackend implements Backend {
     const up_ = this.input(up, length, Slot.Y);
     if (this.split(length / ELEMENT_UNIT, length)) {
       const a = this.pool.params;
-      a[0] = gp; a[1] = up_; a[2] = length; a[3] = act === 'silu' ? 0 : 1;
+      a[GatedArg.Gate] = gp; a[GatedArg.Up] = up_; a[GatedArg.Length] = length; a[GatedArg.Relu2] = act === 'silu' ? 0 : 1;
       this.pool.run(Job.Gated);
     } else if (act === 'silu') {
       this.k.gatedSilu(gp, up_, length);
@@ -356,7 +367,7 @@ export class WasmBackend implements Backend {
     const yp = this.input(y, length, Slot.Y);
     if (this.split(length / ELEMENT_UNIT, length)) {
       const a = this.pool.params;
-      a[0] = xp; a[1] = yp; a[2] = length;
+      a[AddArg.X] = xp; a[AddArg.Y] = yp; a[AddArg.Length] = length;
       this.pool.run(Job.Add);
     } else {
       this.k.addInPlace(xp, yp, length);
@@ -377,7 +388,7 @@ export class WasmBackend implements Backend {
     const a = this.pool.params;
     let best = Infinity;
     for (let i = 0; i < repeats; i++) {
-      a[0] = base; a[1] = lines;
+      a[StreamArg.Base] = base; a[StreamArg.Lines] = lines;
       const t0 = performance.now();
       this.pool.run(Job.Stream);
       best = Math.min(best, performance.now() - t0);
