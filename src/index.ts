@@ -1,9 +1,10 @@
 /** Public library API of bitnet-ts. */
-export type { Backend, TernaryMatrix, FloatMatrix } from './kernels/backend.js';
+export type { Backend } from './kernels/backend.js';
+export type { TernaryMatrix, FloatMatrix } from './quant/matrix.js';
 export { ReferenceBackend } from './kernels/reference.js';
 export { createBackend } from './kernels/index.js';
 export {
-  loadModel, loadModelFromBytes, modelFromWeights, registerLoader, Model, Session, Sampler, generate,
+  loadModel, loadModelFromBytes, modelFromWeights, readModelSource, Model, Session, Sampler, generate,
   writeModelGGUF, weightsFromGGUF, configFromGGUF,
   type LoadOptions, type GenerateOptions, type GenerationChunk, type GenerationResult, type ModelInfo,
   type ModelConfig, type ModelWeights, type Matrix, type Architecture,
@@ -27,5 +28,7 @@ export {
   openSafetensors, parseSafetensors, parseSafetensorsBytes, writeSafetensors, serializeSafetensors, safetensorsToF32, f32ToSafetensors,
   SafetensorsError, type SafetensorsDtype, type SafetensorsFile, type SafetensorsTensorInfo, type SafetensorsTensorToWrite,
 } from './formats/safetensors.js';
-export { loadHFDirectory, writeHFDirectory, configFromHF, configToHF, tokenizerToHF, openHFCheckpoint, weightsFromHF, HFError } from './formats/hf.js';
-export { convertModel, ptqTernarize, readModelSource } from './model/load-hf.js';
+export { loadHFDirectory, writeHFDirectory, configFromHF, configToHF, weightsFromHF } from './model/hf-model.js';
+export { openHFCheckpoint, HFError } from './formats/hf-checkpoint.js';
+export { tokenizerToHF, writeHFTokenizer } from './tokenizer/hf.js';
+export { convertModel, ptqTernarize } from './model/convert.js';

@@ -9,13 +9,15 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { synthTokenizer, synthWeights } from '../src/model/synth.js';
-import { loadModel, modelFromWeights } from '../src/model/index.js';
-import { convertModel, readModelSource } from '../src/model/load-hf.js';
+import { loadModel, modelFromWeights, readModelSource } from '../src/model/index.js';
+import { convertModel } from '../src/model/convert.js';
 import { writeSafetensors, f32ToSafetensors, openSafetensors, type SafetensorsTensorToWrite } from '../src/formats/safetensors.js';
-import { loadHFDirectory, tokenizerToHF, tokenizerFromHFDir, permuteQKRows, HFError } from '../src/formats/hf.js';
+import { loadHFDirectory, permuteQKRows } from '../src/model/hf-model.js';
+import { HFError } from '../src/formats/hf-checkpoint.js';
+import { loadHFTokenizer, tokenizerToHF } from '../src/tokenizer/hf.js';
 import { absmeanTernarize, floatToF32, getCode } from '../src/quant/ternary.js';
 import type { ModelWeights, Matrix, LayerWeights } from '../src/model/types.js';
-import type { TernaryMatrix } from '../src/kernels/backend.js';
+import type { TernaryMatrix } from '../src/quant/matrix.js';
 import type { Tokenizer } from '../src/tokenizer/types.js';
 import { tokenizerFromGGUF, tokenizerFromHF, type GGUFMetadataEntry } from '../src/tokenizer/index.js';
 
@@ -272,7 +274,7 @@ test('tokenizer.json written from a GGUF tokenizer encodes identically', () => {
     const { tokenizerJson, tokenizerConfig } = tokenizerToHF(tok);
     writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tokenizerJson));
     writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(tokenizerConfig));
-    const hf = tokenizerFromHFDir(dir);
+    const hf = loadHFTokenizer(dir);
     for (const s of ['hello there', 'the rain in spain stays', '  two  spaces', 'ünïcödé → bytes', 'etaoin shrdlu\nnew line']) {
       assert.deepEqual(hf.encode(s), tok.encode(s), s);
       assert.equal(hf.decode(hf.encode(s, { addBos: false })), tok.decode(tok.encode(s, { addBos: false })));

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { GGUFValueType, writeGGUF, type GGUFTensorToWrite, type GGUFValue } from '../src/formats/gguf.js';
 import { GGMLType } from '../src/quant/ggml.js';
 import { ternaryToGGML } from '../src/quant/ternary.js';
-import type { TernaryMatrix } from '../src/kernels/backend.js';
+import type { TernaryMatrix } from '../src/quant/matrix.js';
 import { ReferenceBackend } from '../src/kernels/reference.js';
 import { WasmBackend } from '../src/kernels/wasm.js';
 

@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import type { Backend, TernaryMatrix } from '../src/kernels/backend.js';
+import type { Backend } from '../src/kernels/backend.js';
+import type { TernaryMatrix } from '../src/quant/matrix.js';
 import * as ref from '../src/kernels/reference.js';
 import { createBackend, supportedVariants, WasmBackend, type WasmVariant } from '../src/kernels/index.js';
 import { f32ToF16 } from '../src/quant/half.js';

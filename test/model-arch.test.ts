@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { loadModel, writeModelGGUF } from '../src/model/index.js';
 import { synthTokenizer, synthWeights } from '../src/model/synth.js';
 import type { Matrix, ModelConfig, ModelWeights } from '../src/model/types.js';
-import type { FloatMatrix } from '../src/kernels/backend.js';
+import type { FloatMatrix } from '../src/quant/matrix.js';
 import { f16ToF32, f32ToF16 } from '../src/quant/half.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bitnet-arch-'));

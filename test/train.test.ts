@@ -7,7 +7,7 @@ import { PRESETS } from '../src/train/presets.js';
 import { train, loadCheckpoint, prepareData } from '../src/train/trainer.js';
 import { exportCheckpoint, exportCheckpointHF } from '../src/train/export.js';
 import { loadModel, modelFromWeights } from '../src/model/index.js';
-import { loadHFDirectory } from '../src/formats/hf.js';
+import { loadHFDirectory } from '../src/model/hf-model.js';
 import { scheduleAt } from '../src/train/optim.js';
 
 const data = new URL('../../test/fixtures/kjv-sample.txt', import.meta.url).pathname;

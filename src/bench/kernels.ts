@@ -2,7 +2,8 @@
  * Kernel micro-benchmarks: each Backend kernel on 700M-model shapes (hidden 1536, FFN 4096),
  * the WASM backend against the pure-TS reference, reported as time per call, GOPS and GB/s.
  */
-import type { Backend, TernaryMatrix } from '../kernels/backend.js';
+import type { Backend } from '../kernels/backend.js';
+import type { TernaryMatrix } from '../quant/matrix.js';
 import { ReferenceBackend } from '../kernels/reference.js';
 import { WasmBackend } from '../kernels/wasm.js';
 import type { WasmVariant } from '../kernels/wasm-module.js';

@@ -4,7 +4,8 @@
  * with no engine or tokenizer involved (`bitnet bench --synthetic 700m | FILE.gguf`).
  * `bitnet bench --model` measures the real engine.
  */
-import type { Backend, FloatMatrix, PreparedFloat, PreparedTernary, TernaryMatrix } from '../kernels/backend.js';
+import type { Backend, PreparedFloat, PreparedTernary } from '../kernels/backend.js';
+import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
 import { openGGUF } from '../formats/gguf.js';
 import { ggmlTypeName, isTernaryType } from '../quant/ggml.js';
 import { floatFromGGML, floatToF32, ternaryFromGGML } from '../quant/ternary.js';

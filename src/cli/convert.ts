@@ -1,8 +1,7 @@
 /** `bitnet convert IN OUT`: Hugging Face directory <-> GGUF, and GGUF ternary type changes. */
-import '../model/load-hf.js'; // registers the Hugging Face directory loader with loadModel
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { CONVERT_TYPES, convertModel, type ConvertType } from '../model/load-hf.js';
+import { CONVERT_TYPES, convertModel, type ConvertType } from '../model/convert.js';
 
 export function progressBar(label: string) {
   if (!process.stderr.isTTY) return { update: (_d: number, _t: number) => {}, stop: () => {} };

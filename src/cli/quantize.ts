@@ -1,10 +1,10 @@
 /** `bitnet quantize --ptq IN OUT`: post-training absmean ternarization, with perplexity before and after. */
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { modelFromWeights } from '../model/index.js';
-import { ptqTernarize, readModelSource } from '../model/load-hf.js';
+import { modelFromWeights, readModelSource } from '../model/index.js';
+import { ptqTernarize } from '../model/convert.js';
 import { writeModelGGUF } from '../model/gguf-model.js';
-import { writeHFDirectory } from '../formats/hf.js';
+import { writeHFDirectory } from '../model/hf-model.js';
 import { perplexity } from '../eval/perplexity.js';
 import type { ModelWeights } from '../model/types.js';
 import type { Tokenizer } from '../tokenizer/types.js';

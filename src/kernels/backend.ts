@@ -5,30 +5,7 @@
  * The reference backend (reference.ts) is the oracle: every other backend is tested against it
  * (integer parts bit-exact, float parts within a stated tolerance).
  */
-
-/**
- * Canonical ternary matrix, the hand-off format between quant/ (file layouts) and kernels/.
- * Row-major, `rows` output features × `cols` input features.
- * codes: 2-bit codes, code = w + 1 ∈ {0, 1, 2}; element j of row r is at bit offset 2*((r*cols + j) & 3)
- *        of byte (r*cols + j) >> 2 (low bits first). cols must be a multiple of 4.
- * scales: one float per (row, column block of `blockSize`): effective weight = (code - 1) * scale.
- *        A per-tensor scale is blockSize = cols with every row's scale equal.
- */
-export interface TernaryMatrix {
-  rows: number;
-  cols: number;
-  codes: Uint8Array;
-  blockSize: number;
-  scales: Float32Array;
-}
-
-/** Full-precision matrix, row-major rows × cols. f16 data are IEEE half bits. */
-export interface FloatMatrix {
-  rows: number;
-  cols: number;
-  dtype: 'f32' | 'f16';
-  data: Float32Array | Uint16Array;
-}
+import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
 
 /** Opaque handles: a backend repacks weights at load into whatever layout its kernels want. */
 export interface PreparedTernary { readonly rows: number; readonly cols: number; readonly bytes: number }

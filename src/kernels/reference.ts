@@ -3,8 +3,9 @@
  * Every fast backend is tested against these functions.
  */
 import type {
-  Activation, AttentionShape, Backend, FloatMatrix, PreparedFloat, PreparedTernary, TernaryMatrix,
+  Activation, AttentionShape, Backend, PreparedFloat, PreparedTernary,
 } from './backend.js';
+import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
 import { f16ToF32 } from '../quant/half.js';
 
 interface RefTernary extends PreparedTernary { m: TernaryMatrix }

@@ -13,8 +13,9 @@
  * reference kernel on the canonical matrix.
  */
 import type {
-  Activation, AttentionShape, Backend, FloatMatrix, PreparedFloat, PreparedTernary, TernaryMatrix,
+  Activation, AttentionShape, Backend, PreparedFloat, PreparedTernary,
 } from './backend.js';
+import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
 import { attentionRef, ternaryMatMulRef } from './reference.js';
 import {
   AddArg, AttentionArg, ELEMENT_UNIT, F64Arg, FloatArg, GatedArg, Job, QuantizeArg, RmsNormArg, RopeArg, StreamArg,

@@ -10,7 +10,7 @@ import { GGMLType, ggmlTypeFromName, ggmlTypeName, isTernaryType, quantize } fro
 import { floatFromGGML, floatToF32, ternaryFromGGML, ternaryToGGML } from '../quant/ternary.js';
 import { f32ToF16 } from '../quant/half.js';
 import type { Architecture, LayerWeights, Matrix, ModelConfig, ModelWeights } from './types.js';
-import type { FloatMatrix, TernaryMatrix } from '../kernels/backend.js';
+import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { tokenizerToGGUF } from '../tokenizer/gguf.js';
 

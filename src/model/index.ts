@@ -1,4 +1,4 @@
-/** Loading models: GGUF files (and, through registered loaders, other sources such as HF directories). */
+/** Loading models: GGUF files (model/gguf-model.ts) and Hugging Face directories (model/hf-model.ts). */
 import { statSync } from 'node:fs';
 import { openGGUF, parseGGUFBytes, type GGUFFile } from '../formats/gguf.js';
 import { ggmlTypeName } from '../quant/ggml.js';
@@ -7,6 +7,8 @@ import type { Backend } from '../kernels/backend.js';
 import { tokenizerFromGGUF } from '../tokenizer/gguf.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { weightsFromGGUF } from './gguf-model.js';
+import { loadHFDirectory } from './hf-model.js';
+import { isHFDirectory } from '../formats/hf-checkpoint.js';
 import { Model, type ModelInfo } from './transformer.js';
 import type { ModelWeights } from './types.js';
 import { generate, type GenerateOptions } from './generate.js';
@@ -21,10 +23,7 @@ export interface LoadOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export type DirectoryLoader = (path: string, opts: LoadOptions) => Promise<{ weights: ModelWeights; tokenizer: Tokenizer; info?: Partial<ModelInfo> }>;
-let directoryLoader: DirectoryLoader | undefined;
-/** Hook for loaders of model directories (Hugging Face checkpoints). */
-export function registerLoader(loader: DirectoryLoader): void { directoryLoader = loader; }
+export type Progress = (done: number, total: number) => void;
 
 async function backendOf(opts: LoadOptions): Promise<Backend> {
   if (typeof opts.backend === 'object') return opts.backend;
@@ -57,20 +56,34 @@ export async function modelFromGGUF(f: GGUFFile, opts: LoadOptions = {}): Promis
   return modelFromWeights(weights, tokenizer, opts, ggufInfo(f));
 }
 
-export async function loadModel(path: string, opts: LoadOptions = {}): Promise<Model> {
+/** What a model path holds, read without building a Model: the one place a path's format is decided. */
+export interface ModelSource {
+  weights: ModelWeights;
+  tokenizer: Tokenizer;
+  format: 'gguf' | 'hf';
+  info: Partial<ModelInfo>;
+}
+
+/** Weights + tokenizer of a GGUF file or a Hugging Face directory. */
+export function readModelSource(path: string, onProgress?: Progress): ModelSource {
   let st;
   try { st = statSync(path); } catch { throw new Error(`model not found: ${path}`); }
   if (st.isDirectory()) {
-    if (!directoryLoader) throw new Error(`${path} is a directory, and no directory (Hugging Face) loader is available`);
-    const { weights, tokenizer, info } = await directoryLoader(path, opts);
-    return modelFromWeights(weights, tokenizer, opts, info);
+    if (!isHFDirectory(path)) throw new Error(`${path} is a directory without config.json (not a Hugging Face model directory)`);
+    const { weights, tokenizer, info } = loadHFDirectory(path, onProgress);
+    return { weights, tokenizer, format: 'hf', info };
   }
   const f = openGGUF(path);
   try {
-    return await modelFromGGUF(f, opts);
+    return { weights: weightsFromGGUF(f, onProgress), tokenizer: tokenizerFromGGUF((k) => f.get(k)), format: 'gguf', info: ggufInfo(f) };
   } finally {
     f.close();
   }
+}
+
+export async function loadModel(path: string, opts: LoadOptions = {}): Promise<Model> {
+  const { weights, tokenizer, info } = readModelSource(path, opts.onProgress);
+  return modelFromWeights(weights, tokenizer, opts, info);
 }
 
 export async function loadModelFromBytes(bytes: Uint8Array, opts: LoadOptions = {}): Promise<Model> {

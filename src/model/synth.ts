@@ -2,7 +2,7 @@
  * Random-weight models of the BitNet b1.58 paper's shapes (for benchmarks, cost reports and tests),
  * with a synthetic SentencePiece-style vocabulary that llama.cpp accepts.
  */
-import type { FloatMatrix, TernaryMatrix } from '../kernels/backend.js';
+import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
 import { SPMTokenizer } from '../tokenizer/spm.js';
 import { TOKEN_TYPE } from '../tokenizer/bpe.js';
 import { seededRandom } from './sampling.js';

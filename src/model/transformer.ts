@@ -5,7 +5,8 @@
  * Session holds one sequence's KV cache. forwardRows() walks a chunk of token rows through the
  * layers like llama2.c's forward(); rows may belong to different sessions (batched decoding).
  */
-import type { Backend, FloatMatrix, PreparedFloat, PreparedTernary } from '../kernels/backend.js';
+import type { Backend, PreparedFloat, PreparedTernary } from '../kernels/backend.js';
+import type { FloatMatrix } from '../quant/matrix.js';
 import { f16ToF32 } from '../quant/half.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import type { Matrix, ModelConfig, ModelWeights } from './types.js';

@@ -3,7 +3,7 @@
  * and the converters. A loader's job is to produce ModelWeights + a Tokenizer; the engine
  * (transformer.ts) never knows where they came from.
  */
-import type { FloatMatrix, TernaryMatrix } from '../kernels/backend.js';
+import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
 
 export type Architecture =
   | 'bitnet'        // llama.cpp `bitnet`: SiLU-gated FFN, sub-norms, NEOX rope, tied head

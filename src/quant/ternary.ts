@@ -1,9 +1,9 @@
 /**
  * Ternary weights: BitNet b1.58 absmean quantization, and conversions between the ggml file layouts
- * (TQ1_0, TQ2_0, I2_S) and the canonical TernaryMatrix the kernels take (src/kernels/backend.ts).
+ * (TQ1_0, TQ2_0, I2_S) and the canonical TernaryMatrix the kernels take (quant/matrix.ts).
  * Conversions go code to code: no f32 copy of a ternary tensor is ever made.
  */
-import type { FloatMatrix, TernaryMatrix } from '../kernels/backend.js';
+import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
 import { f16ToF32, f32ToF16 } from './half.js';
 import {
   GGML_TYPES, GGMLType, dequantize, ggmlTypeName, isTernaryType, packTernaryBlock, tensorBytes, unpackTernaryBlock,

@@ -5,7 +5,7 @@
  * Bounded: at most `parallel` active sequences and `maxQueue` waiting ones.
  */
 import type { Model, Session } from '../model/transformer.js';
-import { Decoding, type FinishReason } from './decoding.js';
+import { Decoding, type FinishReason } from '../model/generate.js';
 import type { SamplingOptions } from '../model/sampling.js';
 
 export interface Job {

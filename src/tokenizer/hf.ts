@@ -6,14 +6,15 @@
  *  - BPE with byte_fallback and "▁" spaces (LLaMA-2 style) -> "llama" (SentencePiece-style), with
  *    each merged token scored by minus the rank of the merge that makes it, so score order = merge order.
  * added_tokens become CONTROL (special) or USER_DEFINED tokens; ids missing from the vocab become
- * "[PAD<id>]" UNUSED tokens.
+ * "[PAD<id>]" UNUSED tokens. tokenizerToHF / writeHFTokenizer write our tokenizers back in that form.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BPETokenizer } from './bpe.js';
 import { TOKEN_TYPE, byteOfToken } from './common.js';
 import { SPMTokenizer } from './spm.js';
 import type { Tokenizer } from './types.js';
+import { HFError } from '../formats/hf-checkpoint.js';
 
 type Json = Record<string, unknown>;
 const obj = (v: unknown): Json => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
@@ -114,4 +115,92 @@ export function loadHFTokenizer(dir: string): Tokenizer {
   if (!existsSync(join(dir, 'tokenizer.json'))) throw new Error(`no tokenizer.json in ${dir}`);
   const config = existsSync(join(dir, 'tokenizer_config.json')) ? read('tokenizer_config.json') : undefined;
   return tokenizerFromHF(read('tokenizer.json'), config);
+}
+
+// ---------------------------------------------------------------------------------------------
+// tokenizer.json from our tokenizers (what tokenizerFromHF reads back)
+
+/** LLaMA-3 split regex (tokenizer.json form) for the llama-bpe pre-tokenizer. */
+const PRE_TO_SPLIT_REGEX: Record<string, string> = {
+  'llama-bpe': "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+  qwen2: "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+};
+
+function addedTokens(tokens: string[], types: number[] | undefined): Json[] {
+  const out: Json[] = [];
+  tokens.forEach((t, id) => {
+    const ty = types?.[id];
+    if (ty === TOKEN_TYPE.CONTROL || ty === TOKEN_TYPE.USER_DEFINED || ty === TOKEN_TYPE.UNKNOWN) {
+      out.push({ id, content: t, single_word: false, lstrip: false, rstrip: false, normalized: false, special: ty !== TOKEN_TYPE.USER_DEFINED });
+    }
+  });
+  return out;
+}
+
+/**
+ * SentencePiece scores -> BPE merges the way transformers' SentencePieceExtractor does: every split of
+ * a vocabulary piece into two vocabulary pieces is a merge, ordered by the merged piece's score.
+ */
+function mergesFromScores(tokens: string[], scores: number[], types: number[] | undefined): string[] {
+  const ids = new Map<string, number>();
+  tokens.forEach((t, i) => { if (!types || types[i] === TOKEN_TYPE.NORMAL) ids.set(t, i); });
+  const merges: Array<[number, number, number, string]> = [];
+  for (const [t, id] of ids) {
+    const cps = [...t];
+    for (let k = 1; k < cps.length; k++) {
+      const a = cps.slice(0, k).join(''), b = cps.slice(k).join('');
+      const ia = ids.get(a), ib = ids.get(b);
+      if (ia !== undefined && ib !== undefined) merges.push([scores[id], ia, ib, `${a} ${b}`]);
+    }
+  }
+  merges.sort((x, y) => y[0] - x[0] || x[1] - y[1] || x[2] - y[2]);
+  return merges.map((m) => m[3]);
+}
+
+export function tokenizerToHF(t: Tokenizer): { tokenizerJson: Json; tokenizerConfig: Json } {
+  const tokenText = (id: number | undefined) => (id === undefined ? null : t.piece(id));
+  const baseConfig: Json = {
+    bos_token: tokenText(t.bos), eos_token: tokenText(t.eos), chat_template: t.chatTemplate,
+  };
+  if (t instanceof BPETokenizer) {
+    const v = t.vocab;
+    const vocab: Record<string, number> = {};
+    v.tokens.forEach((tok, i) => { vocab[tok] = i; });
+    const regex = PRE_TO_SPLIT_REGEX[t.pre];
+    if (!regex && t.pre !== 'gpt-2') throw new HFError(`cannot express the "${t.pre}" pre-tokenizer in tokenizer.json (supported: llama-bpe, qwen2, gpt-2)`);
+    const pre = regex
+      ? { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false }, { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false }] }
+      : { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
+    return {
+      tokenizerJson: {
+        version: '1.0', added_tokens: addedTokens(v.tokens, v.tokenTypes), normalizer: null, pre_tokenizer: pre,
+        post_processor: null, decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+        model: { type: 'BPE', dropout: null, unk_token: null, byte_fallback: false, ignore_merges: t.pre === 'llama-bpe', vocab, merges: v.merges },
+      },
+      tokenizerConfig: { ...baseConfig, add_bos_token: t.addBos, add_eos_token: t.addEos ?? false },
+    };
+  }
+  if (t instanceof SPMTokenizer) {
+    const v = t.vocab;
+    const vocab: Record<string, number> = {};
+    v.tokens.forEach((tok, i) => { vocab[tok] = i; });
+    return {
+      tokenizerJson: {
+        version: '1.0', added_tokens: addedTokens(v.tokens, v.tokenTypes),
+        normalizer: { type: 'Sequence', normalizers: [...(v.addSpacePrefix ? [{ type: 'Prepend', prepend: '\u2581' }] : []), { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }] },
+        pre_tokenizer: null, post_processor: null,
+        decoder: { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '\u2581' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: v.addSpacePrefix ? 1 : 0, stop: 0 }] },
+        model: { type: 'BPE', dropout: null, unk_token: v.tokens[v.unk], fuse_unk: true, byte_fallback: true, vocab, merges: mergesFromScores(v.tokens, v.scores, v.tokenTypes) },
+      },
+      tokenizerConfig: { ...baseConfig, unk_token: v.tokens[v.unk], add_bos_token: v.addBos, add_eos_token: v.addEos ?? false },
+    };
+  }
+  throw new HFError('tokenizerToHF: unsupported tokenizer class');
+}
+
+/** Writes tokenizer.json and tokenizer_config.json into a directory (what loadHFTokenizer reads back). */
+export function writeHFTokenizer(dir: string, t: Tokenizer): void {
+  const { tokenizerJson, tokenizerConfig } = tokenizerToHF(t);
+  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tokenizerJson, null, 2) + '\n');
+  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(tokenizerConfig, null, 2) + '\n');
 }

@@ -5,5 +5,5 @@ export { BPETokenizer, type BPEVocab } from './bpe.js';
 export { SPMTokenizer, type SPMVocab } from './spm.js';
 export { PRE_TOKENIZERS, preTokenize } from './pretokenize.js';
 export { tokenizerFromGGUF, tokenizerToGGUFMetadata, tokenizerToGGUF, type GGUFMetadataEntry, type GGUFMetadataKind } from './gguf.js';
-export { tokenizerFromHF, loadHFTokenizer } from './hf.js';
+export { tokenizerFromHF, loadHFTokenizer, tokenizerToHF, writeHFTokenizer } from './hf.js';
 export { trainBPE, type TrainBPEOptions } from './train-bpe.js';

@@ -4,7 +4,7 @@ import { LINEARS, quantizeWeights } from './model.js';
 import type { ModelWeights, Matrix, LayerWeights } from '../model/types.js';
 import { absmeanTernarize } from '../quant/ternary.js';
 import { writeModelGGUF } from '../model/gguf-model.js';
-import { writeHFDirectory } from '../formats/hf.js';
+import { writeHFDirectory } from '../model/hf-model.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 
 /** Quantized weights exactly as the trainer's forward pass uses them. */

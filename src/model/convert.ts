@@ -1,40 +1,13 @@
 /**
- * Hugging Face directories as models, and the converters behind `bitnet convert` / `bitnet quantize`.
- * Importing this module registers the directory loader with loadModel (src/model/index.ts).
+ * The converters behind `bitnet convert` / `bitnet quantize`: any source loadModel reads (GGUF file,
+ * Hugging Face directory) to GGUF or a Hugging Face directory, optionally ternarizing post-training.
  */
-import { statSync } from 'node:fs';
-import { openGGUF } from '../formats/gguf.js';
-import { isHFDirectory, loadHFDirectory, writeHFDirectory } from '../formats/hf.js';
-import { tokenizerFromGGUF } from '../tokenizer/gguf.js';
-import type { Tokenizer } from '../tokenizer/types.js';
 import { absmeanTernarize, floatToF32, ternaryToF32 } from '../quant/ternary.js';
-import { registerLoader } from './index.js';
-import { weightsFromGGUF, writeModelGGUF } from './gguf-model.js';
+import type { Tokenizer } from '../tokenizer/types.js';
+import { readModelSource, type Progress } from './index.js';
+import { writeModelGGUF } from './gguf-model.js';
+import { writeHFDirectory } from './hf-model.js';
 import type { Architecture, LayerWeights, Matrix, ModelWeights } from './types.js';
-
-registerLoader(async (path, opts) => {
-  if (!isHFDirectory(path)) throw new Error(`${path} is a directory without config.json (not a Hugging Face model directory)`);
-  return loadHFDirectory(path, opts.onProgress);
-});
-
-export type Progress = (done: number, total: number) => void;
-
-/** Weights + tokenizer of a GGUF file or a Hugging Face directory, without building a Model. */
-export function readModelSource(path: string, onProgress?: Progress): { weights: ModelWeights; tokenizer: Tokenizer; format: 'gguf' | 'hf' } {
-  let st;
-  try { st = statSync(path); } catch { throw new Error(`model not found: ${path}`); }
-  if (st.isDirectory()) {
-    if (!isHFDirectory(path)) throw new Error(`${path} is a directory without config.json (not a Hugging Face model directory)`);
-    const { weights, tokenizer } = loadHFDirectory(path, onProgress);
-    return { weights, tokenizer, format: 'hf' };
-  }
-  const f = openGGUF(path);
-  try {
-    return { weights: weightsFromGGUF(f, onProgress), tokenizer: tokenizerFromGGUF((k) => f.get(k)), format: 'gguf' };
-  } finally {
-    f.close();
-  }
-}
 
 export type ConvertType = 'tq2_0' | 'tq1_0' | 'i2_s' | 'f16';
 export const CONVERT_TYPES: ConvertType[] = ['tq2_0', 'tq1_0', 'i2_s', 'f16'];

@@ -1,5 +1,5 @@
 /**
- * Hugging Face model directories <-> ModelWeights + Tokenizer.
+ * Hugging Face model directories <-> ModelWeights + Tokenizer (the twin of gguf-model.ts).
  *
  * A directory holds config.json, model.safetensors (or model.safetensors.index.json + shards) and
  * tokenizer.json (+ tokenizer_config.json). Three layouts (sources in docs/INTEROP.md):
@@ -15,27 +15,17 @@
  *    "normal" rope (convert_hf_to_gguf.py LlamaModel.permute). BitNet layouts keep HF order: their
  *    GGUF architectures use NEOX rope, the same rotate_half pairing as HF.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FloatMatrix, TernaryMatrix } from '../kernels/backend.js';
-import type { Architecture, LayerWeights, Matrix, ModelConfig, ModelWeights } from '../model/types.js';
+import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
+import type { Architecture, LayerWeights, Matrix, ModelConfig, ModelWeights } from './types.js';
 import type { Tokenizer } from '../tokenizer/types.js';
-import { tokenizerFromHF } from '../tokenizer/hf.js';
-import { BPETokenizer } from '../tokenizer/bpe.js';
-import { SPMTokenizer } from '../tokenizer/spm.js';
-import { TOKEN_TYPE } from '../tokenizer/common.js';
+import { loadHFTokenizer, writeHFTokenizer } from '../tokenizer/hf.js';
 import { absmeanTernarize, floatToF32, getCode, ternaryToF32 } from '../quant/ternary.js';
-import {
-  f32ToSafetensors, openSafetensors, safetensorsToF32, writeSafetensors,
-  type SafetensorsDtype, type SafetensorsFile, type SafetensorsTensorInfo, type SafetensorsTensorToWrite,
-} from './safetensors.js';
+import { f32ToSafetensors, safetensorsToF32, writeSafetensors, type SafetensorsTensorInfo, type SafetensorsTensorToWrite } from '../formats/safetensors.js';
+import { HFError, isHFDirectory, openHFCheckpoint, type HFCheckpoint, type Json } from '../formats/hf-checkpoint.js';
 
-export class HFError extends Error {
-  constructor(message: string) { super(message); this.name = 'HFError'; }
-}
 const fail = (msg: string): never => { throw new HFError(msg); };
-
-type Json = Record<string, unknown>;
 
 /** Per-architecture HF facts: class name, model_type, sub-norm names, activation, rope base default. */
 interface LayoutFacts { hfArch: string; modelType: string; attnSub?: string; ffnSub?: string; act: 'silu' | 'relu2'; ternary: boolean; permuteQK: boolean; ropeTheta: number }
@@ -95,70 +85,6 @@ export function configToHF(c: ModelConfig, tied: boolean): Json {
   };
   if (c.arch === 'bitnet-b1.58') cfg.quantization_config = { quant_method: 'bitnet', linear_class: 'bitlinear', quantization_mode: 'offline' };
   return cfg;
-}
-
-// ---------------------------------------------------------------------------------------------
-// checkpoint files
-
-export interface HFCheckpoint {
-  config: Json;
-  names: string[];
-  has(name: string): boolean;
-  info(name: string): SafetensorsTensorInfo;
-  read(name: string): Uint8Array;
-  close(): void;
-}
-
-function readJson(path: string, what: string): Json {
-  let text: string;
-  try { text = readFileSync(path, 'utf8'); } catch { return fail(`${what} not found: ${path}`); }
-  try { return JSON.parse(text) as Json; } catch (e) { return fail(`${what} ${path} is not valid JSON: ${(e as Error).message}`); }
-}
-
-/** Opens config.json and the (possibly sharded) safetensors weights of a model directory. */
-export function openHFCheckpoint(dir: string): HFCheckpoint {
-  const config = readJson(join(dir, 'config.json'), 'config.json');
-  const files: SafetensorsFile[] = [];
-  const where = new Map<string, SafetensorsFile>();
-  const add = (file: string, only?: Set<string>) => {
-    const f = openSafetensors(join(dir, file));
-    files.push(f);
-    for (const t of f.tensors) {
-      if (only && !only.has(t.name)) continue;
-      if (where.has(t.name)) fail(`tensor "${t.name}" appears in two shards`);
-      where.set(t.name, f);
-    }
-  };
-  try {
-    const index = join(dir, 'model.safetensors.index.json');
-    if (existsSync(index)) {
-      const map = readJson(index, 'shard index').weight_map;
-      if (!map || typeof map !== 'object') fail(`${index}: missing "weight_map"`);
-      const byFile = new Map<string, Set<string>>();
-      for (const [name, file] of Object.entries(map as Json)) {
-        if (typeof file !== 'string' || file.includes('/') || file.includes('\\')) fail(`${index}: bad shard name for "${name}"`);
-        if (!byFile.has(file as string)) byFile.set(file as string, new Set());
-        byFile.get(file as string)!.add(name);
-      }
-      for (const [file, names] of byFile) add(file, names);
-      for (const name of Object.keys(map as Json)) if (!where.has(name)) fail(`${index}: tensor "${name}" is not in its shard`);
-    } else if (existsSync(join(dir, 'model.safetensors'))) {
-      add('model.safetensors');
-    } else {
-      fail(`${dir}: no model.safetensors or model.safetensors.index.json`);
-    }
-  } catch (e) {
-    for (const f of files) f.close();
-    throw e;
-  }
-  const get = (name: string) => where.get(name) ?? fail(`missing tensor "${name}"`);
-  return {
-    config, names: [...where.keys()],
-    has: (name) => where.has(name),
-    info: (name) => get(name).tensor(name)!,
-    read: (name) => get(name).read(get(name).tensor(name)!),
-    close: () => { for (const f of files) f.close(); },
-  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -295,15 +221,9 @@ export function weightsFromHF(ck: HFCheckpoint, onProgress?: (done: number, tota
   return { config: c, tokenEmbedding, layers, outputNorm, output };
 }
 
-export function tokenizerFromHFDir(dir: string): Tokenizer {
-  const tj = readJson(join(dir, 'tokenizer.json'), 'tokenizer.json');
-  const cfgPath = join(dir, 'tokenizer_config.json');
-  return tokenizerFromHF(tj, existsSync(cfgPath) ? readJson(cfgPath, 'tokenizer_config.json') : undefined);
-}
-
 /** A whole model directory: weights + tokenizer. */
 export function loadHFDirectory(dir: string, onProgress?: (done: number, total: number) => void): { weights: ModelWeights; tokenizer: Tokenizer; info: { tensorTypes: Record<string, number>; fileBytes: number } } {
-  const tokenizer = tokenizerFromHFDir(dir);
+  const tokenizer = loadHFTokenizer(dir);
   const ck = openHFCheckpoint(dir);
   try {
     const weights = weightsFromHF(ck, onProgress);
@@ -315,10 +235,6 @@ export function loadHFDirectory(dir: string, onProgress?: (done: number, total: 
   } finally {
     ck.close();
   }
-}
-
-export function isHFDirectory(path: string): boolean {
-  return existsSync(join(path, 'config.json'));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -415,9 +331,7 @@ export function writeHFDirectory(dir: string, w: ModelWeights, tokenizer: Tokeni
   try {
     writeSafetensors(join(tmp, 'model.safetensors'), tensors, { format: 'pt' });
     writeFileSync(join(tmp, 'config.json'), JSON.stringify(configToHF(c, !w.output), null, 2) + '\n');
-    const { tokenizerJson, tokenizerConfig } = tokenizerToHF(tokenizer);
-    writeFileSync(join(tmp, 'tokenizer.json'), JSON.stringify(tokenizerJson, null, 2) + '\n');
-    writeFileSync(join(tmp, 'tokenizer_config.json'), JSON.stringify(tokenizerConfig, null, 2) + '\n');
+    writeHFTokenizer(tmp, tokenizer);
     if (existsSync(dir)) {
       if (!isHFDirectory(dir)) fail(`${dir} exists and is not a model directory: not overwriting it`);
       rmSync(dir, { recursive: true });
@@ -430,85 +344,3 @@ export function writeHFDirectory(dir: string, w: ModelWeights, tokenizer: Tokeni
   opts.onProgress?.(c.nLayers + 1, c.nLayers + 1);
 }
 
-// ---------------------------------------------------------------------------------------------
-// tokenizer.json from our tokenizers (what tokenizerFromHF reads back)
-
-/** LLaMA-3 split regex (tokenizer.json form) for the llama-bpe pre-tokenizer. */
-const PRE_TO_SPLIT_REGEX: Record<string, string> = {
-  'llama-bpe': "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
-  qwen2: "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
-};
-
-function addedTokens(tokens: string[], types: number[] | undefined): Json[] {
-  const out: Json[] = [];
-  tokens.forEach((t, id) => {
-    const ty = types?.[id];
-    if (ty === TOKEN_TYPE.CONTROL || ty === TOKEN_TYPE.USER_DEFINED || ty === TOKEN_TYPE.UNKNOWN) {
-      out.push({ id, content: t, single_word: false, lstrip: false, rstrip: false, normalized: false, special: ty !== TOKEN_TYPE.USER_DEFINED });
-    }
-  });
-  return out;
-}
-
-/**
- * SentencePiece scores -> BPE merges the way transformers' SentencePieceExtractor does: every split of
- * a vocabulary piece into two vocabulary pieces is a merge, ordered by the merged piece's score.
- */
-function mergesFromScores(tokens: string[], scores: number[], types: number[] | undefined): string[] {
-  const ids = new Map<string, number>();
-  tokens.forEach((t, i) => { if (!types || types[i] === TOKEN_TYPE.NORMAL) ids.set(t, i); });
-  const merges: Array<[number, number, number, string]> = [];
-  for (const [t, id] of ids) {
-    const cps = [...t];
-    for (let k = 1; k < cps.length; k++) {
-      const a = cps.slice(0, k).join(''), b = cps.slice(k).join('');
-      const ia = ids.get(a), ib = ids.get(b);
-      if (ia !== undefined && ib !== undefined) merges.push([scores[id], ia, ib, `${a} ${b}`]);
-    }
-  }
-  merges.sort((x, y) => y[0] - x[0] || x[1] - y[1] || x[2] - y[2]);
-  return merges.map((m) => m[3]);
-}
-
-export function tokenizerToHF(t: Tokenizer): { tokenizerJson: Json; tokenizerConfig: Json } {
-  const tokenText = (id: number | undefined) => (id === undefined ? null : t.piece(id));
-  const baseConfig: Json = {
-    bos_token: tokenText(t.bos), eos_token: tokenText(t.eos), chat_template: t.chatTemplate,
-  };
-  if (t instanceof BPETokenizer) {
-    const v = t.vocab;
-    const vocab: Record<string, number> = {};
-    v.tokens.forEach((tok, i) => { vocab[tok] = i; });
-    const regex = PRE_TO_SPLIT_REGEX[t.pre];
-    if (!regex && t.pre !== 'gpt-2') fail(`cannot express the "${t.pre}" pre-tokenizer in tokenizer.json (supported: llama-bpe, qwen2, gpt-2)`);
-    const pre = regex
-      ? { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false }, { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false }] }
-      : { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
-    return {
-      tokenizerJson: {
-        version: '1.0', added_tokens: addedTokens(v.tokens, v.tokenTypes), normalizer: null, pre_tokenizer: pre,
-        post_processor: null, decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-        model: { type: 'BPE', dropout: null, unk_token: null, byte_fallback: false, ignore_merges: t.pre === 'llama-bpe', vocab, merges: v.merges },
-      },
-      tokenizerConfig: { ...baseConfig, add_bos_token: t.addBos, add_eos_token: t.addEos ?? false },
-    };
-  }
-  if (t instanceof SPMTokenizer) {
-    const v = t.vocab;
-    const vocab: Record<string, number> = {};
-    v.tokens.forEach((tok, i) => { vocab[tok] = i; });
-    return {
-      tokenizerJson: {
-        version: '1.0', added_tokens: addedTokens(v.tokens, v.tokenTypes),
-        normalizer: { type: 'Sequence', normalizers: [...(v.addSpacePrefix ? [{ type: 'Prepend', prepend: '\u2581' }] : []), { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }] },
-        pre_tokenizer: null, post_processor: null,
-        decoder: { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '\u2581' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: v.addSpacePrefix ? 1 : 0, stop: 0 }] },
-        model: { type: 'BPE', dropout: null, unk_token: v.tokens[v.unk], fuse_unk: true, byte_fallback: true, vocab, merges: mergesFromScores(v.tokens, v.scores, v.tokenTypes) },
-      },
-      tokenizerConfig: { ...baseConfig, unk_token: v.tokens[v.unk], add_bos_token: v.addBos, add_eos_token: v.addEos ?? false },
-    };
-  }
-  return fail('tokenizerToHF: unsupported tokenizer class');
-}
-
-export type { SafetensorsDtype };
