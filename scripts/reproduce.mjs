@@ -19,8 +19,8 @@ import { PRESETS } from '../dist/src/train/presets.js';
 import { train, prepareData, loadCheckpoint, validationLoss, modelConfigOf } from '../dist/src/train/trainer.js';
 import { Params, TrainModel } from '../dist/src/train/model.js';
 import { trainBPE } from '../dist/src/tokenizer/train-bpe.js';
-import { fitPowerLaw } from '../dist/src/eval/powerlaw.js';
-import { lineChartSVG } from '../dist/src/eval/chart.js';
+import { fitPowerLaw } from '../dist/src/report/powerlaw.js';
+import { lineChartSVG } from '../dist/src/report/chart.js';
 
 const [corpusIn, work = '/tmp/bitnet-repro'] = process.argv.slice(2);
 if (!corpusIn || !existsSync(corpusIn)) { console.error('usage: reproduce.mjs CORPUS.txt [WORKDIR]'); process.exit(1); }

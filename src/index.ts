@@ -22,8 +22,8 @@ export {
 export { train } from './train/trainer.js';
 export { PRESETS as TRAIN_PRESETS } from './train/presets.js';
 export { BitnetServer, type ServeOptions } from './serve/server.js';
-export { runServerBench, formatServerBench, type ServerBenchOptions, type ServerBenchResult } from './serve/load.js';
-export { renderChat, type ChatMessage } from './serve/chat.js';
+export { runServerBench, formatServerBench, type ServerBenchOptions, type ServerBenchResult } from './bench/server-load.js';
+export { renderChat, type ChatMessage } from './tokenizer/chat.js';
 export {
   openSafetensors, parseSafetensors, parseSafetensorsBytes, writeSafetensors, serializeSafetensors, safetensorsToF32, f32ToSafetensors,
   SafetensorsError, type SafetensorsDtype, type SafetensorsFile, type SafetensorsTensorInfo, type SafetensorsTensorToWrite,

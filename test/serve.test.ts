@@ -5,8 +5,8 @@ import OpenAI from 'openai';
 import { modelFromWeights, generate, type Model } from '../src/model/index.js';
 import { synthTokenizer, synthWeights } from '../src/model/synth.js';
 import { BitnetServer, type ServeOptions } from '../src/serve/server.js';
-import { runServerBench } from '../src/serve/load.js';
-import { renderChat } from '../src/serve/chat.js';
+import { runServerBench } from '../src/bench/server-load.js';
+import { renderChat } from '../src/tokenizer/chat.js';
 import type { Tokenizer } from '../src/tokenizer/types.js';
 
 const shape = { dim: 128, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnDim: 256, vocabSize: 300, contextLength: 256 };

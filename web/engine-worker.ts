@@ -4,7 +4,7 @@
  * sharing one WebAssembly.Memory, so the page must be cross-origin isolated (COOP/COEP headers).
  */
 import { loadModelFromBytes, type Model } from '../src/model/index.js';
-import { renderChat } from '../src/serve/chat.js';
+import { renderChat } from '../src/tokenizer/chat.js';
 import type { FromPage, ToPage } from './protocol.js';
 
 // generate() yields to the event loop with setImmediate (Node); a message channel is the browser's equivalent.

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SHAPES, type SynthForm } from '../model/synth.js';
 import { ENERGY_PJ, FORMS, energyPerToken, linearParams, weightBytesModel, type CaseResult } from './cost.js';
-import { lineChartSVG, type Series } from '../eval/chart.js';
+import { lineChartSVG, type Series } from '../report/chart.js';
 
 export interface CostOptions {
   shapes: string[]; threads?: number; outDir: string; budgetSec: number; memBudgetBytes: number;

@@ -7,7 +7,7 @@ import cliProgress from 'cli-progress';
 import { benchKernels, formatKernelBench } from '../bench/kernels.js';
 import { benchModel, benchSynthetic, formatModelBench } from '../bench/model.js';
 import type { WasmVariant } from '../kernels/wasm-module.js';
-import { runServerBench, formatServerBench } from '../serve/load.js';
+import { runServerBench, formatServerBench } from '../bench/server-load.js';
 
 function positiveInt(name: string) {
   return (v: string): number => {

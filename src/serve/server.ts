@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Model } from '../model/transformer.js';
 import { Scheduler, QueueFullError, type Job } from './scheduler.js';
-import { renderChat, type ChatMessage } from './chat.js';
+import { renderChat, type ChatMessage } from '../tokenizer/chat.js';
 
 export interface ServeOptions {
   host?: string; port?: number; apiKey?: string; parallel?: number; maxQueue?: number;

@@ -1,5 +1,5 @@
 /** The loss-curve SVG written next to checkpoints (train loss and validation loss against step). */
-import { lineChartSVG } from '../eval/chart.js';
+import { lineChartSVG } from '../report/chart.js';
 
 export interface CurvePoint { step: number; loss: number; valLoss?: number }
 

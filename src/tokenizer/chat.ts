@@ -5,7 +5,7 @@
  * (the stop string "\n\nUser:" is then added so the model does not write the user's turn).
  */
 import { Template } from '@huggingface/jinja';
-import type { Tokenizer } from '../tokenizer/types.js';
+import type { Tokenizer } from './types.js';
 
 export interface ChatMessage { role: 'system' | 'user' | 'assistant'; content: string }
 

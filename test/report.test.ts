@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fitPowerLaw } from '../src/eval/powerlaw.js';
-import { lineChartSVG } from '../src/eval/chart.js';
+import { fitPowerLaw } from '../src/report/powerlaw.js';
+import { lineChartSVG } from '../src/report/chart.js';
 
 test('power-law fit recovers a, b, c from exact points', () => {
   const [a, b, c] = [40, -0.3, 2.5];
