@@ -17,6 +17,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, copyFil
 import { join } from 'node:path';
 import { PRESETS } from '../dist/src/train/presets.js';
 import { train, prepareData, loadCheckpoint, validationLoss, modelConfigOf } from '../dist/src/train/trainer.js';
+import { hasCheckpoint } from '../dist/src/train/checkpoint.js';
 import { Params, TrainModel } from '../dist/src/train/model.js';
 import { trainBPE } from '../dist/src/tokenizer/train-bpe.js';
 import { fitPowerLaw } from '../dist/src/report/powerlaw.js';
@@ -58,7 +59,7 @@ for (const dim of dims) for (const precision of precisions) {
   if (results.runs[key]?.done) continue;
   mkdirSync(out, { recursive: true });
   if (!existsSync(join(out, 'tokenizer.json'))) copyFileSync(tokPath, join(out, 'tokenizer.json'));
-  const resume = existsSync(join(out, 'checkpoint.json'));
+  const resume = hasCheckpoint(out);
   const t0 = performance.now();
   log(`== ${key}: ${nonEmbedding(c).toLocaleString()} non-embedding parameters, ${steps} steps × ${c.batch}×${c.seqLen} tokens`);
   const r = await train({ config: c, dataFile: corpus, outDir: out, resume, log });
@@ -79,7 +80,7 @@ for (const [name, extra] of Object.entries(ablations)) {
   if (!existsSync(join(out, 'tokenizer.json'))) copyFileSync(tokPath, join(out, 'tokenizer.json'));
   const t0 = performance.now();
   log(`== ${key}`);
-  const r = await train({ config: c, dataFile: corpus, outDir: out, resume: existsSync(join(out, 'checkpoint.json')), log });
+  const r = await train({ config: c, dataFile: corpus, outDir: out, resume: hasCheckpoint(out), log });
   results.runs[key] = { precision: extra.precision, ablation: name, dim: ablationDim, nonEmbeddingParams: nonEmbedding(c), valLoss: r.finalValLoss,
                         valPerplexity: Math.exp(r.finalValLoss), tokens: r.meta.tokensSeen, seconds: (performance.now() - t0) / 1000,
                         curve: r.meta.log.filter((row) => row.valLoss !== undefined).map((row) => [row.step, row.valLoss]), done: true };

@@ -9,7 +9,7 @@ steps=${STEPS:-850}
 mkdir -p "$work"
 [ -f build/train.wasm ] && [ -f dist/src/cli/main.js ] || npm run build
 [ -f "$work/kjv.txt" ] || scripts/make-corpus.sh "$work/kjv.txt"
-resume=(); [ -f "$work/run/checkpoint.json" ] && resume=(--resume)
+resume=(); compgen -G "$work/run/checkpoint-*.ckpt" >/dev/null && resume=(--resume)
 node bin/bitnet.js train --config small --steps "$steps" --data "$work/kjv.txt" --out "$work/run" --export tq2_0,i2_s "${resume[@]}"
 cp "$work/run/model-tq2_0.gguf" models/default.gguf.tmp && mv models/default.gguf.tmp models/default.gguf
 echo "models/default.gguf <- $work/run/model-tq2_0.gguf (loss curve: $work/run/loss.svg)"

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadCheckpoint } from '../src/train/checkpoint.js';
 
 const bin = new URL('../../bin/bitnet.js', import.meta.url).pathname;
 const data = new URL('../../test/fixtures/kjv-sample.txt', import.meta.url).pathname;
@@ -21,7 +22,7 @@ test('bitnet train: SIGINT saves a checkpoint mid-run, --resume finishes it and 
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   assert.equal(code, 0, stderr);
   assert.match(stderr, /interrupted: saving a checkpoint/);
-  const saved = JSON.parse(readFileSync(join(out, 'checkpoint.json'), 'utf8')) as { step: number };
+  const saved = loadCheckpoint(out).meta;
   assert.ok(saved.step >= 20 && saved.step < 100000, `saved at step ${saved.step}`);
   assert.equal((JSON.parse(stdout) as { step: number }).step, saved.step);
 

@@ -6,6 +6,7 @@ import { SingleBar } from 'cli-progress';
 import { PRESETS, type TrainConfig } from '../train/presets.js';
 import { loadCheckpoint, loadTokenizerFile, train } from '../train/trainer.js';
 import { exportCheckpoint, exportCheckpointHF } from '../train/export.js';
+import { hasCheckpoint } from '../train/checkpoint.js';
 import type { Params } from '../train/model.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 
@@ -57,7 +58,7 @@ export function register(program: Command): void {
     .action(async (o: { data?: string; out: string; config: string; precision?: string; steps?: number; batch?: number; lr?: string; seed?: number; resume?: boolean; export: string; exportOnly?: boolean }) => {
       const exports = parseExports(o.export);
       if (o.exportOnly) {
-        if (!existsSync(join(o.out, 'checkpoint.json'))) throw new Error(`--export-only: no checkpoint in ${o.out}`);
+        if (!hasCheckpoint(o.out)) throw new Error(`--export-only: no checkpoint in ${o.out}`);
         const { params, meta } = loadCheckpoint(o.out);
         exportAll(params, loadTokenizerFile(join(o.out, 'tokenizer.json')), o.out, exports, ` (step ${meta.step}/${meta.config.steps})`);
         return;

@@ -5,34 +5,22 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { seededRandom } from '../model/sampling.js';
 import { join } from 'node:path';
-import { Params, TrainModel, type TrainModelConfig } from './model.js';
+import { Params, TrainModel } from './model.js';
 import { AdamW, scheduleAt } from './optim.js';
 import type { TrainConfig } from './presets.js';
 import { BPETokenizer, type BPEVocab } from '../tokenizer/bpe.js';
 import { trainBPE } from '../tokenizer/train-bpe.js';
 import { gemmStats, measureGemmPeak, trainGemmBackend } from '../kernels/train-gemm.js';
 import { lossCurveSVG } from './svg.js';
+import {
+  checkRunDirectory, hasCheckpoint, loadLatestCheckpoint, modelConfigOf, saveCheckpoint as saveCheckpointFile,
+  TOKENIZER_FILE, writeFileDurable, type CheckpointMeta, type LogRow,
+} from './checkpoint.js';
 
-export interface LogRow { step: number; loss: number; valLoss?: number; lr: number; tokensPerSec: number }
-
-export interface CheckpointMeta {
-  config: TrainConfig;
-  step: number;
-  adamT: number;
-  log: LogRow[];
-  elapsedSec: number;
-  tokensSeen: number;
-  dataFile: string;
-}
+export { loadCheckpoint, modelConfigOf, type CheckpointMeta, type LogRow } from './checkpoint.js';
 
 /** Deterministic PRNG keyed by (seed, step): resume draws exactly the batches an uninterrupted run would. */
 const rng = seededRandom;
-
-export function modelConfigOf(c: TrainConfig): TrainModelConfig {
-  return { vocabSize: c.vocabSize, dim: c.dim, nLayers: c.nLayers, nHeads: c.nHeads, ffnDim: c.ffnDim, seqLen: c.seqLen,
-           normEps: c.normEps, ropeTheta: c.ropeTheta, precision: c.precision,
-           weightScale: c.weightScale, subNorm: c.subNorm };
-}
 
 export class Dataset {
   readonly train: Int32Array;
@@ -98,40 +86,24 @@ export function loadTokenizerFile(path: string): BPETokenizer {
 export function prepareData(dataFile: string, outDir: string, c: TrainConfig, log: (s: string) => void): { tokenizer: BPETokenizer; data: Dataset } {
   const text = readFileSync(dataFile, 'utf8');
   if (text.length < 1000) throw new Error(`${dataFile}: corpus too small (${text.length} characters)`);
-  const tokPath = join(outDir, 'tokenizer.json');
+  const tokPath = join(outDir, TOKENIZER_FILE);
   let tokenizer: BPETokenizer;
   if (existsSync(tokPath)) tokenizer = loadTokenizerFile(tokPath);
   else {
     log(`training a ${c.vocabSize}-token byte-level BPE on ${(text.length / 1e6).toFixed(2)} MB…`);
     // the tokenizer sees only the training part of the text (the tail is validation)
     tokenizer = trainBPE(text.slice(0, Math.floor(text.length * (1 - c.valFraction))), { vocabSize: c.vocabSize });
-    writeAtomic(tokPath, JSON.stringify(tokenizer.vocab));
+    writeFileDurable(tokPath, JSON.stringify(tokenizer.vocab));
   }
   if (tokenizer.vocabSize !== c.vocabSize) throw new Error(`tokenizer has ${tokenizer.vocabSize} tokens, config says ${c.vocabSize}`);
   const ids = Int32Array.from(tokenizer.encode(text, { addBos: false }));
   return { tokenizer, data: new Dataset(ids, c.valFraction) };
 }
 
+/** One atomic checkpoint (src/train/checkpoint.ts), then the loss curve beside it. */
 export function saveCheckpoint(outDir: string, params: Params, opt: AdamW, meta: CheckpointMeta): void {
-  const n = params.count;
-  const buf = new Float32Array(3 * n);
-  buf.set(params.data, 0); buf.set(opt.m, n); buf.set(opt.v, 2 * n);
-  writeAtomic(join(outDir, 'checkpoint.bin'), new Uint8Array(buf.buffer));
-  writeAtomic(join(outDir, 'checkpoint.json'), JSON.stringify(meta, null, 1));
+  saveCheckpointFile(outDir, params, opt, meta);
   writeAtomic(join(outDir, 'loss.svg'), lossCurveSVG(meta.log, `${meta.config.precision} ${meta.config.dim}d×${meta.config.nLayers}L`));
-}
-
-export function loadCheckpoint(outDir: string): { params: Params; opt: AdamW; meta: CheckpointMeta } {
-  const meta = JSON.parse(readFileSync(join(outDir, 'checkpoint.json'), 'utf8')) as CheckpointMeta;
-  const params = new Params(modelConfigOf(meta.config));
-  const raw = readFileSync(join(outDir, 'checkpoint.bin'));
-  const n = params.count;
-  if (raw.byteLength !== 12 * n) throw new Error(`${outDir}/checkpoint.bin: ${raw.byteLength} bytes, expected ${12 * n} for this config`);
-  const buf = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
-  params.data.set(buf.subarray(0, n));
-  const opt = new AdamW(params);
-  opt.m.set(buf.subarray(n, 2 * n)); opt.v.set(buf.subarray(2 * n, 3 * n)); opt.t = meta.adamT;
-  return { params, opt, meta };
 }
 
 /** Lets pending events (SIGINT) run between steps: the loop itself never blocks Ctrl-C for longer than one step. */
@@ -141,18 +113,25 @@ export async function train(o: TrainRunOptions): Promise<TrainResult> {
   const log = o.log ?? (() => {});
   mkdirSync(o.outDir, { recursive: true });
   let params: Params, opt: AdamW, meta: CheckpointMeta;
-  const ckpt = join(o.outDir, 'checkpoint.json');
-  if (o.resume) {
-    if (!existsSync(ckpt)) throw new Error(`--resume: no checkpoint in ${o.outDir}`);
-    ({ params, opt, meta } = loadCheckpoint(o.outDir));
+  const latest = o.resume ? loadLatestCheckpoint(o.outDir) : undefined;
+  for (const why of latest?.skipped ?? []) log(`skipping a torn or corrupt checkpoint: ${why}`);
+  if (latest?.ckpt) {
+    ({ params, opt, meta } = latest.ckpt);
     if (o.resumeSteps !== undefined && o.resumeSteps !== meta.config.steps) {
       if (o.resumeSteps < meta.step) throw new Error(`--steps ${o.resumeSteps}: the checkpoint is already at step ${meta.step}`);
       log(`total steps ${meta.config.steps} -> ${o.resumeSteps}`);
       meta.config = { ...meta.config, steps: o.resumeSteps };
     }
-    log(`resuming at step ${meta.step}/${meta.config.steps}`);
+    log(`resuming at step ${meta.step}/${meta.config.steps} (${latest.ckpt.file})`);
   } else {
-    if (existsSync(ckpt)) throw new Error(`${o.outDir} already holds a checkpoint: pass --resume, or choose another --out`);
+    if (o.resume) {
+      // killed before its first checkpoint was complete: the run starts over, as it would have gone
+      if (!existsSync(join(o.outDir, TOKENIZER_FILE)) && !latest?.skipped.length) throw new Error(`--resume: no checkpoint in ${o.outDir}`);
+      log(`--resume: no complete checkpoint in ${o.outDir}: starting from step 0`);
+    } else {
+      if (hasCheckpoint(o.outDir)) throw new Error(`${o.outDir} already holds a checkpoint: pass --resume, or choose another --out`);
+      checkRunDirectory(o.outDir);
+    }
     params = new Params(modelConfigOf(o.config));
     params.init(rng(o.config.seed));
     opt = new AdamW(params);
