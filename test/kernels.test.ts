@@ -77,6 +77,17 @@ for (const { variant, threads } of configs) {
         assert.deepEqual(Array.from(b), Array.from(a));
         assert.equal(ib[0], ia[0]);
       }
+      // exact ties at .5 (amax 127: s = 1) round to even, in the vector body and the scalar tail
+      const ties = new Float32Array(37), even = new Array<number>(37);
+      for (let j = 0; j < 36; j++) {
+        const k = j % 9, sign = j % 2 ? -1 : 1; // (k + 0.5) ties to k when k is even, else to k + 1
+        ties[j] = sign * (k + 0.5);
+        even[j] = sign * (k % 2 === 0 ? k : k + 1) + 0;
+      }
+      ties[36] = 127; even[36] = 127;
+      const tq = be.allocI8(37), tinv = be.allocF32(1);
+      be.quantizeRows(ties, 1, 37, tq, tinv);
+      assert.deepEqual(Array.from(tq), even);
     });
 
     await t.test('ternary matmul: integer dot products are exact', () => {

@@ -39,7 +39,7 @@ export interface Backend {
   /**
    * BitNet b1.58 per-token absmax int8 quantization of n rows of length dim:
    * s = 127 / max(max|x|, 1e-5); xq = clamp(round(x * s), -128, 127); invScales[t] = 1 / s.
-   * round = Math.round semantics on |v| (half away from zero).
+   * round = ties to even (ggml's nearest_int, torch.round): src/quant/round.ts roundHalfEven.
    */
   quantizeRows(x: Float32Array, n: number, dim: number, xq: Int8Array, invScales: Float32Array): void;
 

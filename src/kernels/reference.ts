@@ -7,14 +7,10 @@ import type {
 } from './backend.js';
 import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
 import { f16ToF32 } from '../quant/half.js';
+import { roundHalfEven } from '../quant/round.js';
 
 interface RefTernary extends PreparedTernary { m: TernaryMatrix }
 interface RefFloat extends PreparedFloat { m: FloatMatrix }
-
-/** Half away from zero, as C's roundf (the rounding upstream uses for activation quantization). */
-export function roundHalfAway(v: number): number {
-  return v < 0 ? -Math.round(-v) : Math.round(v);
-}
 
 export function quantizeRowsRef(x: Float32Array, n: number, dim: number, xq: Int8Array, invScales: Float32Array): void {
   for (let t = 0; t < n; t++) {
@@ -23,7 +19,7 @@ export function quantizeRowsRef(x: Float32Array, n: number, dim: number, xq: Int
     for (let j = 0; j < dim; j++) amax = Math.max(amax, Math.abs(x[o + j]));
     const s = Math.fround(127 / Math.max(amax, 1e-5));
     for (let j = 0; j < dim; j++) {
-      const v = roundHalfAway(Math.fround(x[o + j] * s));
+      const v = roundHalfEven(Math.fround(x[o + j] * s)); // ties to even, as ggml's nearest_int
       xq[o + j] = v > 127 ? 127 : v < -128 ? -128 : v;
     }
     invScales[t] = 1 / s;

@@ -20,6 +20,7 @@
  * kernels do (code - 1 = +2), ternaryFromGGML as 0 (a TernaryMatrix holds only -1/0/+1).
  */
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './half.js';
+import { roundHalfAway } from './round.js';
 
 export enum GGMLType { F32 = 0, F16 = 1, Q8_0 = 8, BF16 = 30, TQ1_0 = 34, TQ2_0 = 35, I2_S = 36 }
 
@@ -66,8 +67,6 @@ export function tensorBytes(type: GGMLType, nElements: number): number {
   return type === GGMLType.I2_S ? bytes + I2S_TAIL : bytes;
 }
 
-// C's lroundf: half away from zero.
-const lround = (v: number): number => (v < 0 ? -Math.round(-v) : Math.round(v));
 
 /**
  * Where each element of a ternary block lives, as tables (built once): element i of the block is in
@@ -174,7 +173,7 @@ export function quantize(type: GGMLType, src: Float32Array, rows: number, cols: 
         const d = Math.fround(amax / 127);
         const id = d ? Math.fround(1 / d) : 0;
         dv.setUint16(b * 34, f32ToF16(d), true);
-        for (let i = 0; i < 32; i++) dv.setInt8(b * 34 + 2 + i, lround(Math.fround(src[b * 32 + i] * id)));
+        for (let i = 0; i < 32; i++) dv.setInt8(b * 34 + 2 + i, roundHalfAway(Math.fround(src[b * 32 + i] * id)));
       }
       break;
     case GGMLType.TQ1_0:
@@ -186,7 +185,7 @@ export function quantize(type: GGMLType, src: Float32Array, rows: number, cols: 
         let amax = 0;
         for (let i = 0; i < 256; i++) amax = Math.max(amax, Math.abs(src[b * 256 + i]));
         const id = amax ? Math.fround(1 / amax) : 0;
-        for (let i = 0; i < 256; i++) codes[i] = Math.max(-1, Math.min(1, lround(Math.fround(src[b * 256 + i] * id)))) + 1;
+        for (let i = 0; i < 256; i++) codes[i] = Math.max(-1, Math.min(1, roundHalfAway(Math.fround(src[b * 256 + i] * id)))) + 1;
         packTernaryBlock(type, codes, out, b * bsz);
         dv.setUint16(b * bsz + bsz - 2, f32ToF16(amax), true);
       }

@@ -5,11 +5,11 @@
  */
 import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
 import { f16ToF32, f32ToF16 } from './half.js';
+import { roundHalfAway } from './round.js';
 import {
   GGML_TYPES, GGMLType, dequantize, ggmlTypeName, isTernaryType, packTernaryBlock, tensorBytes, unpackTernaryBlock,
 } from './ggml.js';
 
-const lround = (v: number): number => (v < 0 ? -Math.round(-v) : Math.round(v));
 
 function emptyTernary(rows: number, cols: number, blockSize: number): TernaryMatrix {
   if (cols % 4 !== 0) throw new Error(`ternary matrix needs cols % 4 == 0, got ${cols}`);
@@ -35,7 +35,7 @@ export function absmeanTernarize(w: Float32Array, rows: number, cols: number): T
   const scale = Math.max(sum / n, 1e-5);
   const m = emptyTernary(rows, cols, cols);
   m.scales.fill(scale);
-  for (let i = 0; i < n; i++) setCode(m, i, Math.max(-1, Math.min(1, lround(w[i] / scale))) + 1);
+  for (let i = 0; i < n; i++) setCode(m, i, Math.max(-1, Math.min(1, roundHalfAway(w[i] / scale))) + 1);
   return m;
 }
 

@@ -14,6 +14,7 @@
  * estimator: dx = dy · Qw(W), dW = dyᵀ · Qa(x).
  */
 import { gemmNT, transpose } from '../kernels/train-gemm.js';
+import { roundHalfAway, roundHalfEven } from '../quant/round.js';
 
 export type Precision = 'ternary' | 'binary' | 'fp';
 
@@ -94,7 +95,6 @@ export class Params {
 
 // ------------------------------------------------------------------ quantizers (forward)
 
-const lround = (v: number): number => (v < 0 ? -Math.round(-v) : Math.round(v));
 
 /** Effective weights Qw(W) into out; returns the scale. */
 export function quantizeWeights(w: Float32Array, out: Float32Array, precision: Precision, scaleBy: 'absmean' | 'absmax' = 'absmean'): number {
@@ -104,7 +104,7 @@ export function quantizeWeights(w: Float32Array, out: Float32Array, precision: P
     let s = 0;
     for (let i = 0; i < n; i++) s = scaleBy === 'absmax' ? Math.max(s, Math.abs(w[i])) : s + Math.abs(w[i]);
     const scale = Math.max(scaleBy === 'absmax' ? s : s / n, 1e-5);
-    for (let i = 0; i < n; i++) out[i] = Math.max(-1, Math.min(1, lround(w[i] / scale))) * scale;
+    for (let i = 0; i < n; i++) out[i] = Math.max(-1, Math.min(1, roundHalfAway(w[i] / scale))) * scale;
     return scale;
   }
   // binary (BitNet 2310.11453): sign(W - mean(W)) scaled by mean|W|
@@ -125,7 +125,7 @@ export function quantizeActivations(x: Float32Array, out: Float32Array, n: numbe
     const s = Math.fround(127 / Math.max(amax, 1e-5));
     const inv = 1 / s;
     for (let j = 0; j < dim; j++) {
-      const v = lround(Math.fround(x[o + j] * s));
+      const v = roundHalfEven(Math.fround(x[o + j] * s));
       out[o + j] = (v > 127 ? 127 : v < -128 ? -128 : v) * inv;
     }
   }

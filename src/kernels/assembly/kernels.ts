@@ -338,7 +338,7 @@ export function f16Rows(w: usize, cols: i32, x: usize, n: i32, out: usize, rows:
 // ---------------------------------------------------------------------------------------------
 // Activation quantization (bit-exact with quantizeRowsRef)
 
-/** s = 127 / max(amax, 1e-5); xq = clamp(roundHalfAway(x * s), -128, 127); invScales[t] = 1 / s. */
+/** s = 127 / max(amax, 1e-5); xq = clamp(roundHalfEven(x * s), -128, 127); invScales[t] = 1 / s. */
 export function quantizeRows(x: usize, n: i32, dim: i32, xq: usize, invScales: usize): void {
   const vecEnd = dim & ~15;
   for (let t = 0; t < n; t++) {
@@ -368,14 +368,10 @@ export function quantizeRows(x: usize, n: i32, dim: i32, xq: usize, invScales: u
   }
 }
 
-// Round half away from zero (C roundf), then to i32 lanes; narrowing saturates to -128..127.
+// Round ties to even (f32x4.nearest is IEEE roundeven, as ggml's nearest_int and src/quant/round.ts
+// roundHalfEven), then to i32 lanes; the narrowing after it saturates to -128..127.
 @inline function roundClamp(v: v128): v128 {
-  const tr = f32x4.trunc(v);
-  const frac = f32x4.abs(f32x4.sub(v, tr));
-  const away = f32x4.ge(frac, f32x4.splat(0.5));
-  const step = v128.or(v128.and(v, i32x4.splat(0x80000000)), f32x4.splat(1)); // ±1 with v's sign
-  const r = f32x4.add(tr, v128.and(step, away));
-  return i32x4.trunc_sat_f32x4_s(r);
+  return i32x4.trunc_sat_f32x4_s(f32x4.nearest(v));
 }
 
 // ---------------------------------------------------------------------------------------------
