@@ -98,11 +98,18 @@ test('kernel-level forward on a bitnet GGUF: weights read back exactly, wasm mat
     const a = new SyntheticModel(wasm, file, 8, 4);
     const b = new SyntheticModel(new ReferenceBackend(), file, 8, 4);
     for (const [start, n] of [[0, 4], [4, 1]]) {
+      // Float parts differ by an ulp or so, which can move x·s across a rounding boundary (58.49999 vs
+      // 58.50000 here): one int8 code flips and the logits move by ~0.3% of their range and RMS. So: max
+      // and RMS error below 1e-2 of the logits' range and RMS (no flip: ~3e-7; a wrong kernel: ~1).
       const la = a.forward(start, n), lb = b.forward(start, n);
-      let scale = 0, err = 0;
-      for (let i = 0; i < lb.length; i++) { scale = Math.max(scale, Math.abs(lb[i])); err = Math.max(err, Math.abs(la[i] - lb[i])); }
+      let scale = 0, err = 0, se = 0, ss = 0;
+      for (let i = 0; i < lb.length; i++) {
+        const e = Math.abs(la[i] - lb[i]);
+        scale = Math.max(scale, Math.abs(lb[i])); err = Math.max(err, e); se += e * e; ss += lb[i] * lb[i];
+      }
       assert.ok(scale > 0 && Number.isFinite(scale));
-      assert.ok(err < 1e-4 * scale, `max |err| ${err} vs scale ${scale}`);
+      assert.ok(err < 1e-2 * scale, `max |err| ${err} vs scale ${scale}`);
+      assert.ok(Math.sqrt(se) < 1e-2 * Math.sqrt(ss), `RMS err ${Math.sqrt(se / lb.length)} vs ${Math.sqrt(ss / lb.length)}`);
     }
   } finally {
     wasm.dispose();
