@@ -37,7 +37,7 @@ test('perplexity metrics from known log-likelihoods', () => {
 const charTok: Tokenizer = {
   kind: 'gpt2', vocabSize: 256, bos: 0, eos: 0, stopTokens: new Set([0]), chatTemplate: undefined,
   encode: (t) => Array.from(new TextEncoder().encode(t)), decode: (ids) => new TextDecoder().decode(Uint8Array.from(ids)),
-  piece: (id) => String.fromCharCode(id), streamDecoder: () => ({ push: (id) => String.fromCharCode(id), flush: () => '' }),
+  piece: (id) => String.fromCharCode(id), tokenBytes: (id) => Uint8Array.of(id), streamDecoder: () => ({ push: (id) => String.fromCharCode(id), flush: () => '' }),
 };
 
 test('task formats and acc / acc_norm on hand-computed cases', () => {

@@ -130,7 +130,7 @@ test('stop strings end the text before the stop string', async () => {
 
 test('bad requests get 400 with OpenAI-shaped errors naming the parameter', async () => {
   const cases: Array<[Record<string, unknown>, string]> = [
-    [{ prompt: 'x', n: 2 }, 'n'],
+    [{ prompt: 'x', n: 0 }, 'n'],
     [{ prompt: 'x', max_tokens: -1 }, 'max_tokens'],
     [{ prompt: 'x', max_tokens: 100000 }, 'max_tokens'],
     [{ prompt: 'x', temperature: 'hot' }, 'temperature'],

@@ -38,7 +38,7 @@ interface One { ttft: number; total: number; completionTokens: number; promptTok
 async function oneRequest(base: string, o: Required<Omit<ServerBenchOptions, 'apiKey' | 'onProgress'>> & { apiKey?: string }, i: number): Promise<One> {
   const chat = o.endpoint === 'chat';
   const body = {
-    model: 'bitnet', stream: true, max_tokens: o.maxTokens, temperature: o.temperature, seed: i,
+    model: 'default', stream: true, stream_options: { include_usage: true }, max_tokens: o.maxTokens, temperature: o.temperature, seed: i,
     ...(chat ? { messages: [{ role: 'user', content: o.prompt }] } : { prompt: o.prompt }),
   };
   const t0 = performance.now();

@@ -11,12 +11,14 @@ export function register(program: Command): void {
     .option('--parallel <n>', 'sequences decoded together (continuous batching)', num('--parallel', { int: true, min: 1, max: 64 }), 8)
     .option('--queue <n>', 'requests that may wait before 429', num('--queue', { int: true, min: 0 }), 64)
     .option('--max-tokens-limit <n>', 'largest max_tokens a request may ask', num('--max-tokens-limit', { int: true, min: 1 }), 1024)
-    .option('--name <id>', 'model id reported by /v1/models', 'bitnet')
-    .action(async (o: ModelCliOptions & { host: string; port: number; apiKey?: string; parallel: number; queue: number; maxTokensLimit: number; name: string }) => {
+    .option('--name <id>', "model id reported by /v1/models (requests may name it or 'default')", 'bitnet')
+    .option('--cors <origin...>', "let browser pages from these origins call the API ('*' = any; default: none)")
+    .action(async (o: ModelCliOptions & { host: string; port: number; apiKey?: string; parallel: number; queue: number; maxTokensLimit: number;
+      name: string; cors?: string[] }) => {
       const model = await openModel(o);
       const server = new BitnetServer(model, {
         host: o.host, port: o.port, apiKey: o.apiKey ?? process.env.BITNET_API_KEY, parallel: o.parallel, maxQueue: o.queue,
-        maxTokensLimit: o.maxTokensLimit, modelName: o.name,
+        maxTokensLimit: o.maxTokensLimit, modelName: o.name, cors: o.cors,
       });
       const { host, port } = await server.listen();
       process.stderr.write(`bitnet serve: http://${host}:${port}/v1 (model ${o.model ?? 'bundled'}, ${model.info.backend} ×${model.info.threads}, parallel ${o.parallel})\n`);

@@ -12,6 +12,9 @@ export interface GenerateOptions extends SamplingOptions {
 }
 
 export interface GenerationChunk { token: number; text: string }
+/** A sampled token's log-probability under the model (log-softmax of the raw logits, before bias,
+ * penalties and temperature), with the `top` most likely alternatives, best first. */
+export interface TokenLogprob { token: number; logprob: number; top: Array<{ token: number; logprob: number }> }
 export type FinishReason = 'stop' | 'length' | 'abort';
 export interface GenerationResult { finishReason: FinishReason; promptTokens: number; completionTokens: number; text: string }
 
@@ -36,19 +39,29 @@ export class Decoding {
   produced = 0;
   finishReason: FinishReason | undefined;
 
-  constructor(private readonly tokenizer: Tokenizer, readonly maxTokens: number, opts: SamplingOptions & { stop?: string[] } = {}) {
+  /** With `logprobs` (the number of alternatives to report, 0..20): each sampled token's TokenLogprob. */
+  readonly logprobs: TokenLogprob[] | undefined;
+  private readonly topLogprobs: number;
+  private raw: Float32Array = new Float32Array(0); // (vocab) the logits before the sampler changes them
+
+  constructor(private readonly tokenizer: Tokenizer, readonly maxTokens: number,
+              opts: SamplingOptions & { stop?: string[]; logprobs?: number } = {}) {
     if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new Error(`max tokens must be a non-negative integer, got ${maxTokens}`);
     this.sampler = new Sampler(opts);
     this.decoder = tokenizer.streamDecoder();
     this.stops = (opts.stop ?? []).filter((s) => s.length > 0);
     if (maxTokens === 0) this.finishReason = 'length';
+    this.topLogprobs = opts.logprobs ?? 0;
+    this.logprobs = opts.logprobs === undefined ? undefined : [];
   }
 
   get done(): boolean { return this.finishReason !== undefined; }
 
   /** Samples from logits, advances the text; returns the sampled id and the new printable text. */
   step(logits: Float32Array, history: readonly number[]): { token: number; text: string } {
+    if (this.logprobs) { if (this.raw.length !== logits.length) this.raw = new Float32Array(logits.length); this.raw.set(logits); }
     const token = this.sampler.sample(logits, history);
+    if (this.logprobs) this.logprobs.push(tokenLogprob(this.raw, token, this.topLogprobs));
     this.produced++;
     if (this.tokenizer.stopTokens.has(token)) { this.finishReason = 'stop'; const t = this.flushText(); this.text += t; return { token, text: t }; }
     this.pending += this.decoder.push(token);
@@ -76,6 +89,24 @@ export class Decoding {
     this.pending = '';
     return rest;
   }
+}
+
+/** log-softmax of `logits` at `token`, and the `top` most likely tokens (ties: lower id first). */
+export function tokenLogprob(logits: Float32Array, token: number, top: number): TokenLogprob {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
+  const lse = max + Math.log(sum);
+  // top-k by insertion into a short sorted list: k ≤ 20, one pass over the vocabulary
+  const best: number[] = [];
+  for (let i = 0; i < logits.length && top > 0; i++) {
+    if (best.length < top) best.push(i);
+    else if (logits[i] > logits[best[top - 1]]) best[top - 1] = i;
+    else continue;
+    for (let j = best.length - 1; j > 0 && logits[best[j - 1]] < logits[best[j]]; j--) [best[j - 1], best[j]] = [best[j], best[j - 1]];
+  }
+  return { token, logprob: logits[token] - lse, top: best.map((t) => ({ token: t, logprob: logits[t] - lse })) };
 }
 
 export async function* generate(model: Model, prompt: string | number[], opts: GenerateOptions = {}): AsyncGenerator<GenerationChunk, GenerationResult> {

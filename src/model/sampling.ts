@@ -1,4 +1,7 @@
-/** Token sampling: greedy, temperature, top-k, top-p, min-p, repetition penalty; seeded and reproducible. */
+/**
+ * Token sampling: greedy, temperature, top-k, top-p, min-p, repetition penalty, OpenAI's logit bias and
+ * presence/frequency penalties; seeded and reproducible.
+ */
 
 export interface SamplingOptions {
   temperature?: number;   // 0 = greedy (default 0.8)
@@ -8,9 +11,18 @@ export interface SamplingOptions {
   repeatPenalty?: number; // 1 = off (default 1.1)
   repeatLastN?: number;   // how many recent tokens the penalty sees (default 64)
   seed?: number;          // default: random
+  /** Added to a token's logit before anything else (OpenAI logit_bias: -100 bans, +100 forces). */
+  logitBias?: ReadonlyMap<number, number>;
+  /** OpenAI: logit[j] -= count[j] × frequencyPenalty + (count[j] > 0) × presencePenalty, where
+   * count[j] is how often this sampler has already picked token j (0 = off). */
+  presencePenalty?: number;
+  frequencyPenalty?: number;
 }
 
-export const SAMPLING_DEFAULTS = { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, repeatPenalty: 1.1, repeatLastN: 64 };
+export const SAMPLING_DEFAULTS = {
+  temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, repeatPenalty: 1.1, repeatLastN: 64,
+  logitBias: new Map<number, number>() as ReadonlyMap<number, number>, presencePenalty: 0, frequencyPenalty: 0,
+};
 
 /** mulberry32: tiny, fast, good enough for sampling, and identical on every platform. */
 export function seededRandom(seed: number): () => number {
@@ -34,6 +46,8 @@ export class Sampler {
   private readonly rand: () => number;
   private idx: Int32Array = new Int32Array(0);
   private probs: Float64Array = new Float64Array(0);
+  /** token id → times picked so far (only kept when a presence/frequency penalty is on) */
+  private readonly counts = new Map<number, number>();
 
   constructor(opts: SamplingOptions = {}) {
     const o = { ...SAMPLING_DEFAULTS, seed: Math.floor(Math.random() * 2 ** 31), ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as Required<SamplingOptions>;
@@ -42,13 +56,24 @@ export class Sampler {
     if (o.minP < 0 || o.minP >= 1) throw new Error(`min-p must be in [0, 1), got ${o.minP}`);
     if (o.topK < 0) throw new Error(`top-k must be >= 0, got ${o.topK}`);
     if (o.repeatPenalty <= 0) throw new Error(`repeat penalty must be > 0, got ${o.repeatPenalty}`);
+    for (const k of ['presencePenalty', 'frequencyPenalty'] as const) {
+      if (!Number.isFinite(o[k])) throw new Error(`${k} must be a finite number, got ${o[k]}`);
+    }
     this.o = o;
     this.rand = seededRandom(o.seed);
   }
 
   /** Picks the next token. `logits` is modified (penalties applied). */
   sample(logits: Float32Array, history: readonly number[]): number {
+    const token = this.pick(logits, history);
+    if (this.o.presencePenalty !== 0 || this.o.frequencyPenalty !== 0) this.counts.set(token, (this.counts.get(token) ?? 0) + 1);
+    return token;
+  }
+
+  private pick(logits: Float32Array, history: readonly number[]): number {
     const o = this.o;
+    for (const [t, b] of o.logitBias) if (t >= 0 && t < logits.length) logits[t] += b;
+    for (const [t, c] of this.counts) logits[t] -= c * o.frequencyPenalty + o.presencePenalty;
     if (o.repeatPenalty !== 1) {
       const seen = new Set(history.slice(-o.repeatLastN));
       for (const t of seen) if (t < logits.length) logits[t] = logits[t] > 0 ? logits[t] / o.repeatPenalty : logits[t] * o.repeatPenalty;

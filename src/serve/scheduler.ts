@@ -5,13 +5,15 @@
  * Bounded: at most `parallel` active sequences and `maxQueue` waiting ones.
  */
 import type { Model, Session } from '../model/transformer.js';
-import { Decoding, type FinishReason } from '../model/generate.js';
+import { Decoding, type FinishReason, type TokenLogprob } from '../model/generate.js';
 import type { SamplingOptions } from '../model/sampling.js';
 
 export interface Job {
   prompt: number[];
   maxTokens: number;
-  sampling: SamplingOptions & { stop?: string[] };
+  sampling: SamplingOptions & { stop?: string[]; logprobs?: number };
+  /** Every sampled token, before its text (if any) goes to onText; with sampling.logprobs, its logprob. */
+  onToken?(token: number, logprob: TokenLogprob | undefined): void;
   onText(text: string): void;
   onDone(result: { finishReason: FinishReason; promptTokens: number; completionTokens: number; text: string }): void;
   onError(err: Error): void;
@@ -86,6 +88,7 @@ export class Scheduler {
 
   private emit(a: Active, logits: Float32Array): void {
     const { token, text } = a.dec.step(logits, a.session.tokens);
+    a.job.onToken?.(token, a.dec.logprobs?.[a.dec.logprobs.length - 1]);
     if (text) a.job.onText(text);
     a.next = token;
     if (a.dec.done) this.finish(a);

@@ -1,26 +1,28 @@
 /**
- * OpenAI-compatible HTTP server over node:http: GET /v1/models, POST /v1/completions,
- * POST /v1/chat/completions (SSE streaming or not), GET /health. Requests are decoded together by the
- * continuous-batching Scheduler; errors use OpenAI's {"error": {message, type, param, code}} shape.
+ * OpenAI-compatible HTTP server over node:http: GET /v1/models, GET /v1/models/{id}, POST /v1/completions,
+ * POST /v1/chat/completions (SSE streaming or not), GET|HEAD /health, GET /metrics (Prometheus).
+ * Requests are parsed by openai.ts, decoded together by the continuous-batching Scheduler; errors use
+ * OpenAI's {"error": {message, type, param, code}} shape. Cross-origin browser access only with `cors`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Model } from '../model/transformer.js';
 import { Scheduler, QueueFullError, type Job } from './scheduler.js';
-import { renderChat, type ChatMessage } from '../tokenizer/chat.js';
+import type { TokenLogprob } from '../model/generate.js';
+import { HttpError, chatLogprobs, completionLogprobs, parseRequest, type CompletionRequest } from './openai.js';
+import { renderMetrics, serverMetrics, type ServerMetrics } from './metrics.js';
 
 export interface ServeOptions {
   host?: string; port?: number; apiKey?: string; parallel?: number; maxQueue?: number;
   maxPromptTokens?: number; maxTokensLimit?: number; modelName?: string; maxBodyBytes?: number;
+  /** Origins whose browser pages may call the API (CORS headers and preflight); '*' for any. Default: none. */
+  cors?: string[];
 }
 
 /** max_tokens when a request gives none (clipped to what the context leaves). */
 const DEFAULT_MAX_TOKENS = 256;
-
-class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly type = 'invalid_request_error', readonly param: string | null = null,
-              readonly code: string | null = null, readonly headers: Record<string, string> = {}) { super(message); }
-}
+/** The `model` alias every server answers to besides its own id. */
+export const MODEL_ALIAS = 'default';
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const data = JSON.stringify(body);
@@ -45,21 +47,16 @@ async function readBody(req: IncomingMessage, limit: number): Promise<unknown> {
 }
 
 type Body = Record<string, unknown>;
-function optNumber(b: Body, key: string, min: number, max: number, int = false): number | undefined {
-  const v = b[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (int && !Number.isInteger(v))) {
-    throw new HttpError(400, `'${key}' must be ${int ? 'an integer' : 'a number'} between ${min} and ${max}`, 'invalid_request_error', key);
-  }
-  return v;
-}
 
-function isTokenList(v: unknown, vocab: number): v is number[] {
-  return Array.isArray(v) && v.length > 0 && v.every((t) => Number.isInteger(t) && t >= 0 && t < vocab);
+/** The metrics label of a path (a fixed set, so label cardinality stays bounded). */
+function endpointLabel(path: string): string {
+  if (path.startsWith('/v1/models/')) return '/v1/models/{id}';
+  return ['/health', '/metrics', '/v1/models', '/v1/completions', '/v1/chat/completions'].includes(path) ? path : 'other';
 }
 
 export class BitnetServer {
   readonly scheduler: Scheduler;
+  readonly metrics: ServerMetrics;
   private server: Server | undefined;
   private shuttingDown = false;
   private readonly o: Required<Omit<ServeOptions, 'apiKey'>> & { apiKey?: string };
@@ -67,13 +64,23 @@ export class BitnetServer {
   constructor(readonly model: Model, opts: ServeOptions = {}) {
     this.o = {
       host: '127.0.0.1', port: 8080, parallel: 8, maxQueue: 64, maxPromptTokens: Math.min(model.config.contextLength, 2048) - 1,
-      maxTokensLimit: 1024, modelName: 'bitnet', maxBodyBytes: 1 << 20, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
+      maxTokensLimit: 1024, modelName: 'bitnet', maxBodyBytes: 1 << 20, cors: [],
+      ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
     } as typeof this.o;
     this.scheduler = new Scheduler(model, this.o.parallel, this.o.maxQueue);
+    this.metrics = serverMetrics(() => this.scheduler.load);
   }
 
   async listen(): Promise<{ host: string; port: number }> {
-    this.server = createServer((req, res) => { this.handle(req, res).catch((e) => sendError(res, e instanceof HttpError ? e : new HttpError(500, (e as Error).message, 'server_error'))); });
+    this.server = createServer((req, res) => {
+      const endpoint = endpointLabel(new URL(req.url ?? '/', 'http://x').pathname);
+      res.once('close', () => this.metrics.requests.inc({ endpoint, status: String(res.statusCode) }));
+      this.handle(req, res).catch((e) => {
+        const err = e instanceof HttpError ? e : new HttpError(500, (e as Error).message, 'server_error');
+        this.metrics.errors.inc({ kind: err.code ?? err.type });
+        sendError(res, err);
+      });
+    });
     await new Promise<void>((resolve, reject) => { this.server!.once('error', reject); this.server!.listen(this.o.port, this.o.host, () => resolve()); });
     const a = this.server.address();
     return { host: this.o.host, port: typeof a === 'object' && a ? a.port : this.o.port };
@@ -103,14 +110,52 @@ export class BitnetServer {
     return a.length === b.length && timingSafeEqual(a, b);
   }
 
+  /** The model ids requests may name: the served id and the alias 'default'. */
+  get modelNames(): string[] { return [this.o.modelName, MODEL_ALIAS]; }
+
+  /**
+   * CORS (opt-in with `cors`): an allowed Origin gets Access-Control-Allow-Origin on every response, and
+   * its preflight (OPTIONS) is answered here. Returns true when the request was a preflight.
+   */
+  private cors(req: IncomingMessage, res: ServerResponse): boolean {
+    const origin = req.headers.origin;
+    const allowed = origin !== undefined && (this.o.cors.includes('*') || this.o.cors.includes(origin));
+    if (allowed) {
+      res.setHeader('access-control-allow-origin', origin);
+      res.setHeader('vary', 'Origin');
+    }
+    if (req.method !== 'OPTIONS') return false;
+    if (!allowed) throw new HttpError(403, `cross-origin requests from ${origin ?? '(no Origin)'} are not allowed (see --cors)`);
+    res.writeHead(204, {
+      'access-control-allow-methods': 'GET, HEAD, POST, OPTIONS',
+      'access-control-allow-headers': req.headers['access-control-request-headers'] ?? 'authorization, content-type',
+      'access-control-max-age': '600',
+    });
+    res.end();
+    return true;
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
-    if (req.method === 'GET' && url.pathname === '/health') {
+    if (this.cors(req, res)) return;
+    const get = req.method === 'GET' || req.method === 'HEAD'; // HEAD: the same status and headers, no body (node:http)
+    if (get && url.pathname === '/health') {
       return sendJson(res, this.shuttingDown ? 503 : 200, { status: this.shuttingDown ? 'shutting_down' : 'ok', ...this.scheduler.load });
     }
     if (!this.authorized(req)) throw new HttpError(401, 'invalid or missing API key (Authorization: Bearer …)', 'invalid_request_error', null, 'invalid_api_key');
-    if (req.method === 'GET' && url.pathname === '/v1/models') {
-      return sendJson(res, 200, { object: 'list', data: [{ id: this.o.modelName, object: 'model', created: 0, owned_by: 'bitnet-ts' }] });
+    if (get && url.pathname === '/metrics') {
+      const text = renderMetrics(this.metrics);
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+      return;
+    }
+    if (get && url.pathname === '/v1/models') {
+      return sendJson(res, 200, { object: 'list', data: [this.modelObject()] });
+    }
+    if (get && url.pathname.startsWith('/v1/models/')) {
+      const id = decodeURIComponent(url.pathname.slice('/v1/models/'.length));
+      if (!this.modelNames.includes(id)) throw new HttpError(404, `The model '${id}' does not exist`, 'invalid_request_error', 'model', 'model_not_found');
+      return sendJson(res, 200, this.modelObject());
     }
     const chat = url.pathname === '/v1/chat/completions';
     if (!chat && url.pathname !== '/v1/completions') throw new HttpError(404, `no route for ${req.method} ${url.pathname}`, 'invalid_request_error', null, 'not_found');
@@ -118,106 +163,125 @@ export class BitnetServer {
     if (this.shuttingDown) throw new HttpError(503, 'server is shutting down', 'server_error', null, null, { 'retry-after': '5' });
     const body = await readBody(req, this.o.maxBodyBytes);
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'request body must be a JSON object');
-    return this.complete(req, res, body as Body, chat);
+    const r = parseRequest(body as Body, chat, this.model.tokenizer, {
+      modelNames: this.modelNames, maxPromptTokens: this.o.maxPromptTokens, maxTokensLimit: this.o.maxTokensLimit,
+      contextLength: this.model.config.contextLength, defaultMaxTokens: DEFAULT_MAX_TOKENS,
+    });
+    return this.complete(res, r);
   }
 
-  private parse(b: Body, chat: boolean): { prompt: number[]; job: Omit<Job, 'onText' | 'onDone' | 'onError'>; stream: boolean } {
+  private modelObject() { return { id: this.o.modelName, object: 'model', created: 0, owned_by: 'bitnet-ts' }; }
+
+  /** Runs the request's n choices on the scheduler; answers as one JSON body or as an SSE stream. */
+  private async complete(res: ServerResponse, r: CompletionRequest): Promise<void> {
     const tok = this.model.tokenizer;
-    if (b.n !== undefined && b.n !== null && b.n !== 1) throw new HttpError(400, "only n=1 is supported (one choice per request): send separate requests for more", 'invalid_request_error', 'n');
-    const askedMax = optNumber(b, 'max_tokens', 0, this.o.maxTokensLimit, true) ?? optNumber(b, 'max_completion_tokens', 0, this.o.maxTokensLimit, true);
-    const temperature = optNumber(b, 'temperature', 0, 2) ?? 1;
-    const topP = optNumber(b, 'top_p', 0.0001, 1) ?? 1;
-    const seed = optNumber(b, 'seed', -(2 ** 53), 2 ** 53, true);
-    let stop: string[] = [];
-    if (b.stop !== undefined && b.stop !== null) {
-      stop = typeof b.stop === 'string' ? [b.stop] : Array.isArray(b.stop) && b.stop.every((s) => typeof s === 'string') ? (b.stop as string[]) : [];
-      if (!stop.length && !(Array.isArray(b.stop) && b.stop.length === 0)) throw new HttpError(400, "'stop' must be a string or an array of strings", 'invalid_request_error', 'stop');
-      if (stop.length > 4) throw new HttpError(400, "'stop' takes at most 4 sequences", 'invalid_request_error', 'stop');
-    }
-    let text: string | number[], addBos: boolean | undefined;
-    if (chat) {
-      const msgs = b.messages;
-      if (!Array.isArray(msgs) || msgs.length === 0) throw new HttpError(400, "'messages' must be a non-empty array", 'invalid_request_error', 'messages');
-      const messages: ChatMessage[] = msgs.map((m, i) => {
-        const mm = m as Body;
-        if (!mm || !['system', 'user', 'assistant'].includes(mm.role as string) || typeof mm.content !== 'string') {
-          throw new HttpError(400, `messages[${i}] must be {role: system|user|assistant, content: string}`, 'invalid_request_error', `messages[${i}]`);
-        }
-        return { role: mm.role as ChatMessage['role'], content: mm.content as string };
-      });
-      const r = renderChat(tok, messages);
-      text = r.prompt; stop = [...stop, ...r.extraStops];
-      addBos = r.addBos;
-    } else {
-      const p = Array.isArray(b.prompt) && b.prompt.length === 1 && typeof b.prompt[0] === 'string' ? b.prompt[0] : b.prompt;
-      if (typeof p !== 'string' && !isTokenList(p, tok.vocabSize)) throw new HttpError(400, "'prompt' must be a string or an array of token ids (batches of prompts: send separate requests)", 'invalid_request_error', 'prompt');
-      text = p;
-    }
-    const prompt = typeof text === 'string' ? tok.encode(text, { addBos }) : text;
-    if (prompt.length === 0) throw new HttpError(400, 'the prompt is empty', 'invalid_request_error', chat ? 'messages' : 'prompt');
-    if (prompt.length > this.o.maxPromptTokens) throw new HttpError(400, `the prompt has ${prompt.length} tokens; the limit is ${this.o.maxPromptTokens}`, 'invalid_request_error', chat ? 'messages' : 'prompt', 'context_length_exceeded');
-    const context = this.model.config.contextLength;
-    const maxTokens = askedMax ?? Math.max(0, Math.min(DEFAULT_MAX_TOKENS, context - prompt.length));
-    if (prompt.length + maxTokens > context) throw new HttpError(400, `prompt (${prompt.length} tokens) + max_tokens (${maxTokens}) exceed the model's context length ${context}`, 'invalid_request_error', 'max_tokens', 'context_length_exceeded');
-    if (b.stream !== undefined && typeof b.stream !== 'boolean') throw new HttpError(400, "'stream' must be a boolean", 'invalid_request_error', 'stream');
-    return { prompt, stream: b.stream === true, job: { prompt, maxTokens, sampling: { temperature, topP, topK: 0, minP: 0, repeatPenalty: 1, seed, stop } } };
-  }
-
-  private async complete(req: IncomingMessage, res: ServerResponse, b: Body, chat: boolean): Promise<void> {
-    const { job, stream } = this.parse(b, chat);
-    const id = `${chat ? 'chatcmpl' : 'cmpl'}-${randomBytes(12).toString('hex')}`;
+    const m = this.metrics;
+    const id = `${r.chat ? 'chatcmpl' : 'cmpl'}-${randomBytes(12).toString('hex')}`;
     const created = Math.floor(Date.now() / 1000);
     const model = this.o.modelName;
-    const object = chat ? (stream ? 'chat.completion.chunk' : 'chat.completion') : 'text_completion';
-    const chunk = (text: string | null, finish: string | null, first = false) => chat
-      ? { id, object, created, model, choices: [{ index: 0, delta: finish ? {} : { ...(first ? { role: 'assistant' } : {}), content: text }, logprobs: null, finish_reason: finish }] }
-      : { id, object, created, model, choices: [{ index: 0, text: text ?? '', logprobs: null, finish_reason: finish }] };
-    let closed = false;
-    let cancel = () => {};
-    res.on('close', () => { if (!res.writableFinished) { closed = true; cancel(); } });
+    const object = r.chat ? (r.stream ? 'chat.completion.chunk' : 'chat.completion') : 'text_completion';
+    const usageField = r.stream && r.includeUsage ? { usage: null } : {};
+    const t0 = performance.now();
+    // per choice: logprobs not yet sent, text length so far (completions' text_offset), first-chunk flag
+    const choices = Array.from({ length: r.n }, () => ({
+      pendingLps: [] as TokenLogprob[], allLps: [] as TokenLogprob[], textLen: 0, first: true, lastToken: 0,
+      result: undefined as undefined | { finishReason: string; completionTokens: number; text: string },
+    }));
+    const lpsOf = (c: typeof choices[number], lps: TokenLogprob[], offset: number) => r.logprobs === undefined ? null
+      : r.chat ? chatLogprobs(tok, lps) : completionLogprobs(tok, lps, offset);
+    const chunk = (index: number, text: string | null, finish: string | null) => {
+      const c = choices[index];
+      const lps = lpsOf(c, c.pendingLps.splice(0), c.textLen);
+      c.textLen += text?.length ?? 0;
+      const choice = r.chat
+        ? { index, delta: finish ? {} : { ...(c.first ? { role: 'assistant' } : {}), content: text }, logprobs: lps, finish_reason: finish }
+        : { index, text: text ?? '', logprobs: lps, finish_reason: finish };
+      c.first = false;
+      return { id, object, created, model, choices: [choice], ...usageField };
+    };
+    let closed = false, failed = false;
+    const cancels: Array<() => void> = [];
+    res.on('close', () => {
+      if (res.writableFinished) return;
+      closed = true;
+      m.errors.inc({ kind: 'client_disconnected' });
+      for (const c of cancels) c();
+    });
+    const open = () => { if (!res.headersSent) res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' }); };
+    const send = (data: unknown) => { open(); res.write(`data: ${JSON.stringify(data)}\n\n`); };
+    let left = r.n;
     await new Promise<void>((resolve) => {
-      let first = true;
-      const full: Job = {
-        ...job,
-        onText: (text) => {
-          if (!stream || closed) return;
-          if (first) { res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' }); }
-          res.write(`data: ${JSON.stringify(chunk(text, null, first))}\n\n`);
-          first = false;
-        },
-        onDone: (r) => {
-          if (!closed) {
-            const finish = r.finishReason === 'abort' ? 'stop' : r.finishReason;
-            const usage = { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens };
-            if (stream) {
-              if (first) res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-              if (first && chat) res.write(`data: ${JSON.stringify(chunk('', null, true))}\n\n`);
-              res.write(`data: ${JSON.stringify({ ...chunk(null, finish), usage })}\n\n`);
-              res.end('data: [DONE]\n\n');
-            } else {
-              const choice = chat
-                ? { index: 0, message: { role: 'assistant', content: r.text }, logprobs: null, finish_reason: finish }
-                : { index: 0, text: r.text, logprobs: null, finish_reason: finish };
-              sendJson(res, 200, { id, object, created, model, choices: [choice], usage });
+      const finishAll = () => {
+        if (closed || failed) return resolve();
+        const usage = { prompt_tokens: r.prompt.length, completion_tokens: choices.reduce((a, c) => a + c.result!.completionTokens, 0), total_tokens: 0 };
+        usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+        m.promptTokens.inc({}, r.prompt.length);
+        m.duration.observe((performance.now() - t0) / 1000);
+        if (r.stream) {
+          if (r.includeUsage) send({ id, object, created, model, choices: [], usage });
+          open();
+          res.end('data: [DONE]\n\n');
+        } else {
+          sendJson(res, 200, {
+            id, object, created, model, usage,
+            choices: choices.map((c, index) => {
+              const lps = lpsOf(c, c.allLps, 0);
+              return r.chat
+                ? { index, message: { role: 'assistant', content: c.result!.text, refusal: null }, logprobs: lps, finish_reason: c.result!.finishReason }
+                : { index, text: c.result!.text, logprobs: lps, finish_reason: c.result!.finishReason };
+            }),
+          });
+        }
+        resolve();
+      };
+      const job = (index: number): Job => {
+        const c = choices[index];
+        const seed = r.sampling.seed === undefined ? undefined : r.sampling.seed + index;
+        return {
+          prompt: r.prompt, maxTokens: r.maxTokens, sampling: { ...r.sampling, seed, logprobs: r.logprobs },
+          onToken: (token, lp) => {
+            const now = performance.now();
+            if (c.lastToken === 0) m.ttft.observe((now - t0) / 1000); else m.perToken.observe((now - c.lastToken) / 1000);
+            c.lastToken = now;
+            if (lp && !tok.stopTokens.has(token)) { c.pendingLps.push(lp); c.allLps.push(lp); }
+          },
+          onText: (text) => { if (r.stream && !closed && !failed) send(chunk(index, text, null)); },
+          onDone: (d) => {
+            const finishReason = d.finishReason === 'abort' ? 'stop' : d.finishReason;
+            c.result = { finishReason, completionTokens: d.completionTokens, text: d.text };
+            m.completionTokens.inc({}, d.completionTokens);
+            if (r.stream && !closed && !failed) {
+              if (r.chat && c.first) send(chunk(index, '', null)); // the role still has to be announced
+              send(chunk(index, null, finishReason));
             }
-          }
-          resolve();
-        },
-        onError: (e) => {
-          // mid-stream the status line is gone: report the error as a last SSE event, as OpenAI does
-          if (res.headersSent && !closed) res.end(`data: ${JSON.stringify({ error: { message: e.message, type: 'server_error', param: null, code: null } })}\n\n`);
-          else sendError(res, new HttpError(500, e.message, 'server_error'));
-          resolve();
-        },
+            if (--left === 0) finishAll();
+          },
+          onError: (e) => {
+            m.errors.inc({ kind: 'server_error' });
+            if (!failed && !closed) {
+              // mid-stream the status line is gone: report the error as a last SSE event, as OpenAI does
+              if (res.headersSent) res.end(`data: ${JSON.stringify({ error: { message: e.message, type: 'server_error', param: null, code: null } })}\n\n`);
+              else sendError(res, new HttpError(500, e.message, 'server_error'));
+            }
+            failed = true;
+            for (const x of cancels) x();
+            if (--left === 0) resolve();
+          },
+        };
       };
       try {
-        cancel = this.scheduler.submit(full);
+        for (let i = 0; i < r.n; i++) cancels.push(this.scheduler.submit(job(i)));
       } catch (e) {
-        if (e instanceof QueueFullError) sendError(res, new HttpError(this.shuttingDown ? 503 : 429, e.message, 'rate_limit_error', null, null, { 'retry-after': '1' }));
-        else sendError(res, new HttpError(500, (e as Error).message, 'server_error'));
-        resolve();
+        failed = true;
+        for (const x of cancels) x();
+        left -= r.n - cancels.length; // the submitted ones still report onDone (aborted)
+        const err = e instanceof QueueFullError
+          ? new HttpError(this.shuttingDown ? 503 : 429, e.message, 'rate_limit_error', null, null, { 'retry-after': '1' })
+          : new HttpError(500, (e as Error).message, 'server_error');
+        m.errors.inc({ kind: err.type });
+        sendError(res, err);
+        if (left === 0) resolve();
       }
     });
-    void req;
   }
 }

@@ -146,7 +146,7 @@ export class BPETokenizer implements Tokenizer {
   }
 
   /** The bytes a token stands for when decoding (llama.cpp token_to_piece with special = false). */
-  private pieceBytes(id: number): Uint8Array {
+  tokenBytes(id: number): Uint8Array {
     let p = this.pieces[id];
     if (p) return p;
     const text = this.vocab.tokens[id] ?? '';
@@ -173,6 +173,6 @@ export class BPETokenizer implements Tokenizer {
   }
 
   streamDecoder(): { push(id: number): string; flush(): string } {
-    return byteStream((id) => this.pieceBytes(id));
+    return byteStream((id) => this.tokenBytes(id));
   }
 }

@@ -7,7 +7,13 @@
 import { Template } from '@huggingface/jinja';
 import type { Tokenizer } from './types.js';
 
-export interface ChatMessage { role: 'system' | 'user' | 'assistant'; content: string }
+export interface ChatMessage { role: 'system' | 'user' | 'assistant' | 'tool'; content: string; name?: string; tool_call_id?: string }
+
+/** Whether the model's template renders a role (the fallback template knows system, user, assistant). */
+export function templateHasRole(tok: Tokenizer, role: ChatMessage['role']): boolean {
+  if (role !== 'tool') return true;
+  return tok.chatTemplate !== undefined && /['"]tool['"]/.test(tok.chatTemplate);
+}
 
 export const FALLBACK_STOP = '\n\nUser:';
 
@@ -28,7 +34,7 @@ export function renderChat(tok: Tokenizer, messages: ChatMessage[]): { prompt: s
     }
     return { prompt, extraStops: [], addBos: bos && prompt.startsWith(bos) ? false : undefined };
   }
-  const names = { system: 'System', user: 'User', assistant: 'Assistant' } as const;
+  const names = { system: 'System', user: 'User', assistant: 'Assistant', tool: 'Tool' } as const;
   const prompt = messages.map((m) => `${names[m.role]}: ${m.content}`).join('\n\n') + '\n\nAssistant:';
   return { prompt, extraStops: [FALLBACK_STOP], addBos: undefined };
 }

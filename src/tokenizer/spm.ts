@@ -126,7 +126,7 @@ export class SPMTokenizer implements Tokenizer {
   }
 
   /** The bytes a token renders as (llama.cpp token_to_piece with special = false). */
-  private pieceBytes(id: number): Uint8Array {
+  tokenBytes(id: number): Uint8Array {
     let p = this.pieces[id];
     if (p) return p;
     const text = this.vocab.tokens[id] ?? '';
@@ -145,7 +145,7 @@ export class SPMTokenizer implements Tokenizer {
     const d = this.streamDecoder();
     let s = '', first = true;
     for (const id of ids) {
-      let piece = this.pieceBytes(id);
+      let piece = this.tokenBytes(id);
       if (first && piece.length) {
         if (this.vocab.addSpacePrefix && piece[0] === 0x20) piece = piece.subarray(1);
         first = false;
@@ -159,7 +159,7 @@ export class SPMTokenizer implements Tokenizer {
   streamDecoder(): { push(id: number): string; flush(): string; pushBytes(b: Uint8Array): string } {
     const dec = new TextDecoder('utf-8', { ignoreBOM: true }); // keep a leading U+FEFF: it is text
     return {
-      push: (id) => dec.decode(this.pieceBytes(id), { stream: true }),
+      push: (id) => dec.decode(this.tokenBytes(id), { stream: true }),
       pushBytes: (b) => dec.decode(b, { stream: true }),
       flush: () => dec.decode(),
     };

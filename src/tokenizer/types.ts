@@ -20,6 +20,8 @@ export interface Tokenizer {
   decode(ids: readonly number[]): string;
   /** The raw vocabulary string of one token. */
   piece(id: number): string;
+  /** The bytes one token renders as when decoded (control tokens: none). */
+  tokenBytes(id: number): Uint8Array;
   /** Stateful streaming decoder: returns only complete UTF-8 text, holding partial bytes back. */
   streamDecoder(): { push(id: number): string; flush(): string };
 }
