@@ -1,30 +1,34 @@
-/** `bitnet synth`: write a random-weight `bitnet` GGUF of a paper shape. */
+/** `bitnet synth`: write a random-weight BitNet GGUF of a named shape. */
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { SHAPES, synthTokenizer, synthWeights } from '../model/synth.js';
-import { writeModelGGUF } from '../model/gguf-model.js';
+import { SHAPES } from '../model/synth.js';
+import { writeSynthGGUF } from '../model/synth-gguf.js';
 import { num } from './common.js';
 
+const ARCHES = ['bitnet', 'bitnet-b1.58'] as const;
+
 export function register(program: Command): void {
-  program.command('synth').description('write a random-weight BitNet b1.58 GGUF (llama.cpp `bitnet` layout) of a given shape')
+  program.command('synth').description('write a random-weight BitNet b1.58 GGUF of a given shape (tied F16 head)')
     .requiredOption('--shape <name>', `one of ${Object.keys(SHAPES).join(', ')}`)
     .option('--type <t>', 'ternary tensor type: tq2_0, tq1_0 or i2_s', 'tq2_0')
+    .option('--arch <a>', 'architecture: bitnet (llama.cpp: SiLU gate) or bitnet-b1.58 (bitnet.cpp 2B4T: squared ReLU)', 'bitnet')
     .option('--embedding <t>', 'token embedding type: f16 or f32', 'f16')
     .requiredOption('-o, --out <file>', 'output GGUF path')
     .option('--seed <n>', 'random seed', num('--seed', { int: true }), 1)
     .option('--logit-scale <x>', 'embedding scale (sharper logits)', num('--logit-scale', { min: 0 }), 1)
-    .action((o: { shape: string; type: string; embedding: string; out: string; seed: number; logitScale: number }) => {
+    .action((o: { shape: string; type: string; arch: string; embedding: string; out: string; seed: number; logitScale: number }) => {
       if (!['tq2_0', 'tq1_0', 'i2_s'].includes(o.type)) throw new Error(`--type must be tq2_0, tq1_0 or i2_s, got '${o.type}'`);
+      if (!(ARCHES as readonly string[]).includes(o.arch)) throw new Error(`--arch must be ${ARCHES.join(' or ')}, got '${o.arch}'`);
       if (!['f16', 'f32'].includes(o.embedding)) throw new Error(`--embedding must be f16 or f32, got '${o.embedding}'`);
-      const w = synthWeights(o.shape, o.seed, o.logitScale);
-      const tok = synthTokenizer(w.config.vocabSize);
       const bar = process.stderr.isTTY ? new SingleBar({ format: 'write |{bar}| {value}/{total} tensors' }) : null;
       let started = false;
-      writeModelGGUF(o.out, w, tok, {
-        ternaryType: o.type as 'tq2_0', floatType: o.embedding as 'f16', name: `bitnet-ts synthetic ${o.shape}`,
+      const t0 = performance.now();
+      writeSynthGGUF(o.out, o.shape, {
+        arch: o.arch as (typeof ARCHES)[number], ternaryType: o.type as 'tq2_0', embedding: o.embedding as 'f16',
+        seed: o.seed, logitScale: o.logitScale,
         onTensor: (d, t) => { if (bar) { if (!started) { bar.start(t, 0); started = true; } bar.update(d); } },
       });
       bar?.stop();
-      process.stderr.write(`wrote ${o.out}\n`);
+      process.stderr.write(`wrote ${o.out} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
     });
 }

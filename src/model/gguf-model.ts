@@ -15,7 +15,7 @@ import type { Tokenizer } from '../tokenizer/types.js';
 import { tokenizerToGGUF } from '../tokenizer/gguf.js';
 
 /** Per-architecture facts that are not in the file. */
-const ARCH: Record<Architecture, { activation: 'silu' | 'relu2'; subNorms: boolean; ropeNeox: boolean; ropeTheta: number }> = {
+export const ARCH: Record<Architecture, { activation: 'silu' | 'relu2'; subNorms: boolean; ropeNeox: boolean; ropeTheta: number }> = {
   bitnet: { activation: 'silu', subNorms: true, ropeNeox: true, ropeTheta: 10000 },
   'bitnet-b1.58': { activation: 'relu2', subNorms: true, ropeNeox: true, ropeTheta: 500000 },
   llama: { activation: 'silu', subNorms: false, ropeNeox: false, ropeTheta: 10000 },
@@ -184,15 +184,12 @@ function floatBytes(m: FloatMatrix, type: GGMLType): Uint8Array {
   return quantize(type, f32, m.rows, m.cols);
 }
 
-/** Writes a model as GGUF (atomically), with the tokenizer in its metadata. */
-export function writeModelGGUF(path: string, w: ModelWeights, tokenizer: Tokenizer, opts: WriteModelOptions = {}): void {
-  const c = w.config;
-  const tType = ggmlTypeFromName(opts.ternaryType ?? 'tq2_0');
-  const fType = ggmlTypeFromName(opts.floatType ?? 'f16');
+/** GGUF metadata of a model: architecture keys (`<arch>.*`) and the tokenizer. */
+export function modelMetadata(c: ModelConfig, tokenizer: Tokenizer, name: string): Array<[string, GGUFValue]> {
   const a = c.arch;
-  const meta: Array<[string, GGUFValue]> = [
+  return [
     ['general.architecture', gguf.str(a)],
-    ['general.name', gguf.str(opts.name ?? 'bitnet-ts model')],
+    ['general.name', gguf.str(name)],
     [`${a}.vocab_size`, gguf.u32(c.vocabSize)],
     [`${a}.context_length`, gguf.u32(c.contextLength)],
     [`${a}.embedding_length`, gguf.u32(c.dim)],
@@ -205,6 +202,14 @@ export function writeModelGGUF(path: string, w: ModelWeights, tokenizer: Tokeniz
     [`${a}.rope.dimension_count`, gguf.u32(c.headDim)],
     ...tokenizerToGGUF(tokenizer),
   ];
+}
+
+/** Writes a model as GGUF (atomically), with the tokenizer in its metadata. */
+export function writeModelGGUF(path: string, w: ModelWeights, tokenizer: Tokenizer, opts: WriteModelOptions = {}): void {
+  const c = w.config;
+  const tType = ggmlTypeFromName(opts.ternaryType ?? 'tq2_0');
+  const fType = ggmlTypeFromName(opts.floatType ?? 'f16');
+  const meta = modelMetadata(c, tokenizer, opts.name ?? 'bitnet-ts model');
   const tensors: Parameters<typeof writeGGUF>[2] = [];
   const vec = (name: string, v: Float32Array) => tensors.push({ name, type: GGMLType.F32, dims: [v.length], data: () => quantize(GGMLType.F32, v, 1, v.length) });
   const mat = (name: string, m: Matrix) => {

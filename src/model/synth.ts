@@ -18,6 +18,8 @@ export const SHAPES: Record<string, ShapeSpec> = {
   '1.3b': { dim: 2048, nLayers: 24, nHeads: 32, ffnDim: 5460 - (5460 % 256) + 256, vocabSize: 32000 },
   '3b': { dim: 3200, nLayers: 26, nHeads: 32, ffnDim: 8640, vocabSize: 32000 },
   '3.9b': { dim: 3200, nLayers: 26, nHeads: 32, ffnDim: 11008, vocabSize: 32000 },
+  // BitNet b1.58 2B4T (microsoft/bitnet-b1.58-2B-4T config.json): GQA 20/5 heads, vocab of LLaMA 3
+  '2b4t': { dim: 2560, nLayers: 30, nHeads: 20, nKvHeads: 5, ffnDim: 6912, vocabSize: 128256, contextLength: 4096 },
 };
 
 export function shapeOf(name: string): ShapeSpec {
