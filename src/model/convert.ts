@@ -8,11 +8,11 @@ import { readModelSource, type Progress } from './index.js';
 import { writeModelGGUF } from './gguf-model.js';
 import { writeHFDirectory } from './hf-model.js';
 import type { Architecture, LayerWeights, Matrix, ModelWeights } from './types.js';
+import { LINEAR_KEYS } from './schema.js';
 
 export type ConvertType = 'tq2_0' | 'tq1_0' | 'i2_s' | 'f16';
 export const CONVERT_TYPES: ConvertType[] = ['tq2_0', 'tq1_0', 'i2_s', 'f16'];
 
-const LINEARS: Array<keyof LayerWeights> = ['wq', 'wk', 'wv', 'wo', 'wGate', 'wUp', 'wDown'];
 
 /** Same model with every linear layer replaced by f(matrix). */
 export function mapLinears(w: ModelWeights, f: (m: Matrix) => Matrix, arch: Architecture = w.config.arch): ModelWeights {
@@ -20,7 +20,7 @@ export function mapLinears(w: ModelWeights, f: (m: Matrix) => Matrix, arch: Arch
     ...w, config: { ...w.config, arch },
     layers: w.layers.map((L) => {
       const out: LayerWeights = { ...L };
-      for (const k of LINEARS) (out as unknown as Record<string, Matrix>)[k] = f(L[k] as Matrix);
+      for (const k of LINEAR_KEYS) (out as unknown as Record<string, Matrix>)[k] = f(L[k] as Matrix);
       return out;
     }),
   };
@@ -37,7 +37,7 @@ export function linearsToFloat(w: ModelWeights): ModelWeights {
  * BitLinear int8-activation matmuls but no sub-norms: PTQ does not add layers).
  */
 export function ptqTernarize(w: ModelWeights): ModelWeights {
-  if (!w.layers.some((L) => LINEARS.some((k) => (L[k] as Matrix).kind === 'float'))) throw new Error('--ptq: the model has no full-precision linear layers (it is already ternary)');
+  if (!w.layers.some((L) => LINEAR_KEYS.some((k) => (L[k] as Matrix).kind === 'float'))) throw new Error('--ptq: the model has no full-precision linear layers (it is already ternary)');
   return mapLinears(w, (m) => (m.kind === 'ternary' ? m : { kind: 'ternary', m: absmeanTernarize(floatToF32(m.m), m.m.rows, m.m.cols) }));
 }
 

@@ -1,6 +1,6 @@
 /**
- * Model <-> GGUF: architecture metadata keys and tensor names (llama.cpp src/llama-arch.cpp,
- * gguf-py/gguf/constants.py; bitnet.cpp's `bitnet-b1.58` follows the same names).
+ * Model <-> GGUF: architecture metadata keys (llama.cpp src/llama-arch.cpp, gguf-py/gguf/constants.py;
+ * bitnet.cpp's `bitnet-b1.58` follows the same names); tensor names and shapes from model/schema.ts.
  *
  * GGUF dims are ggml order: a [out, in] weight is stored with ne = [in, out] (row length first).
  */
@@ -10,6 +10,7 @@ import { GGMLType, ggmlTypeFromName, ggmlTypeName, isTernaryType, quantize } fro
 import { floatFromGGML, floatToF32, ternaryFromGGML, ternaryToGGML } from '../quant/ternary.js';
 import { f32ToF16 } from '../quant/half.js';
 import type { Architecture, LayerWeights, Matrix, ModelConfig, ModelWeights } from './types.js';
+import { LAYER_SCHEMA, MODEL_TENSORS as NAMES, ggufLayerName, layerDims, layerTensors } from './schema.js';
 import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { tokenizerToGGUF } from '../tokenizer/gguf.js';
@@ -20,13 +21,6 @@ export const ARCH: Record<Architecture, { activation: 'silu' | 'relu2'; subNorms
   'bitnet-b1.58': { activation: 'relu2', subNorms: true, ropeNeox: true, ropeTheta: 500000 },
   llama: { activation: 'silu', subNorms: false, ropeNeox: false, ropeTheta: 10000 },
 };
-
-/** Layer tensor names: ours → GGUF `blk.N.<name>.weight`. */
-export const LAYER_TENSORS: Record<keyof LayerWeights, string> = {
-  attnNorm: 'attn_norm', wq: 'attn_q', wk: 'attn_k', wv: 'attn_v', attnSubNorm: 'attn_sub_norm', wo: 'attn_output',
-  ffnNorm: 'ffn_norm', wGate: 'ffn_gate', wUp: 'ffn_up', ffnSubNorm: 'ffn_sub_norm', wDown: 'ffn_down',
-};
-const VECTORS = new Set<keyof LayerWeights>(['attnNorm', 'attnSubNorm', 'ffnNorm', 'ffnSubNorm']);
 
 export function isArchitecture(a: string): a is Architecture {
   return Object.prototype.hasOwnProperty.call(ARCH, a);
@@ -50,8 +44,8 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   const dim = int('embedding_length');
   const nHeads = int('attention.head_count');
   const nKvHeads = int('attention.head_count_kv', nHeads);
-  const embd = f.tensor('token_embd.weight');
-  if (!embd) throw new GGUFError('missing required tensor "token_embd.weight"');
+  const embd = f.tensor(NAMES.tokenEmbedding.gguf);
+  if (!embd) throw new GGUFError(`missing required tensor "${NAMES.tokenEmbedding.gguf}"`);
   const vocabSize = Number(f.get(k('vocab_size')) ?? embd.dims[1]);
   const headDim = Number(f.get(k('attention.key_length')) ?? dim / nHeads);
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) throw new GGUFError(`head size ${headDim} must be an even integer`);
@@ -136,31 +130,24 @@ function readMatrix(f: GGUFFile, name: string, rows: number, cols: number, bitne
 
 export function weightsFromGGUF(f: GGUFFile, onTensor?: (done: number, total: number) => void): ModelWeights {
   const c = configFromGGUF(f);
-  const D = c.dim, F = c.ffnDim, qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
-  const shapes: Record<keyof LayerWeights, [number, number]> = {
-    attnNorm: [1, D], wq: [qDim, D], wk: [kvDim, D], wv: [kvDim, D], attnSubNorm: [1, qDim], wo: [D, qDim],
-    ffnNorm: [1, D], wGate: [F, D], wUp: [F, D], ffnSubNorm: [1, F], wDown: [D, F],
-  };
+  const D = c.dim, dims = layerDims(c), tensors = layerTensors(c);
   const total = c.nLayers + 2;
-  const tokenEmbedding = readFloat(f, 'token_embd.weight', c.vocabSize, D);
+  const tokenEmbedding = readFloat(f, NAMES.tokenEmbedding.gguf, c.vocabSize, D);
   onTensor?.(1, total);
   const layers: LayerWeights[] = [];
   for (let l = 0; l < c.nLayers; l++) {
     const L: Partial<LayerWeights> = {};
-    for (const [key, gname] of Object.entries(LAYER_TENSORS) as Array<[keyof LayerWeights, string]>) {
-      const name = `blk.${l}.${gname}.weight`;
-      if (VECTORS.has(key)) {
-        if ((key === 'attnSubNorm' || key === 'ffnSubNorm') && !c.subNorms) continue;
-        (L as Record<string, unknown>)[key] = readVector(f, name, shapes[key][1]);
-      } else {
-        (L as Record<string, unknown>)[key] = readMatrix(f, name, ...shapes[key], c.arch !== 'llama');
-      }
+    for (const t of tensors) {
+      const [rows, cols] = t.shape(dims), name = ggufLayerName(l, t);
+      (L as Record<string, unknown>)[t.key] = t.kind === 'norm'
+        ? readVector(f, name, cols)
+        : readMatrix(f, name, rows, cols, c.arch !== 'llama');
     }
     layers.push(L as LayerWeights);
     onTensor?.(l + 2, total);
   }
-  const outputNorm = readVector(f, 'output_norm.weight', D);
-  const output = f.tensor('output.weight') ? readFloat(f, 'output.weight', c.vocabSize, D) : undefined;
+  const outputNorm = readVector(f, NAMES.outputNorm.gguf, D);
+  const output = f.tensor(NAMES.output.gguf) ? readFloat(f, NAMES.output.gguf, c.vocabSize, D) : undefined;
   onTensor?.(total, total);
   return { config: c, tokenEmbedding, layers, outputNorm, output };
 }
@@ -216,16 +203,15 @@ export function writeModelGGUF(path: string, w: ModelWeights, tokenizer: Tokeniz
     if (m.kind === 'ternary') tensors.push({ name, type: tType, dims: [m.m.cols, m.m.rows], data: () => ternaryToGGML(tType, m.m) });
     else tensors.push({ name, type: fType, dims: [m.m.cols, m.m.rows], data: () => floatBytes(m.m, fType) });
   };
-  mat('token_embd.weight', { kind: 'float', m: w.tokenEmbedding });
+  mat(NAMES.tokenEmbedding.gguf, { kind: 'float', m: w.tokenEmbedding });
   w.layers.forEach((L, l) => {
-    for (const [key, gname] of Object.entries(LAYER_TENSORS) as Array<[keyof LayerWeights, string]>) {
-      const v = L[key];
+    for (const t of LAYER_SCHEMA) {
+      const v = L[t.key];
       if (v === undefined) continue;
-      const name = `blk.${l}.${gname}.weight`;
-      if (v instanceof Float32Array) vec(name, v); else mat(name, v as Matrix);
+      if (v instanceof Float32Array) vec(ggufLayerName(l, t), v); else mat(ggufLayerName(l, t), v as Matrix);
     }
   });
-  vec('output_norm.weight', w.outputNorm);
-  if (w.output) mat('output.weight', { kind: 'float', m: w.output });
+  vec(NAMES.outputNorm.gguf, w.outputNorm);
+  if (w.output) mat(NAMES.output.gguf, { kind: 'float', m: w.output });
   writeGGUF(path, meta, tensors, { onTensor: opts.onTensor });
 }

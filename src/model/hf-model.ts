@@ -19,6 +19,7 @@ import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
 import type { Architecture, LayerWeights, Matrix, ModelConfig, ModelWeights } from './types.js';
+import { LAYER_SCHEMA, MODEL_TENSORS as NAMES, hfLayerModule, layerDims, layerTensors, type LayerTensor } from './schema.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { loadHFTokenizer, writeHFTokenizer } from '../tokenizer/hf.js';
 import { absmeanTernarize, floatToF32, getCode, ternaryToF32 } from '../quant/ternary.js';
@@ -27,19 +28,13 @@ import { HFError, isHFDirectory, openHFCheckpoint, type HFCheckpoint, type Json 
 
 const fail = (msg: string): never => { throw new HFError(msg); };
 
-/** Per-architecture HF facts: class name, model_type, sub-norm names, activation, rope base default. */
-interface LayoutFacts { hfArch: string; modelType: string; attnSub?: string; ffnSub?: string; act: 'silu' | 'relu2'; ternary: boolean; permuteQK: boolean; ropeTheta: number }
+/** Per-architecture HF facts: class name, model_type, sub-norms, activation, rope base default (tensor names: schema.ts). */
+interface LayoutFacts { hfArch: string; modelType: string; subNorms: boolean; act: 'silu' | 'relu2'; ternary: boolean; permuteQK: boolean; ropeTheta: number }
 export const HF_LAYOUTS: Record<Architecture, LayoutFacts> = {
-  'bitnet-b1.58': { hfArch: 'BitNetForCausalLM', modelType: 'bitnet', attnSub: 'self_attn.attn_sub_norm', ffnSub: 'mlp.ffn_sub_norm', act: 'relu2', ternary: true, permuteQK: false, ropeTheta: 500000 },
-  bitnet: { hfArch: 'BitnetForCausalLM', modelType: 'llama', attnSub: 'self_attn.inner_attn_ln', ffnSub: 'mlp.ffn_layernorm', act: 'silu', ternary: true, permuteQK: false, ropeTheta: 10000 },
-  llama: { hfArch: 'LlamaForCausalLM', modelType: 'llama', act: 'silu', ternary: false, permuteQK: true, ropeTheta: 10000 },
+  'bitnet-b1.58': { hfArch: 'BitNetForCausalLM', modelType: 'bitnet', subNorms: true, act: 'relu2', ternary: true, permuteQK: false, ropeTheta: 500000 },
+  bitnet: { hfArch: 'BitnetForCausalLM', modelType: 'llama', subNorms: true, act: 'silu', ternary: true, permuteQK: false, ropeTheta: 10000 },
+  llama: { hfArch: 'LlamaForCausalLM', modelType: 'llama', subNorms: false, act: 'silu', ternary: false, permuteQK: true, ropeTheta: 10000 },
 };
-
-/** Our matrix fields -> HF module names inside model.layers.N. */
-const HF_LINEARS: Array<[keyof LayerWeights, string]> = [
-  ['wq', 'self_attn.q_proj'], ['wk', 'self_attn.k_proj'], ['wv', 'self_attn.v_proj'], ['wo', 'self_attn.o_proj'],
-  ['wGate', 'mlp.gate_proj'], ['wUp', 'mlp.up_proj'], ['wDown', 'mlp.down_proj'],
-];
 
 export function archFromHFConfig(cfg: Json): Architecture {
   const archs = Array.isArray(cfg.architectures) ? cfg.architectures.map(String) : [];
@@ -70,7 +65,7 @@ export function configFromHF(cfg: Json): ModelConfig {
     ffnDim: int('intermediate_size'), contextLength: int('max_position_embeddings', 2048),
     normEps: typeof cfg.rms_norm_eps === 'number' ? cfg.rms_norm_eps : 1e-6,
     ropeTheta: typeof cfg.rope_theta === 'number' ? cfg.rope_theta : f.ropeTheta,
-    ropeNeox: !f.permuteQK, activation: f.act, subNorms: f.attnSub !== undefined,
+    ropeNeox: !f.permuteQK, activation: f.act, subNorms: f.subNorms,
   };
 }
 
@@ -188,35 +183,35 @@ function readLinear(ck: HFCheckpoint, c: ModelConfig, name: string, rows: number
 }
 
 /** Reads the weights of an open checkpoint in our canonical (GGUF-order) form. */
+/** q/k rows are permuted for `llama` (GGML "normal" rope): the head count of the permuted tensor, else undefined. */
+function permutedHeads(c: ModelConfig, t: LayerTensor): number | undefined {
+  if (!HF_LAYOUTS[c.arch].permuteQK) return undefined;
+  return t.key === 'wq' ? c.nHeads : t.key === 'wk' ? c.nKvHeads : undefined;
+}
+
 export function weightsFromHF(ck: HFCheckpoint, onProgress?: (done: number, total: number) => void): ModelWeights {
   const c = configFromHF(ck.config);
-  const f = HF_LAYOUTS[c.arch];
-  const D = c.dim, F = c.ffnDim, qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
+  const D = c.dim, dims = layerDims(c);
   const qc = ck.config.quantization_config as Json | undefined;
   const multiply = qc?.linear_class === 'autobitlinear';
-  const shapes: Record<string, [number, number]> = { wq: [qDim, D], wk: [kvDim, D], wv: [kvDim, D], wo: [D, qDim], wGate: [F, D], wUp: [F, D], wDown: [D, F] };
   const total = c.nLayers + 2;
-  const tokenEmbedding = readFloatMatrix(ck, 'model.embed_tokens.weight', c.vocabSize, D);
+  const tokenEmbedding = readFloatMatrix(ck, NAMES.tokenEmbedding.hf, c.vocabSize, D);
   onProgress?.(1, total);
   const layers: LayerWeights[] = [];
   for (let l = 0; l < c.nLayers; l++) {
-    const p = `model.layers.${l}`;
-    const L: Partial<LayerWeights> = {
-      attnNorm: readF32(ck, `${p}.input_layernorm.weight`, [D]),
-      ffnNorm: readF32(ck, `${p}.post_attention_layernorm.weight`, [D]),
-    };
-    if (f.attnSub) L.attnSubNorm = readF32(ck, `${p}.${f.attnSub}.weight`, [qDim]);
-    if (f.ffnSub) L.ffnSubNorm = readF32(ck, `${p}.${f.ffnSub}.weight`, [F]);
-    for (const [key, hf] of HF_LINEARS) {
-      const heads = f.permuteQK ? (key === 'wq' ? c.nHeads : key === 'wk' ? c.nKvHeads : undefined) : undefined;
-      (L as Record<string, unknown>)[key] = readLinear(ck, c, `${p}.${hf}`, ...shapes[key], multiply, heads);
+    const L: Partial<LayerWeights> = {};
+    for (const t of layerTensors(c)) {
+      const [rows, cols] = t.shape(dims), mod = hfLayerModule(c.arch, l, t);
+      (L as Record<string, unknown>)[t.key] = t.kind === 'norm'
+        ? readF32(ck, `${mod}.weight`, [cols])
+        : readLinear(ck, c, mod, rows, cols, multiply, permutedHeads(c, t));
     }
     layers.push(L as LayerWeights);
     onProgress?.(l + 2, total);
   }
-  const outputNorm = readF32(ck, 'model.norm.weight', [D]);
-  const tied = ck.config.tie_word_embeddings === true || !ck.has('lm_head.weight');
-  const output = tied ? undefined : readFloatMatrix(ck, 'lm_head.weight', c.vocabSize, D);
+  const outputNorm = readF32(ck, NAMES.outputNorm.hf, [D]);
+  const tied = ck.config.tie_word_embeddings === true || !ck.has(NAMES.output.hf);
+  const output = tied ? undefined : readFloatMatrix(ck, NAMES.output.hf, c.vocabSize, D);
   onProgress?.(total, total);
   return { config: c, tokenEmbedding, layers, outputNorm, output };
 }
@@ -293,20 +288,18 @@ export function writeHFDirectory(dir: string, w: ModelWeights, tokenizer: Tokeni
   const dtype = opts.dtype ?? 'F32';
   const tensors: SafetensorsTensorToWrite[] = [];
   const vec = (name: string, v: Float32Array) => tensors.push({ name, dtype: 'F32', shape: [v.length], data: f32ToSafetensors('F32', v) });
-  tensors.push(floatTensor('model.embed_tokens.weight', w.tokenEmbedding, dtype, [c.vocabSize, c.dim]));
+  tensors.push(floatTensor(NAMES.tokenEmbedding.hf, w.tokenEmbedding, dtype, [c.vocabSize, c.dim]));
   w.layers.forEach((L, l) => {
-    const p = `model.layers.${l}`;
-    vec(`${p}.input_layernorm.weight`, L.attnNorm);
-    vec(`${p}.post_attention_layernorm.weight`, L.ffnNorm);
-    if (f.attnSub && L.attnSubNorm) vec(`${p}.${f.attnSub}.weight`, L.attnSubNorm);
-    if (f.ffnSub && L.ffnSubNorm) vec(`${p}.${f.ffnSub}.weight`, L.ffnSubNorm);
-    for (const [key, hf] of HF_LINEARS) {
-      const m = L[key] as Matrix, name = `${p}.${hf}`;
+    for (const t of LAYER_SCHEMA) {
+      const v = L[t.key];
+      if (v === undefined || (t.subNorm && !f.subNorms)) continue;
+      const name = hfLayerModule(c.arch, l, t);
+      if (v instanceof Float32Array) { vec(`${name}.weight`, v); continue; }
+      const m = v as Matrix;
       const shape = [m.m.rows, m.m.cols];
       if (m.kind === 'float') {
         if (f.ternary) fail(`"${name}" is full precision, but ${f.hfArch} checkpoints hold ternary linears`);
-        const heads = f.permuteQK ? (key === 'wq' ? c.nHeads : key === 'wk' ? c.nKvHeads : undefined) : undefined;
-        tensors.push(floatTensor(`${name}.weight`, m.m, dtype, shape, heads));
+        tensors.push(floatTensor(`${name}.weight`, m.m, dtype, shape, permutedHeads(c, t)));
       } else if (c.arch === 'bitnet-b1.58') {
         const s = singleScale(m.m, name);
         if (m.m.rows % 4 !== 0) fail(`"${name}": ${m.m.rows} rows are not a multiple of 4`);
@@ -321,8 +314,8 @@ export function writeHFDirectory(dir: string, w: ModelWeights, tokenizer: Tokeni
     }
     opts.onProgress?.(l + 1, c.nLayers + 1);
   });
-  vec('model.norm.weight', w.outputNorm);
-  if (w.output) tensors.push(floatTensor('lm_head.weight', w.output, dtype, [c.vocabSize, c.dim]));
+  vec(NAMES.outputNorm.hf, w.outputNorm);
+  if (w.output) tensors.push(floatTensor(NAMES.output.hf, w.output, dtype, [c.vocabSize, c.dim]));
 
   // whole directory written under a temporary name, then renamed into place
   const tmp = `${dir}.tmp`;

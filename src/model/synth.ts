@@ -8,6 +8,7 @@ import { TOKEN_TYPE } from '../tokenizer/bpe.js';
 import { seededRandom } from './sampling.js';
 import { f16ToF32, f32ToF16 } from '../quant/half.js';
 import type { LayerWeights, Matrix, ModelConfig, ModelWeights } from './types.js';
+import { layerDims, layerTensors } from './schema.js';
 
 export interface ShapeSpec { dim: number; nLayers: number; nHeads: number; nKvHeads?: number; ffnDim: number; vocabSize: number; contextLength?: number }
 
@@ -89,14 +90,15 @@ export function synthWeights(shape: string | ShapeSpec, seed = 1, logitScale = 1
     return { kind: 'ternary', m };
   };
   const ones = (n: number) => new Float32Array(n).fill(1);
+  const dims = layerDims({ dim: s.dim, ffnDim: s.ffnDim, nHeads: s.nHeads, nKvHeads: nKv, headDim: hd });
   const layers: LayerWeights[] = [];
   for (let l = 0; l < s.nLayers; l++) {
-    const fp = form === 'fp16';
-    layers.push({
-      attnNorm: ones(s.dim), wq: linear(s.dim, s.dim), wk: linear(nKv * hd, s.dim), wv: linear(nKv * hd, s.dim),
-      attnSubNorm: fp ? undefined : ones(s.dim), wo: linear(s.dim, s.dim), ffnNorm: ones(s.dim),
-      wGate: linear(s.ffnDim, s.dim), wUp: linear(s.ffnDim, s.dim), ffnSubNorm: fp ? undefined : ones(s.ffnDim), wDown: linear(s.dim, s.ffnDim),
-    });
+    const L: Partial<LayerWeights> = {};
+    for (const t of layerTensors({ subNorms: form !== 'fp16' })) {
+      const [rows, cols] = t.shape(dims);
+      (L as Record<string, unknown>)[t.key] = t.kind === 'norm' ? ones(cols) : linear(rows, cols);
+    }
+    layers.push(L as LayerWeights);
   }
   const emb: FloatMatrix = { rows: s.vocabSize, cols: s.dim, dtype: 'f32', data: new Float32Array(s.vocabSize * s.dim) };
   for (let i = 0; i < emb.data.length; i++) emb.data[i] = gauss() * 0.125 * logitScale;

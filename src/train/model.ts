@@ -15,6 +15,7 @@
  */
 import { gemmNT, transpose } from '../kernels/train-gemm.js';
 import { roundHalfAway, roundHalfEven } from '../quant/round.js';
+import { LAYER_SCHEMA, LINEAR_KEYS, type LayerKey, type LinearKey } from '../model/schema.js';
 
 export type Precision = 'ternary' | 'binary' | 'fp';
 
@@ -33,18 +34,15 @@ export interface TrainModelConfig {
   subNorm?: boolean;
 }
 
-const LAYER_PARAMS = ['attnNorm', 'wq', 'wk', 'wv', 'attnSubNorm', 'wo', 'ffnNorm', 'wGate', 'wUp', 'ffnSubNorm', 'wDown'] as const;
-export type LayerParam = typeof LAYER_PARAMS[number];
-export const LINEARS = ['wq', 'wk', 'wv', 'wo', 'wGate', 'wUp', 'wDown'] as const;
-export type LinearName = typeof LINEARS[number];
+const LAYER_PARAMS = LAYER_SCHEMA.map((t) => t.key);
+export type LayerParam = LayerKey;
+export const LINEARS = LINEAR_KEYS;
+export type LinearName = LinearKey;
 
-/** [rows, cols] of each layer parameter (vectors have rows = 1). */
+/** [rows, cols] of each layer parameter (vectors have rows = 1): the schema's shapes, with no GQA. */
 export function layerShapes(c: TrainModelConfig): Record<LayerParam, [number, number]> {
-  const D = c.dim, F = c.ffnDim;
-  return {
-    attnNorm: [1, D], wq: [D, D], wk: [D, D], wv: [D, D], attnSubNorm: [1, D], wo: [D, D],
-    ffnNorm: [1, D], wGate: [F, D], wUp: [F, D], ffnSubNorm: [1, F], wDown: [D, F],
-  };
+  const dims = { dim: c.dim, ffnDim: c.ffnDim, qDim: c.dim, kvDim: c.dim };
+  return Object.fromEntries(LAYER_SCHEMA.map((t) => [t.key, t.shape(dims)])) as Record<LayerParam, [number, number]>;
 }
 
 export interface ParamView { name: string; data: Float32Array; grad: Float32Array; rows: number; cols: number; decay: boolean }
