@@ -10,6 +10,17 @@ const dir = mkdtempSync(join(tmpdir(), 'bitnet-cli-'));
 const model = join(dir, 'tiny.gguf');
 const cli = (...args: string[]) => execFileSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
 
+test('synth --type f16 writes the FP16 LLaMA baseline (every linear f16, no sub-norms) that runs', () => {
+  const fp = join(dir, 'tiny-f16.gguf');
+  cli('synth', '--shape', 'tiny', '--type', 'f16', '-o', fp);
+  const info = JSON.parse(cli('info', '--model', fp, '--json'));
+  assert.equal(info.architecture, 'llama');
+  assert.equal(info.tensorTypes.TQ2_0, undefined);
+  assert.ok(info.tensorTypes.F16 >= 15, JSON.stringify(info.tensorTypes)); // 14 linears + embedding
+  const one = JSON.parse(cli('logits', '--model', fp, '--tokens', '1,2,3', '--json'));
+  assert.ok(one.logits[0].every(Number.isFinite));
+});
+
 test('synth, info --json, logits --json, tokenize --json, run', () => {
   cli('synth', '--shape', 'tiny', '--type', 'tq1_0', '-o', model);
   const info = JSON.parse(cli('info', '--model', model, '--json'));

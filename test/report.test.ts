@@ -37,3 +37,16 @@ test('line chart SVG: one path per series, legend, escaped text, log axis labels
   assert.match(svg, />1\.0e\+5</);
   assert.match(svg, /\(log scale\)/);
 });
+
+test('line chart SVG: error bars are capped whiskers inside the plotted y range; a length mismatch is refused', () => {
+  const svg = lineChartSVG([{ name: 'gap', color: '#000', points: [[1e3, 0.1], [1e4, 0.05]], yErr: [0.5, 0.02] }],
+    { title: 'gap', xLabel: 'N', yLabel: 'nats', logX: true });
+  assert.equal((svg.match(/<path /g) ?? []).length, 3); // the line + one whisker per point
+  const ys = [...svg.matchAll(/M[\d.]+,([\d.]+) L[\d.]+,([\d.]+) M/g)].flatMap((m) => [Number(m[1]), Number(m[2])]);
+  assert.equal(ys.length, 4);
+  for (const y of ys) assert.ok(y >= 40 && y <= 420 - 55, `whisker end ${y} outside the plot`);
+  // the y axis labels reach below the lowest whisker end (0.1 - 0.5)
+  assert.ok(svg.includes('>-0.'), 'y range extended to the whisker');
+  assert.throws(() => lineChartSVG([{ name: 'x', color: '#000', points: [[1, 1]], yErr: [1, 2] }], { title: '', xLabel: '', yLabel: '' }),
+    /2 error bars for 1 points/);
+});

@@ -1,5 +1,9 @@
 /** A dependency-free multi-series line chart as SVG (loss curves, scaling fits). */
-export interface Series { name: string; color: string; points: Array<[number, number]>; dashed?: boolean; noMarkers?: boolean }
+export interface Series {
+  name: string; color: string; points: Array<[number, number]>; dashed?: boolean; noMarkers?: boolean;
+  /** Error bars: half-width at each point (same length as points), drawn as capped vertical whiskers. */
+  yErr?: number[];
+}
 export interface ChartOptions { title: string; xLabel: string; yLabel: string; logX?: boolean; yFromZero?: boolean }
 
 const esc = (s: string) => s.replace(/[<&>]/g, (ch) => ({ '<': '&lt;', '&': '&amp;', '>': '&gt;' })[ch]!);
@@ -7,7 +11,12 @@ const fmt = (v: number) => (Math.abs(v) >= 1e4 ? v.toExponential(1) : +v.toPreci
 
 export function lineChartSVG(series: Series[], o: ChartOptions): string {
   const W = 680, H = 420, L = 70, R = 150, T = 40, B = 55;
-  const all = series.flatMap((s) => s.points);
+  for (const s of series) {
+    if (s.yErr && s.yErr.length !== s.points.length) throw new Error(`series ${s.name}: ${s.yErr.length} error bars for ${s.points.length} points`);
+  }
+  // the y range covers the whiskers too
+  const all = series.flatMap((s) => s.points.flatMap(([x, y], i): Array<[number, number]> =>
+    (s.yErr ? [[x, y - s.yErr[i]], [x, y + s.yErr[i]]] : [[x, y]])));
   if (all.length === 0) return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}"/>`;
   const tx = (x: number) => (o.logX ? Math.log10(x) : x);
   const xs = all.map(([x]) => tx(x)), ys = all.map(([, y]) => y);
@@ -21,8 +30,12 @@ export function lineChartSVG(series: Series[], o: ChartOptions): string {
   const body = series.map((s, k) => {
     const d = s.points.map(([x, y], i) => `${i ? 'L' : 'M'}${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ');
     const marks = s.noMarkers ? '' : s.points.map(([x, y]) => `<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3.5" fill="${s.color}"/>`).join('');
+    const bars = (s.yErr ?? []).map((e, i) => {
+      const [x, y] = s.points[i], cx = px(x).toFixed(1), a = py(y - e).toFixed(1), b = py(y + e).toFixed(1);
+      return `<path d="M${cx},${a} L${cx},${b} M${(px(x) - 4).toFixed(1)},${a} h8 M${(px(x) - 4).toFixed(1)},${b} h8" stroke="${s.color}" stroke-width="1.5"/>`;
+    }).join('');
     const ly = T + 14 + 18 * k;
-    return `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>${marks}
+    return `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>${marks}${bars}
 <line x1="${W - R + 10}" y1="${ly - 4}" x2="${W - R + 34}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/><text x="${W - R + 40}" y="${ly}">${esc(s.name)}</text>`;
   }).join('\n');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">
