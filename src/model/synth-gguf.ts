@@ -8,10 +8,11 @@
 import { writeGGUF, type GGUFTensorToWrite } from '../formats/gguf.js';
 import { GGML_TYPES, GGMLType, packTernaryBlock, tensorBytes } from '../quant/ggml.js';
 import { f32ToF16 } from '../quant/half.js';
-import { ARCH, LAYER_TENSORS, modelMetadata } from './gguf-model.js';
+import { ARCH, modelMetadata } from './gguf-model.js';
+import { LAYER_SCHEMA, MODEL_TENSORS as NAMES, ggufLayerName, layerDims } from './schema.js';
 import { seededRandom } from './sampling.js';
 import { shapeOf, synthTokenizer } from './synth.js';
-import type { Architecture, LayerWeights, ModelConfig } from './types.js';
+import type { Architecture, ModelConfig } from './types.js';
 
 export interface SynthOptions {
   arch?: Architecture;
@@ -109,25 +110,21 @@ export function writeSynthGGUF(path: string, shape: string, opts: SynthOptions =
   for (const cols of [c.dim, c.ffnDim]) {
     if (tType !== GGMLType.I2_S && cols % blockSize !== 0) throw new Error(`${shape}: rows of ${cols} are not a multiple of ${blockSize} (${GGML_TYPES[tType].name})`);
   }
-  const D = c.dim, F = c.ffnDim, qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
-  const shapes: Record<keyof LayerWeights, [number, number]> = {
-    attnNorm: [1, D], wq: [qDim, D], wk: [kvDim, D], wv: [kvDim, D], attnSubNorm: [1, qDim], wo: [D, qDim],
-    ffnNorm: [1, D], wGate: [F, D], wUp: [F, D], ffnSubNorm: [1, F], wDown: [D, F],
-  };
+  const D = c.dim, dims = layerDims(c);
   const ones = (n: number) => new Uint8Array(new Float32Array(n).fill(1).buffer);
   const tensors: GGUFTensorToWrite[] = [];
   const std = 0.125 * (opts.logitScale ?? 1);
-  tensors.push({ name: 'token_embd.weight', type: eType, dims: [D, c.vocabSize],
+  tensors.push({ name: NAMES.tokenEmbedding.gguf, type: eType, dims: [D, c.vocabSize],
     data: () => normalTensor(eType, c.vocabSize * D, std, seed, xorshift(seed, 0)) });
   for (let l = 0; l < c.nLayers; l++) {
-    for (const [key, gname] of Object.entries(LAYER_TENSORS) as Array<[keyof LayerWeights, string]>) {
-      const [rows, cols] = shapes[key];
-      const name = `blk.${l}.${gname}.weight`, stream = tensors.length;
-      if (rows === 1) tensors.push({ name, type: GGMLType.F32, dims: [cols], data: () => ones(cols) });
+    for (const t of LAYER_SCHEMA) {
+      const [rows, cols] = t.shape(dims);
+      const name = ggufLayerName(l, t), stream = tensors.length;
+      if (t.kind === 'norm') tensors.push({ name, type: GGMLType.F32, dims: [cols], data: () => ones(cols) });
       else tensors.push({ name, type: tType, dims: [cols, rows], data: () => ternaryTensor(tType, rows, cols, xorshift(seed, stream)) });
     }
   }
-  tensors.push({ name: 'output_norm.weight', type: GGMLType.F32, dims: [D], data: () => ones(D) });
+  tensors.push({ name: NAMES.outputNorm.gguf, type: GGMLType.F32, dims: [D], data: () => ones(D) });
   const meta = modelMetadata(c, synthTokenizer(c.vocabSize), `bitnet-ts synthetic ${shape}`);
   writeGGUF(path, meta, tensors, { onTensor: opts.onTensor });
   return c;
