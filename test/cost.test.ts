@@ -5,16 +5,24 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { energyPerToken, linearParams, weightBytesModel } from '../src/bench/cost.js';
-import { SHAPES } from '../src/model/synth.js';
+import { SHAPES, synthWeights } from '../src/model/synth.js';
 
-test('energy model reproduces the paper\'s 71.4x; weight bytes per form', () => {
-  const e = energyPerToken(SHAPES['700m'], '7nm');
-  assert.ok(Math.abs(e.ratio - 0.5 / 0.007) < 1e-9);
-  assert.equal(Math.round(e.ratio * 10) / 10, 71.4);
-  const s = SHAPES['700m'];
-  assert.equal(linearParams(s), 24 * (4 * 1536 * 1536 + 3 * 1536 * 4096));
-  const fp = weightBytesModel(s, 'fp16'), t = weightBytesModel(s, 'ternary');
-  assert.ok(fp / t > 5 && fp / t < 8);
+test('energy model: ops counted from the model\'s real linear weights; 71.4x is the paper\'s constants ratio', () => {
+  // linearParams must count every weight a decoding step multiplies: compare with the weights synth builds
+  const w = synthWeights('tiny');
+  let counted = 0;
+  for (const L of w.layers) for (const k of ['wq', 'wk', 'wv', 'wo', 'wGate', 'wUp', 'wDown'] as const) counted += L[k].m.rows * L[k].m.cols;
+  assert.equal(linearParams(SHAPES.tiny), counted);
+  // FP16: one multiply + one add per weight; ternary: one int8 add (BitNet b1.58 §3, 7 nm numbers)
+  const e = energyPerToken(SHAPES.tiny, '7nm');
+  assert.ok(Math.abs(e.fp16mJ - counted * (0.34 + 0.16) * 1e-9) < 1e-15);
+  assert.ok(Math.abs(e.ternarymJ - counted * 0.007 * 1e-9) < 1e-15);
+  // the ratio does not depend on the model: it is (0.34 + 0.16) / 0.007, the paper's 71.4x
+  assert.equal(Math.round(energyPerToken(SHAPES['700m'], '7nm').ratio * 10) / 10, 71.4);
+  // weight bytes: ternary 2 bits per weight (+ f16 head), FP16 16 bits
+  const s = SHAPES['700m'], fp = weightBytesModel(s, 'fp16'), t = weightBytesModel(s, 'ternary');
+  const head = s.vocabSize * s.dim * 2;
+  assert.equal(fp - head, 8 * (t - head));
 });
 
 test('bitnet cost --shapes tiny measures every form and writes the report and plots', () => {

@@ -7,6 +7,7 @@
 import { modelFromWeights } from '../model/index.js';
 import { SHAPES, synthTokenizer, synthWeights, type ShapeSpec, type SynthForm } from '../model/synth.js';
 import { timeBest } from './kernels.js';
+import { LAYER_SCHEMA, layerDims } from '../model/schema.js';
 
 export const FORMS: Array<{ form: SynthForm; label: string }> = [
   { form: 'ternary', label: 'ternary (internal, per-tensor scale)' },
@@ -16,8 +17,9 @@ export const FORMS: Array<{ form: SynthForm; label: string }> = [
 
 /** Linear-layer weights per token (what a decoding step multiplies), excluding embeddings and head. */
 export function linearParams(s: ShapeSpec): number {
-  const kv = (s.nKvHeads ?? s.nHeads) * (s.dim / s.nHeads);
-  return s.nLayers * (2 * s.dim * s.dim + 2 * s.dim * kv + 3 * s.dim * s.ffnDim);
+  const dims = layerDims({ dim: s.dim, ffnDim: s.ffnDim, nHeads: s.nHeads, nKvHeads: s.nKvHeads ?? s.nHeads, headDim: s.dim / s.nHeads });
+  const perLayer = LAYER_SCHEMA.filter((t) => t.kind === 'linear').reduce((n, t) => { const [r, c] = t.shape(dims); return n + r * c; }, 0);
+  return s.nLayers * perLayer;
 }
 
 /** Bytes of weights a token streams: linears + LM head (f16; tied to the embedding). */

@@ -7,7 +7,11 @@ import { WasmBackend } from '../kernels/wasm.js';
 import type { Backend } from '../kernels/backend.js';
 import { loadModel } from '../model/index.js';
 import type { WasmVariant } from '../kernels/wasm-module.js';
-import { ggufWeights, randomWeights, SyntheticModel } from './synthetic.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { shapeOf } from '../model/synth.js';
+import { writeSynthGGUF } from '../model/synth-gguf.js';
 
 /** What the benchmark drives: a model with a KV cache it can reset. */
 export interface BenchRunner {
@@ -80,24 +84,21 @@ export async function runBench(name: string, runner: BenchRunner, bandwidth: (by
   };
 }
 
-/** `bitnet bench --synthetic SHAPE|FILE.gguf`: the kernel-level forward pass (random or file weights). */
-export async function benchSynthetic(shapeOrFile: string, opts: BenchOptions = {}): Promise<ModelBenchResult> {
-  const isFile = shapeOrFile.endsWith('.gguf');
-  const source = isFile ? ggufWeights(shapeOrFile) : randomWeights(shapeOrFile);
-  const P = opts.promptTokens ?? 128, G = opts.genTokens ?? 64;
-  const be = await WasmBackend.create({ threads: opts.threads, variant: opts.variant });
+/**
+ * `bitnet bench --synthetic SHAPE|FILE.gguf`: the engine on random weights of a named shape (model/synth.ts's
+ * table), written as a GGUF to a temporary directory and loaded like any file; a FILE.gguf is `--model FILE`.
+ * TQ2_0 where every row length is a multiple of 256, else I2_S.
+ */
+export async function benchSynthetic(shapeOrFile: string, opts: BenchOptions = {}, load: ModelLoader = loadModel): Promise<ModelBenchResult> {
+  if (shapeOrFile.endsWith('.gguf')) return benchModel(shapeOrFile, opts, load);
+  const s = shapeOf(shapeOrFile);
+  const dir = mkdtempSync(join(tmpdir(), 'bitnet-bench-'));
   try {
-    const model = new SyntheticModel(be, source, P + G, P);
-    const runner: BenchRunner = {
-      prefill: (n) => { model.forward(0, n); }, // overwrites the cache from position 0
-      decode: (pos) => { model.forward(pos, 1); },
-      weightBytes: model.weightBytes,
-    };
-    return await runBench(isFile ? `${source.name} (kernel-level forward)` : source.name, runner,
-      (bytes) => be.measureBandwidth(bytes).bytesPerSecond, be, opts);
+    const path = join(dir, `${shapeOrFile}.gguf`);
+    writeSynthGGUF(path, shapeOrFile, { ternaryType: s.dim % 256 === 0 && s.ffnDim % 256 === 0 ? 'tq2_0' : 'i2_s' });
+    return { ...await benchModel(path, opts, load), model: `synthetic ${shapeOrFile}` };
   } finally {
-    be.dispose();
-    if (isFile) (source as ReturnType<typeof ggufWeights>).close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -7,6 +7,7 @@ import cliProgress from 'cli-progress';
 import { benchKernels, formatKernelBench } from '../bench/kernels.js';
 import { benchModel, benchSynthetic, formatModelBench } from '../bench/model.js';
 import type { WasmVariant } from '../kernels/wasm-module.js';
+import { SHAPES } from '../model/synth.js';
 import { runServerBench, formatServerBench } from '../bench/server-load.js';
 
 function positiveInt(name: string) {
@@ -48,7 +49,7 @@ export function register(program: Command): void {
     .command('bench')
     .description('measure speed: kernels vs the pure-TS reference (--kernels), or a model\'s prompt and decode tok/s against memory bandwidth (--model)')
     .option('-m, --model <path>', 'GGUF model to benchmark')
-    .option('--synthetic <shape|file>', 'kernel-level forward pass (no engine) on random weights of a shape (tiny, 700m, 1.3b, 3b) or on a bitnet GGUF')
+    .option('--synthetic <shape|file>', `the engine on random weights of a shape (${Object.keys(SHAPES).join(', ')}; written to a temporary GGUF)`)
     .option('--kernels', 'benchmark each kernel against its pure-TS reference')
     .option('-t, --threads <n>', 'threads (default: all cores)', positiveInt('threads'))
     .option('--prompt <n>', 'prompt tokens to process', positiveInt('prompt'), 128)
