@@ -1,12 +1,12 @@
 /** Public library API of bitnet-ts. */
-export type { Backend } from './kernels/backend.js';
+export type { Backend, PagedKV, PagedRows, KVDtype } from './kernels/backend.js';
 export type { TernaryMatrix, FloatMatrix } from './quant/matrix.js';
 export { ReferenceBackend } from './kernels/reference.js';
 export { createBackend } from './kernels/index.js';
 export {
   loadModel, loadModelFromBytes, modelFromWeights, readModelSource, Model, Session, Sampler, generate,
-  writeModelGGUF, weightsFromGGUF, configFromGGUF,
-  type LoadOptions, type GenerateOptions, type GenerationChunk, type GenerationResult, type ModelInfo,
+  writeModelGGUF, weightsFromGGUF, configFromGGUF, KVCache, KVSequence, KVBudgetError, DEFAULT_KV_MEMORY,
+  type KVCacheOptions, type KVCacheStats, type LoadOptions, type GenerateOptions, type GenerationChunk, type GenerationResult, type ModelInfo,
   type ModelConfig, type ModelWeights, type Matrix, type Architecture,
 } from './model/index.js';
 export { synthWeights, synthTokenizer, SHAPES } from './model/synth.js';

@@ -8,6 +8,7 @@ import type { TernaryMatrix } from '../src/quant/matrix.js';
 import * as ref from '../src/kernels/reference.js';
 import { createBackend, supportedVariants, WasmBackend, type WasmVariant } from '../src/kernels/index.js';
 import { f32ToF16 } from '../src/quant/half.js';
+import { KVCache } from '../src/model/kv-cache.js';
 
 let seed = 12345;
 function rand(): number { // deterministic LCG in [0, 1)
@@ -236,6 +237,50 @@ for (const { variant, threads } of configs) {
         be.attention(plain, q, n, startPos, Float32Array.from(k), Float32Array.from(v), shape);
         assertClose(plain, want, 1e-7, 'attention (plain arrays)');
       }
+      }
+    });
+
+    await t.test('paged KV cache: kvWrite cells bit-exact, pagedAttention over many sequences (f16 and f32)', () => {
+      for (const dtype of ['f16', 'f32'] as const) {
+        for (const shape of [{ nHeads: 6, nKvHeads: 2, headDim: 12 }, { nHeads: 4, nKvHeads: 4, headDim: 8 }, { nHeads: 3, nKvHeads: 1, headDim: 64 }]) {
+          const kvDim = shape.nKvHeads * shape.headDim, qDim = shape.nHeads * shape.headDim;
+          const kvShape = { nLayers: 2, kvDim };
+          const opts = { dtype, blockSize: 4, memoryBytes: 2 ** 20 };
+          const mine = new KVCache(be, kvShape, opts), theirs = new KVCache(new ref.ReferenceBackend(), kvShape, opts);
+          // three sequences grown in turns, so their blocks interleave in the arenas
+          const lens = [9, 3, 14];
+          const seqs = lens.map(() => [mine.createSequence(), theirs.createSequence()]);
+          for (let p = 0; p < 14; p++) seqs.forEach(([a, b], i) => { if (p < lens[i]) { a.reserve(p, p + 1); b.reserve(p, p + 1); } });
+          const rowsOf = (pick: 0 | 1) => {
+            const tables: Int32Array[] = [], positions: number[] = [];
+            seqs.forEach((s, i) => { for (let p = 0; p < lens[i]; p++) { tables.push(s[pick].table); positions.push(p); } });
+            return { tables, positions: Int32Array.from(positions) };
+          };
+          const n = lens.reduce((a, b) => a + b, 0);
+          const k = randn(n * kvDim, 2), v = randn(n * kvDim);
+          k[0] = 1e-6; k[1] = -3e-8; k[2] = 70000; k[3] = 65519; // a subnormal, an underflow, overflow to inf, a rounding carry
+          for (const layer of [0, 1]) {
+            be.kvWrite(mine, layer, k, v, n, rowsOf(0));
+            ref.kvWriteRef(theirs, layer, k, v, n, rowsOf(1));
+          }
+          assert.deepEqual(Array.from(mine.arenas[0].subarray(0, 12 * mine.blockElements)),
+            Array.from(theirs.arenas[0].subarray(0, 12 * theirs.blockElements)), `${dtype} cells`);
+          k[2] = 0.5; // no inf in the attention part
+          be.kvWrite(mine, 1, k, v, n, rowsOf(0)); ref.kvWriteRef(theirs, 1, k, v, n, rowsOf(1));
+          const q = randn(n * qDim, 2);
+          const want = new Float32Array(n * qDim), got = be.allocF32(n * qDim);
+          ref.pagedAttentionRef(want, q, n, theirs, 1, rowsOf(1), shape);
+          be.pagedAttention(got, q, n, mine, 1, rowsOf(0), shape);
+          assertClose(got, want, 2e-6, `pagedAttention ${dtype} ${JSON.stringify(shape)}`);
+          // the contiguous f32 kernel agrees with the paged one (sequence 2, all its rows)
+          if (dtype === 'f32') {
+            const off = lens[0] + lens[1], m = lens[2];
+            const kc = k.slice(off * kvDim, (off + m) * kvDim), vc = v.slice(off * kvDim, (off + m) * kvDim);
+            const flat = new Float32Array(m * qDim);
+            ref.attentionRef(flat, q.subarray(off * qDim), m, 0, kc, vc, shape);
+            assertClose(want.subarray(off * qDim), flat, 1e-6, 'paged vs contiguous reference');
+          }
+        }
       }
     });
 

@@ -13,6 +13,34 @@ export interface PreparedFloat { readonly rows: number; readonly cols: number; r
 
 export type Activation = 'silu' | 'relu2';
 
+/** Element type of KV cache cells: IEEE half bits (as llama.cpp's default cache) or f32. */
+export type KVDtype = 'f16' | 'f32';
+
+/**
+ * A paged KV cache as the kernels see it (model/kv-cache.ts owns and fills it).
+ * Storage is a list of arenas, each holding 2^arenaShift blocks of blockElements elements;
+ * block id b lives in arenas[b >> arenaShift] at element (b & (2^arenaShift - 1)) * blockElements.
+ * A block holds blockSize consecutive positions of one sequence for every layer, laid out
+ * [layer][k | v][position in block][kvDim]. A sequence's block table lists its block ids in order:
+ * position p is cell p % blockSize of block table[p / blockSize].
+ */
+export interface PagedKV {
+  readonly dtype: KVDtype;
+  readonly nLayers: number;
+  readonly kvDim: number;
+  /** Positions per block (a power of two). */
+  readonly blockSize: number;
+  readonly blockElements: number;
+  readonly arenaShift: number;
+  readonly arenas: ReadonlyArray<Uint16Array | Float32Array>;
+}
+
+/** Rows of a batch in the paged cache: row t is position positions[t] of the sequence whose block table is tables[t]. */
+export interface PagedRows {
+  tables: ReadonlyArray<Int32Array>;
+  positions: Int32Array;
+}
+
 export interface AttentionShape {
   nHeads: number;
   nKvHeads: number;
@@ -65,6 +93,20 @@ export interface Backend {
    */
   attention(out: Float32Array, q: Float32Array, n: number, startPos: number,
             kCache: Float32Array, vCache: Float32Array, shape: AttentionShape): void;
+
+  /**
+   * Writes n rows of k and v (kvDim floats each) into layer `layer` of the paged cache, row t at its
+   * sequence's cell rows.positions[t] (f16 cells: round to nearest even, as f32ToF16).
+   */
+  kvWrite(kv: PagedKV, layer: number, k: Float32Array, v: Float32Array, n: number, rows: PagedRows): void;
+
+  /**
+   * Causal multi-head attention with GQA for n query rows over layer `layer` of the paged cache:
+   * row t attends positions 0..rows.positions[t] of its own sequence (their K/V already written).
+   * q, out: n rows of nHeads*headDim. Scale 1/sqrt(headDim). Rows of many sequences in one call.
+   */
+  pagedAttention(out: Float32Array, q: Float32Array, n: number, kv: PagedKV, layer: number, rows: PagedRows,
+                 shape: AttentionShape): void;
 
   /** gate[i] = act(gate[i]) * up[i] for i < length; act = SiLU (LLaMA/bitnet) or squared ReLU (2B4T). */
   gatedActivation(gate: Float32Array, up: Float32Array, length: number, act: Activation): void;

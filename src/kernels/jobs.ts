@@ -23,6 +23,10 @@ export interface KernelExports {
   attention(out: number, q: number, n: number, startPos: number, kCache: number, vCache: number,
             nHeads: number, nKvHeads: number, headDim: number, scores: number, h0: number, h1: number): void;
   streamRead(p: number, bytes: number): number;
+  kvStoreRows(k: number, v: number, n: number, kvDim: number, dst: number, vOffset: number, f16: number): void;
+  pagedAttention(out: number, q: number, rowBlocks: number, positions: number, layerOffset: number, vOffset: number,
+                 blockShift: number, f16: number, nHeads: number, nKvHeads: number, headDim: number,
+                 scratch: number, i0: number, i1: number): void;
 }
 
 // Control block (Int32Array over a SharedArrayBuffer): barrier words, job kind, parameters, results,
@@ -41,7 +45,7 @@ export const CONTROL_INTS = 96;
 
 export const enum Job {
   Ternary = 1, F32 = 2, F16 = 3, Attention = 4, Stream = 5,
-  Quantize = 6, RmsNorm = 7, Rope = 8, Gated = 9, Add = 10,
+  Quantize = 6, RmsNorm = 7, Rope = 8, Gated = 9, Add = 10, PagedAttention = 11,
 }
 
 /** Elementwise jobs split their range in units of this many floats (keeps SIMD lanes whole). */
@@ -56,6 +60,9 @@ export const enum TernaryArg {
 export const enum FloatArg { W, Cols, X, N, Out, Rows, Prescaled } // F32 and F16 jobs
 export const enum AttentionArg {
   Out, Q, N, StartPos, KCache, VCache, NHeads, NKvHeads, HeadDim, Scores, ScoresStrideBytes,
+}
+export const enum PagedAttentionArg {
+  Out, Q, RowBlocks, Positions, LayerOffset, VOffset, BlockShift, F16, NHeads, NKvHeads, HeadDim, Scratch, ScratchStrideBytes, N,
 }
 export const enum StreamArg { Base, Lines }
 export const enum QuantizeArg { X, N, Dim, Xq, InvScales }
@@ -101,6 +108,15 @@ const jobs: Record<number, JobSpec> = {
       u(p[AttentionArg.Out]), u(p[AttentionArg.Q]), p[AttentionArg.N], p[AttentionArg.StartPos],
       u(p[AttentionArg.KCache]), u(p[AttentionArg.VCache]), p[AttentionArg.NHeads], p[AttentionArg.NKvHeads],
       p[AttentionArg.HeadDim], u(p[AttentionArg.Scores]) + thread * p[AttentionArg.ScoresStrideBytes], b, e),
+  },
+  // split over (row, kv head) pairs; each thread has its own scratch
+  [Job.PagedAttention]: {
+    items: (p) => p[PagedAttentionArg.N] * p[PagedAttentionArg.NKvHeads],
+    run: (k, p, b, e, thread) => k.pagedAttention(
+      u(p[PagedAttentionArg.Out]), u(p[PagedAttentionArg.Q]), u(p[PagedAttentionArg.RowBlocks]), u(p[PagedAttentionArg.Positions]),
+      p[PagedAttentionArg.LayerOffset], p[PagedAttentionArg.VOffset], p[PagedAttentionArg.BlockShift], p[PagedAttentionArg.F16],
+      p[PagedAttentionArg.NHeads], p[PagedAttentionArg.NKvHeads], p[PagedAttentionArg.HeadDim],
+      u(p[PagedAttentionArg.Scratch]) + thread * p[PagedAttentionArg.ScratchStrideBytes], b, e),
   },
   // split over 64-byte lines
   [Job.Stream]: {

@@ -3,10 +3,10 @@
  * Every fast backend is tested against these functions.
  */
 import type {
-  Activation, AttentionShape, Backend, PreparedFloat, PreparedTernary,
+  Activation, AttentionShape, Backend, PagedKV, PagedRows, PreparedFloat, PreparedTernary,
 } from './backend.js';
 import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
-import { f16ToF32 } from '../quant/half.js';
+import { f16ToF32, f32ToF16 } from '../quant/half.js';
 import { roundHalfEven } from '../quant/round.js';
 
 interface RefTernary extends PreparedTernary { m: TernaryMatrix }
@@ -121,6 +121,54 @@ export function attentionRef(out: Float32Array, q: Float32Array, n: number, star
   }
 }
 
+/** The arena and element offset of (layer, k or v, position) in a paged cache (see PagedKV). */
+export function pagedCell(kv: PagedKV, table: Int32Array, layer: number, isV: number, pos: number): { arena: Uint16Array | Float32Array; at: number } {
+  const b = table[Math.floor(pos / kv.blockSize)];
+  const arena = kv.arenas[b >> kv.arenaShift];
+  const at = (b & ((1 << kv.arenaShift) - 1)) * kv.blockElements + ((layer * 2 + isV) * kv.blockSize + (pos % kv.blockSize)) * kv.kvDim;
+  return { arena, at };
+}
+
+export function kvWriteRef(kv: PagedKV, layer: number, k: Float32Array, v: Float32Array, n: number, rows: PagedRows): void {
+  for (let t = 0; t < n; t++) {
+    for (const [isV, src] of [[0, k], [1, v]] as const) {
+      const { arena, at } = pagedCell(kv, rows.tables[t], layer, isV, rows.positions[t]);
+      for (let i = 0; i < kv.kvDim; i++) arena[at + i] = kv.dtype === 'f16' ? f32ToF16(src[t * kv.kvDim + i]) : src[t * kv.kvDim + i];
+    }
+  }
+}
+
+export function pagedAttentionRef(out: Float32Array, q: Float32Array, n: number, kv: PagedKV, layer: number, rows: PagedRows,
+                                  shape: AttentionShape): void {
+  const { nHeads, nKvHeads, headDim } = shape;
+  const group = nHeads / nKvHeads;
+  const scale = 1 / Math.sqrt(headDim);
+  const f = kv.dtype === 'f16' ? f16ToF32 : (x: number) => x;
+  for (let t = 0; t < n; t++) {
+    const len = rows.positions[t] + 1;
+    const scores = new Float64Array(len);
+    for (let h = 0; h < nHeads; h++) {
+      const qo = (t * nHeads + h) * headDim;
+      const kvo = Math.floor(h / group) * headDim;
+      let max = -Infinity;
+      for (let p = 0; p < len; p++) {
+        const { arena, at } = pagedCell(kv, rows.tables[t], layer, 0, p);
+        let dot = 0;
+        for (let i = 0; i < headDim; i++) dot += q[qo + i] * f(arena[at + kvo + i]);
+        scores[p] = dot * scale;
+        if (scores[p] > max) max = scores[p];
+      }
+      let sum = 0;
+      for (let p = 0; p < len; p++) { scores[p] = Math.exp(scores[p] - max); sum += scores[p]; }
+      out.fill(0, qo, qo + headDim);
+      for (let p = 0; p < len; p++) {
+        const { arena, at } = pagedCell(kv, rows.tables[t], layer, 1, p);
+        for (let i = 0; i < headDim; i++) out[qo + i] += (scores[p] / sum) * f(arena[at + kvo + i]);
+      }
+    }
+  }
+}
+
 export function gatedActivationRef(gate: Float32Array, up: Float32Array, length: number, act: Activation): void {
   for (let i = 0; i < length; i++) {
     const g = gate[i];
@@ -160,6 +208,13 @@ export class ReferenceBackend implements Backend {
   attention(out: Float32Array, q: Float32Array, n: number, startPos: number,
             kCache: Float32Array, vCache: Float32Array, shape: AttentionShape): void {
     attentionRef(out, q, n, startPos, kCache, vCache, shape);
+  }
+  kvWrite(kv: PagedKV, layer: number, k: Float32Array, v: Float32Array, n: number, rows: PagedRows): void {
+    kvWriteRef(kv, layer, k, v, n, rows);
+  }
+  pagedAttention(out: Float32Array, q: Float32Array, n: number, kv: PagedKV, layer: number, rows: PagedRows,
+                 shape: AttentionShape): void {
+    pagedAttentionRef(out, q, n, kv, layer, rows, shape);
   }
   gatedActivation(gate: Float32Array, up: Float32Array, length: number, act: Activation): void {
     gatedActivationRef(gate, up, length, act);

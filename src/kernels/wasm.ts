@@ -13,12 +13,12 @@
  * reference kernel on the canonical matrix.
  */
 import type {
-  Activation, AttentionShape, Backend, PreparedFloat, PreparedTernary,
+  Activation, AttentionShape, Backend, PagedKV, PagedRows, PreparedFloat, PreparedTernary,
 } from './backend.js';
 import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
-import { attentionRef, ternaryMatMulRef } from './reference.js';
+import { attentionRef, kvWriteRef, pagedAttentionRef, ternaryMatMulRef } from './reference.js';
 import {
-  AddArg, AttentionArg, ELEMENT_UNIT, F64Arg, FloatArg, GatedArg, Job, QuantizeArg, RmsNormArg, RopeArg, StreamArg,
+  AddArg, AttentionArg, ELEMENT_UNIT, PagedAttentionArg, F64Arg, FloatArg, GatedArg, Job, QuantizeArg, RmsNormArg, RopeArg, StreamArg,
   TernaryArg, type KernelExports,
 } from './jobs.js';
 import { f16ToF32 } from '../quant/half.js';
@@ -50,7 +50,7 @@ export interface WasmBackendOptions {
 }
 
 // Scratch slots: one reusable region each, grown (never shrunk) on demand.
-const enum Slot { X, Y, Z, Out, Inv, XSum, Pos, Scores, Repack, Count }
+const enum Slot { X, Y, Z, Out, Inv, XSum, Pos, Scores, Repack, Pages, Cells, Count }
 
 export class WasmBackend implements Backend {
   readonly name: string;
@@ -58,6 +58,8 @@ export class WasmBackend implements Backend {
   private top = HEAP_BASE;
   private readonly ours = new WeakSet<ArrayBufferLike>();
   private u8!: Uint8Array;
+  private i32!: Int32Array;
+  private readonly pagedChecked = new WeakMap<PagedKV, number>(); // arenas already checked to be ours
   private readonly slots: Array<{ ptr: number; bytes: number }> = [];
   private warnedCache = false;
   private readonly freeBlocks = new Map<number, number[]>(); // rounded size -> freed addresses
@@ -91,6 +93,7 @@ export class WasmBackend implements Backend {
     const buf = this.memory.buffer;
     this.ours.add(buf);
     this.u8 = new Uint8Array(buf);
+    this.i32 = new Int32Array(buf);
   }
 
   /**
@@ -345,6 +348,83 @@ export class WasmBackend implements Backend {
     a[AttentionArg.NHeads] = nHeads; a[AttentionArg.NKvHeads] = nKvHeads; a[AttentionArg.HeadDim] = headDim;
     a[AttentionArg.Scores] = sp; a[AttentionArg.ScoresStrideBytes] = stride;
     this.pool.run(Job.Attention);
+    this.finish(out, op, len);
+  }
+
+  /** Can the kernels address this cache (every arena in our memory, rows of whole SIMD vectors)? */
+  private pagedOk(kv: PagedKV, headDim: number): boolean {
+    if (headDim % 4 !== 0) return false;
+    const checked = this.pagedChecked.get(kv) ?? 0;
+    for (let i = checked; i < kv.arenas.length; i++) if (!this.owns(kv.arenas[i])) return false;
+    this.pagedChecked.set(kv, kv.arenas.length);
+    return true;
+  }
+
+  /** Byte address of block b of a paged cache. */
+  private blockAddress(kv: PagedKV, b: number): number {
+    const cell = kv.dtype === 'f16' ? 2 : 4;
+    return kv.arenas[b >> kv.arenaShift].byteOffset + (b & ((1 << kv.arenaShift) - 1)) * kv.blockElements * cell;
+  }
+
+  kvWrite(kv: PagedKV, layer: number, k: Float32Array, v: Float32Array, n: number, rows: PagedRows): void {
+    if (!this.pagedOk(kv, kv.kvDim)) { kvWriteRef(kv, layer, k, v, n, rows); return; }
+    const cell = kv.dtype === 'f16' ? 2 : 4, kvDim = kv.kvDim, bs = kv.blockSize;
+    const kp = this.input(k, n * kvDim, Slot.X), vp = this.input(v, n * kvDim, Slot.Y);
+    const dp = this.scratch(Slot.Cells, n * 4);
+    const layerOffset = layer * 2 * bs * kvDim * cell;
+    for (let t = 0; t < n; t++) {
+      const p = rows.positions[t];
+      const b = rows.tables[t][Math.floor(p / bs)];
+      this.i32[(dp >> 2) + t] = this.blockAddress(kv, b) + layerOffset + (p % bs) * kvDim * cell;
+    }
+    this.k.kvStoreRows(kp, vp, n, kvDim, dp, bs * kvDim * cell, kv.dtype === 'f16' ? 1 : 0);
+  }
+
+  /**
+   * Writes each row's list of block addresses into scratch (one list per run of rows that share a
+   * table, long enough for the run's last position); returns the address of the n row pointers.
+   */
+  private blockLists(kv: PagedKV, rows: PagedRows, n: number): { rowBlocks: number; maxLen: number } {
+    const { tables, positions } = rows, bs = kv.blockSize;
+    const runEnd = (t0: number) => { let t1 = t0 + 1; while (t1 < n && tables[t1] === tables[t0]) t1++; return t1; };
+    const runLen = (t0: number, t1: number) => { let m = 0; for (let t = t0; t < t1; t++) m = Math.max(m, positions[t] + 1); return m; };
+    let total = n, maxLen = 0;
+    for (let t0 = 0; t0 < n;) { const t1 = runEnd(t0), len = runLen(t0, t1); total += Math.ceil(len / bs); maxLen = Math.max(maxLen, len); t0 = t1; }
+    const ptr = this.scratch(Slot.Pages, total * 4);
+    const i32 = this.i32, base = ptr >> 2;
+    let w = base + n;
+    for (let t0 = 0; t0 < n;) {
+      const t1 = runEnd(t0), blocks = Math.ceil(runLen(t0, t1) / bs), list = w << 2, table = tables[t0];
+      for (let i = 0; i < blocks; i++) i32[w++] = this.blockAddress(kv, table[i]);
+      for (let t = t0; t < t1; t++) i32[base + t] = list;
+      t0 = t1;
+    }
+    return { rowBlocks: ptr, maxLen };
+  }
+
+  pagedAttention(out: Float32Array, q: Float32Array, n: number, kv: PagedKV, layer: number, rows: PagedRows,
+                 shape: AttentionShape): void {
+    const { nHeads, nKvHeads, headDim } = shape;
+    if (!this.pagedOk(kv, headDim) || kv.kvDim !== nKvHeads * headDim) {
+      pagedAttentionRef(out, q, n, kv, layer, rows, shape);
+      return;
+    }
+    const len = n * nHeads * headDim, cell = kv.dtype === 'f16' ? 2 : 4, bs = kv.blockSize;
+    const qp = this.input(q, len, Slot.Y);
+    const op = this.output(out, len, Slot.Out, false);
+    const pp = this.input(rows.positions, n, Slot.Pos);
+    const { rowBlocks, maxLen } = this.blockLists(kv, rows, n);
+    const group = nHeads / nKvHeads;
+    const stride = Math.ceil(((group * (maxLen + 1) + headDim) * 4) / ALIGN) * ALIGN; // per thread: see pagedAttention()
+    const sp = this.scratch(Slot.Scores, stride * this.threads);
+    const a = this.pool.params;
+    a[PagedAttentionArg.Out] = op; a[PagedAttentionArg.Q] = qp; a[PagedAttentionArg.RowBlocks] = rowBlocks;
+    a[PagedAttentionArg.Positions] = pp; a[PagedAttentionArg.LayerOffset] = layer * 2 * bs * kv.kvDim * cell;
+    a[PagedAttentionArg.VOffset] = bs * kv.kvDim * cell; a[PagedAttentionArg.BlockShift] = Math.log2(bs);
+    a[PagedAttentionArg.F16] = kv.dtype === 'f16' ? 1 : 0; a[PagedAttentionArg.NHeads] = nHeads;
+    a[PagedAttentionArg.NKvHeads] = nKvHeads; a[PagedAttentionArg.HeadDim] = headDim;
+    a[PagedAttentionArg.Scratch] = sp; a[PagedAttentionArg.ScratchStrideBytes] = stride; a[PagedAttentionArg.N] = n;
+    this.pool.run(Job.PagedAttention);
     this.finish(out, op, len);
   }
 

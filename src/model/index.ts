@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import { openGGUF, parseGGUFBytes, type GGUFFile } from '../formats/gguf.js';
 import { ggmlTypeName } from '../quant/ggml.js';
 import { createBackend, type BackendName } from '../kernels/index.js';
-import type { Backend } from '../kernels/backend.js';
+import type { Backend, KVDtype } from '../kernels/backend.js';
 import { tokenizerFromGGUF } from '../tokenizer/gguf.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { weightsFromGGUF } from './gguf-model.js';
@@ -18,6 +18,10 @@ export interface LoadOptions {
   threads?: number;
   /** Default context length of createSession() (default: the model's, capped at 4096). */
   contextLength?: number;
+  /** Budget of the shared KV cache in bytes (default DEFAULT_KV_MEMORY, 1 GiB); blocks are allocated as sequences grow. */
+  kvMemoryBytes?: number;
+  /** KV cache cell type (default 'f16'). */
+  kvType?: KVDtype;
   /** Keep the canonical weights on the Model (converters need them; costs memory with the wasm backend). */
   keepWeights?: boolean;
   onProgress?: (done: number, total: number) => void;
@@ -34,7 +38,8 @@ export async function modelFromWeights(weights: ModelWeights, tokenizer: Tokeniz
   const backend = await backendOf(opts);
   try {
     const keep = opts.keepWeights || backend.name === 'reference';
-    const model = new Model(keep ? weights : undefined, weights, tokenizer, backend, info);
+    const model = new Model(keep ? weights : undefined, weights, tokenizer, backend, info,
+      { memoryBytes: opts.kvMemoryBytes, dtype: opts.kvType });
     if (opts.contextLength !== undefined) model.defaultContextLength = opts.contextLength;
     model.ownsBackend = typeof opts.backend !== 'object'; // a Backend passed in stays the caller's to dispose
     return model;
@@ -91,6 +96,7 @@ export async function loadModelFromBytes(bytes: Uint8Array, opts: LoadOptions = 
 }
 
 export { Model, Session, CHUNK, type ModelInfo } from './transformer.js';
+export { KVCache, KVSequence, KVBudgetError, DEFAULT_KV_MEMORY, type KVCacheOptions, type KVCacheStats } from './kv-cache.js';
 export { generate, type GenerateOptions, type GenerationChunk, type GenerationResult } from './generate.js';
 export { Sampler, argmax, type SamplingOptions } from './sampling.js';
 export { writeModelGGUF, weightsFromGGUF, configFromGGUF } from './gguf-model.js';

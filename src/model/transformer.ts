@@ -1,16 +1,19 @@
 /**
  * The inference engine: a BitNet b1.58 / LLaMA transformer over a Backend.
  *
- * Model holds the prepared weights and the scratch buffers (allocated once, sized for CHUNK rows);
- * Session holds one sequence's KV cache. forwardRows() walks a chunk of token rows through the
- * layers like llama2.c's forward(); rows may belong to different sessions (batched decoding).
+ * Model holds the prepared weights, the scratch buffers (allocated once, sized for CHUNK rows) and the
+ * KV cache all its sessions share (kv-cache.ts: paged, f16 cells by default, a memory budget);
+ * Session is one sequence: its tokens and its blocks of that cache. forwardRows() walks a chunk of
+ * token rows through the layers like llama2.c's forward(); rows may belong to different sessions
+ * (batched decoding), and attention runs over all of them in one call.
  */
-import type { Backend, PreparedFloat, PreparedTernary } from '../kernels/backend.js';
+import type { Backend, PagedRows, PreparedFloat, PreparedTernary } from '../kernels/backend.js';
 import type { FloatMatrix } from '../quant/matrix.js';
 import { f16ToF32 } from '../quant/half.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import type { Matrix, ModelConfig, ModelWeights } from './types.js';
 import { generate, type GenerateOptions, type GenerationChunk, type GenerationResult } from './generate.js';
+import { KVCache, type KVCacheOptions, type KVSequence } from './kv-cache.js';
 
 /** Rows processed per pass (prompt chunks, batch size limit). */
 export const CHUNK = 64;
@@ -35,17 +38,15 @@ export interface ModelInfo {
 
 export class Session {
   readonly tokens: number[] = [];
+  /** Longest sequence this session may hold (positions); cache blocks are taken only as it grows. */
   readonly contextLength: number;
-  readonly kCache: Float32Array[];
-  readonly vCache: Float32Array[];
+  /** This sequence's blocks of the model's shared KV cache. */
+  readonly kv: KVSequence;
   private disposed = false;
 
   constructor(readonly model: Model, contextLength: number) {
-    const c = model.config;
     this.contextLength = contextLength;
-    const kvDim = c.nKvHeads * c.headDim;
-    this.kCache = Array.from({ length: c.nLayers }, () => model.backend.allocF32(contextLength * kvDim));
-    this.vCache = Array.from({ length: c.nLayers }, () => model.backend.allocF32(contextLength * kvDim));
+    this.kv = model.kvCache.createSequence();
   }
 
   get position(): number { return this.tokens.length; }
@@ -73,19 +74,36 @@ export class Session {
     return last!;
   }
 
-  /** Forget positions from `length` on (their cache entries are overwritten later). */
+  /** Forget positions from `length` on (their cache blocks go back to the model's cache). */
   truncate(length: number): void {
     if (length < 0 || length > this.tokens.length) throw new Error(`truncate(${length}): session holds ${this.tokens.length} tokens`);
     this.tokens.length = length;
+    this.kv.truncate(length);
   }
 
-  reset(): void { this.tokens.length = 0; }
+  reset(): void { this.truncate(0); }
+
+  /**
+   * A new session that starts with this one's first `length` tokens (default: all), sharing their
+   * cache blocks (copied on the first write into a shared block): a common prompt prefix is not
+   * evaluated again.
+   */
+  fork(length = this.tokens.length, opts: { contextLength?: number } = {}): Session {
+    if (this.disposed) throw new Error('session is disposed');
+    if (!Number.isInteger(length) || length < 0 || length > this.tokens.length) throw new Error(`fork(${length}): session holds ${this.tokens.length} tokens`);
+    const s = this.model.createSession({ contextLength: opts.contextLength ?? this.contextLength });
+    if (length > s.contextLength) throw new Error(`fork: ${length} tokens exceed the context length ${s.contextLength}`);
+    s.kv.shareFrom(this.kv, length);
+    s.tokens.push(...this.tokens.slice(0, length));
+    return s;
+  }
+
+  get isDisposed(): boolean { return this.disposed; }
 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    const free = this.model.backend.free?.bind(this.model.backend);
-    if (free) for (const b of [...this.kCache, ...this.vCache]) free(b);
+    this.kv.release();
   }
 }
 
@@ -101,8 +119,13 @@ export class Model {
   private readonly q: Float32Array; private readonly k: Float32Array; private readonly v: Float32Array; private readonly att: Float32Array;
   private readonly o: Float32Array; private readonly g: Float32Array; private readonly u: Float32Array; private readonly hq: Int8Array;
   private readonly logits: Float32Array; private readonly pos: Int32Array; private readonly xl: Float32Array;
+  /** The rows of a pass in the KV cache: row r is position pos[r] of the sequence with block table tables[r]. */
+  private readonly rows: PagedRows & { tables: Int32Array[] };
+  /** The KV cache every session of this model takes its blocks from. */
+  readonly kvCache: KVCache;
 
-  constructor(readonly weights: ModelWeights | undefined, w: ModelWeights, readonly tokenizer: Tokenizer, readonly backend: Backend, extraInfo: Partial<ModelInfo> = {}) {
+  constructor(readonly weights: ModelWeights | undefined, w: ModelWeights, readonly tokenizer: Tokenizer, readonly backend: Backend,
+              extraInfo: Partial<ModelInfo> = {}, kvOptions: KVCacheOptions = {}) {
     const c = (this.config = w.config);
     if (c.vocabSize !== w.tokenEmbedding.rows) throw new Error(`vocab size ${c.vocabSize} differs from the embedding's ${w.tokenEmbedding.rows} rows`);
     if (tokenizer.vocabSize > c.vocabSize) throw new Error(`tokenizer has ${tokenizer.vocabSize} tokens but the model only ${c.vocabSize}`);
@@ -137,6 +160,8 @@ export class Model {
     this.q = f(n * qDim); this.k = f(n * kvDim); this.v = f(n * kvDim); this.att = f(n * qDim); this.o = f(n * D);
     this.g = f(n * F); this.u = f(n * F); this.hq = backend.allocI8(n * F);
     this.logits = f(n * c.vocabSize); this.pos = new Int32Array(n); this.xl = f(n * D);
+    this.rows = { tables: new Array<Int32Array>(n), positions: this.pos };
+    this.kvCache = new KVCache(backend, { nLayers: c.nLayers, kvDim }, kvOptions);
     this.defaultContextLength = Math.min(c.contextLength, 4096);
     this.info = {
       arch: c.arch, parameters: params, ternaryParameters: ternaryParams, tensorTypes: {}, weightBytes: bytes,
@@ -182,6 +207,9 @@ export class Model {
       this.pos[r] = s.position + (r - runs[runs.length - 1].start);
       if (this.pos[r] >= s.contextLength) throw new Error(`context full: position ${this.pos[r]} >= ${s.contextLength}`);
     }
+    // cache blocks for the new positions (KVBudgetError, before any work, when the budget has none left)
+    for (const run of runs) run.s.kv.reserve(run.pos0, run.pos0 + run.len);
+    for (let r = 0; r < n; r++) this.rows.tables[r] = sessions[r].kv.table;
     // token embedding
     const E = this.embedding;
     for (let r = 0; r < n; r++) {
@@ -200,14 +228,9 @@ export class Model {
       // RoPE on q and k
       be.rope(this.q, n, c.nHeads, hd, this.pos, c.ropeTheta, c.ropeNeox);
       be.rope(this.k, n, c.nKvHeads, hd, this.pos, c.ropeTheta, c.ropeNeox);
-      // append k, v to each sequence's cache; causal attention per sequence (GQA inside the kernel)
-      for (const run of runs) {
-        const kc = run.s.kCache[l], vc = run.s.vCache[l];
-        kc.set(this.k.subarray(run.start * kvDim, (run.start + run.len) * kvDim), run.pos0 * kvDim);
-        vc.set(this.v.subarray(run.start * kvDim, (run.start + run.len) * kvDim), run.pos0 * kvDim);
-        be.attention(this.att.subarray(run.start * qDim, (run.start + run.len) * qDim), this.q.subarray(run.start * qDim, (run.start + run.len) * qDim),
-          run.len, run.pos0, kc, vc, shape);
-      }
+      // k, v into each row's cache cells; causal attention of every row over its own sequence (GQA in the kernel)
+      be.kvWrite(this.kvCache, l, this.k, this.v, n, this.rows);
+      be.pagedAttention(this.att, this.q, n, this.kvCache, l, this.rows, shape);
       // attention sub-norm (BitNet), output projection, residual
       if (L.attnSubNorm) be.rmsNorm(this.att, this.att, L.attnSubNorm, n, qDim, c.normEps);
       this.linear(this.o, L.wo, this.att, n, qDim, this.xq, false);

@@ -592,6 +592,135 @@ export function attention(out: usize, q: usize, n: i32, startPos: i32, kCache: u
 const ATTN_AHEAD: usize = 2;
 
 // ---------------------------------------------------------------------------------------------
+// Paged KV cache (src/model/kv-cache.ts; layout in PagedKV, src/kernels/backend.ts): f16 or f32 cells.
+// JS resolves block ids to byte addresses: each row gets a list of its sequence's block addresses.
+
+/** 4 floats -> 4 IEEE halves (low 16 bits of each lane), round to nearest even, as f32ToF16. */
+@inline function halfFromFloat(x: v128): v128 {
+  const sign = v128.and(x, i32x4.splat(0x80000000));
+  const f = v128.xor(x, sign);
+  // normal halves: drop 13 mantissa bits, rounding to nearest even; rebias the exponent (127 -> 15)
+  const odd = v128.and(i32x4.shr_u(f, 13), i32x4.splat(1));
+  const normal = i32x4.shr_u(i32x4.add(i32x4.add(f, i32x4.splat(((15 - 127) << 23) + 0xfff)), odd), 13);
+  // below 2^-14 (subnormal or zero): an f32 add aligns the mantissa and rounds (nearest even) for us
+  const magic = i32x4.splat((127 - 15 + 23 - 10 + 1) << 23);
+  const small = i32x4.sub(f32x4.add(f, magic), magic);
+  const inf = v128.bitselect(i32x4.splat(0x7e00), i32x4.splat(0x7c00), i32x4.gt_s(f, i32x4.splat(0x7f800000)));
+  let o = v128.bitselect(small, normal, i32x4.lt_s(f, i32x4.splat(113 << 23)));
+  o = v128.bitselect(inf, o, i32x4.ge_s(f, i32x4.splat((127 + 16) << 23)));
+  return v128.or(o, i32x4.shr_u(sign, 16));
+}
+
+/** Halves at p (4 of them, 8 bytes) -> 4 floats; exact (subnormal halves go through f32 subnormals). */
+@inline function floatFromHalf4(p: usize): v128 {
+  return f32x4.mul(halfBits(i32x4.extend_low_i16x8_s(v128.load64_zero(p))), f32x4.splat(5.192296858534828e33));
+}
+
+/** len floats at src -> len cells at dst (f16: halves, else a copy). len is a multiple of 4. */
+@inline function storeCells(dst: usize, src: usize, len: i32, f16: bool): void {
+  if (!f16) { memory.copy(dst, src, <usize>len << 2); return; }
+  let i = 0;
+  for (; i + 8 <= len; i += 8) {
+    const a = halfFromFloat(v128.load(src + (<usize>i << 2))), b = halfFromFloat(v128.load(src + (<usize>i << 2), 16));
+    v128.store(dst + (<usize>i << 1), i16x8.narrow_i32x4_u(a, b));
+  }
+  for (; i < len; i += 4) {
+    v128.store64_lane(dst + (<usize>i << 1), i16x8.narrow_i32x4_u(halfFromFloat(v128.load(src + (<usize>i << 2))), i32x4.splat(0)), 0);
+  }
+}
+
+/** len cells at src -> len floats at dst (len a multiple of 4). */
+@inline function loadCells(dst: usize, src: usize, len: i32): void {
+  for (let i = 0; i < len; i += 4) v128.store(dst + (<usize>i << 2), floatFromHalf4(src + (<usize>i << 1)));
+}
+
+/**
+ * Stores n rows of k and v (kvDim floats each) into the cache: row t's K cells at dst[t] (a byte
+ * address), its V cells vOffset bytes further.
+ */
+export function kvStoreRows(k: usize, v: usize, n: i32, kvDim: i32, dst: usize, vOffset: i32, f16: bool): void {
+  for (let t = 0; t < n; t++) {
+    const d = <usize>load<u32>(dst + (<usize>t << 2));
+    const src = <usize>(t * kvDim) << 2;
+    storeCells(d, k + src, kvDim, f16);
+    storeCells(d + <usize>vOffset, v + src, kvDim, f16);
+  }
+}
+
+/**
+ * Causal GQA attention over the paged cache for work items [i0, i1): item = t * nKvHeads + g is query
+ * row t's heads of KV head g (the group shares each K/V load). Row t attends positions
+ * 0..positions[t]; rowBlocks[t] is the address of its list of block addresses; position p's K cells
+ * are at list[p >> blockShift] + layerOffset + ((p & mask) * kvDim + g * headDim) * cellBytes, V cells
+ * vOffset bytes after K. scratch: group * (maxLen + 1) + headDim floats.
+ */
+export function pagedAttention(out: usize, q: usize, rowBlocks: usize, positions: usize, layerOffset: i32, vOffset: i32,
+                               blockShift: i32, f16: bool, nHeads: i32, nKvHeads: i32, headDim: i32,
+                               scratch: usize, i0: i32, i1: i32): void {
+  const group = nHeads / nKvHeads, kvDim = nKvHeads * headDim;
+  const cellShift: usize = f16 ? 1 : 2, mask = (1 << blockShift) - 1;
+  const scale: f32 = <f32>1 / Mathf.sqrt(<f32>headDim);
+  for (let item = i0; item < i1; item++) {
+    const t = item / nKvHeads, g = item % nKvHeads;
+    const len = load<i32>(positions + (<usize>t << 2)) + 1;
+    const blocks = <usize>load<u32>(rowBlocks + (<usize>t << 2));
+    const qt = q + (<usize>((t * nHeads + g * group) * headDim) << 2);
+    const ot = out + (<usize>((t * nHeads + g * group) * headDim) << 2);
+    const scores = scratch, sums = scratch + (<usize>(group * len) << 2), tmp = sums + (<usize>group << 2);
+    const colOffset = <usize>layerOffset + (<usize>(g * headDim) << cellShift);
+    // scores[h][p] = q_h . k_p * scale
+    for (let p = 0; p < len; p++) {
+      let kp = <usize>load<u32>(blocks + (<usize>(p >> blockShift) << 2)) + colOffset + (<usize>((p & mask) * kvDim) << cellShift);
+      if (f16) { loadCells(tmp, kp, headDim); kp = tmp; }
+      for (let h = 0; h < group; h++) {
+        store<f32>(scores + (<usize>(h * len + p) << 2), dotf(qt + (<usize>(h * headDim) << 2), kp, headDim) * scale);
+      }
+    }
+    // softmax per head (unnormalized; 1/sum applied at the end)
+    for (let h = 0; h < group; h++) {
+      const sh = scores + (<usize>(h * len) << 2);
+      let mx: f32 = -Infinity;
+      for (let p = 0; p < len; p++) mx = max(mx, load<f32>(sh + (<usize>p << 2)));
+      let sum: f32 = 0;
+      let p = 0;
+      const mv = f32x4.splat(mx);
+      for (; p + 4 <= len; p += 4) {
+        const o = sh + (<usize>p << 2);
+        const e = expv(f32x4.sub(v128.load(o), mv));
+        v128.store(o, e);
+        sum += hsumf(e);
+      }
+      for (; p < len; p++) {
+        const o = sh + (<usize>p << 2);
+        const e = Mathf.exp(load<f32>(o) - mx);
+        store<f32>(o, e);
+        sum += e;
+      }
+      store<f32>(sums + (<usize>h << 2), <f32>1 / sum);
+    }
+    // out_h = sum_p e[h][p] * v_p / sum
+    memory.fill(ot, 0, <usize>(group * headDim) << 2);
+    for (let p = 0; p < len; p++) {
+      let vp = <usize>load<u32>(blocks + (<usize>(p >> blockShift) << 2)) + colOffset + <usize>vOffset + (<usize>((p & mask) * kvDim) << cellShift);
+      if (f16) { loadCells(tmp, vp, headDim); vp = tmp; }
+      for (let h = 0; h < group; h++) {
+        const pv = f32x4.splat(load<f32>(scores + (<usize>(h * len + p) << 2)));
+        const oo = ot + (<usize>(h * headDim) << 2);
+        for (let i = 0; i < headDim; i += 4) {
+          const o = <usize>i << 2;
+          v128.store(oo + o, madd(pv, v128.load(vp + o), v128.load(oo + o)));
+        }
+      }
+    }
+    for (let h = 0; h < group; h++) {
+      const inv = f32x4.splat(load<f32>(sums + (<usize>h << 2)));
+      const oo = ot + (<usize>(h * headDim) << 2);
+      for (let i = 0; i < headDim; i += 4) v128.store(oo + (<usize>i << 2), f32x4.mul(v128.load(oo + (<usize>i << 2)), inv));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Memory bandwidth probe: stream-read [p, p + bytes) (bytes multiple of 64); returns a checksum
 // so the loads cannot be optimized away.
 
