@@ -38,7 +38,7 @@ test('KVCache: blocks are taken as a sequence grows and returned on truncate/rel
   // reclaim: the hook is asked for blocks before the error
   let asked = 0;
   const cached = kv.createSequence(); cached.reserve(0, 20);
-  kv.reclaim = () => { asked++; if (cached.blocks === 0) return false; cached.release(); return true; };
+  kv.onReclaim(() => { asked++; if (cached.blocks === 0) return false; cached.release(); return true; });
   a.reserve(9, 32);
   assert.equal(asked, 1);
   assert.throws(() => new KVCache(new ReferenceBackend(), { nLayers: 2, kvDim: 8 }, { memoryBytes: 100 }), /less than one block/);

@@ -171,7 +171,7 @@ function slowModelParts(delayMs = 0) {
   const busy = (ms: number) => { const t = performance.now(); while (performance.now() - t < ms); };
   return {
     config: model.config, tokenizer: model.tokenizer, info: model.info,
-    createSession: (o?: { contextLength?: number }) => model.createSession(o),
+    kvCache: model.kvCache, createSession: (o?: { contextLength?: number }) => model.createSession(o),
     decodeBatch: (s: Parameters<Model['decodeBatch']>[0], t: number[]) => { busy(delayMs); return model.decodeBatch(s, t); },
   };
 }
@@ -219,6 +219,44 @@ test('32 concurrent streams are decoded together (continuous batching) with no e
   const want = await reference('the fox', 10);
   const many = await Promise.all(Array.from({ length: 6 }, () => c.completions.create({ model: 'bitnet', prompt: 'the fox', max_tokens: 10, ...greedy })));
   for (const m of many) assert.equal(m.choices[0].text, want);
+});
+
+test('prompt cache: a request sharing a prefix with a finished one prefills only the rest; greedy text unchanged', async () => {
+  const { server: s, client: c } = await start({ parallel: 4 });
+  const ids = Array.from({ length: 40 }, (_, i) => 3 + ((i * 13) % 200));
+  const first = await c.completions.create({ model: 'bitnet', prompt: ids, max_tokens: 4, ...greedy });
+  assert.equal(first.choices[0].text, await reference(ids, 4));
+  const before = s.scheduler.stats.promptTokensReused;
+  const turn2 = [...ids, 7, 8, 9];
+  const r = await c.completions.create({ model: 'bitnet', prompt: turn2, max_tokens: 6, ...greedy });
+  assert.equal(r.choices[0].text, await reference(turn2, 6));
+  assert.ok(s.scheduler.stats.promptTokensReused - before >= ids.length, `reused ${s.scheduler.stats.promptTokensReused - before}`);
+});
+
+test('admission by KV budget: requests whose worst cases do not fit together wait their turn; one larger than the budget gets 400', async () => {
+  const positions = 64; // 4 blocks of 16
+  const bytesPerPosition = 2 * shape.nLayers * shape.nKvHeads * (shape.dim / shape.nHeads) * 2;
+  const small = await modelFromWeights(synthWeights(shape, 21, 4), synthTokenizer(shape.vocabSize),
+    { backend: 'wasm', threads: 1, kvMemoryBytes: positions * bytesPerPosition });
+  const s = new BitnetServer(small, { port: 0, parallel: 8 });
+  const { port } = await s.listen();
+  const c = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'none', maxRetries: 0 });
+  try {
+    // each worst case is 10 + 20 = 30 positions (2 blocks): two at a time fit
+    const prompts = Array.from({ length: 4 }, (_, k) => Array.from({ length: 10 }, (_, i) => 3 + ((i * 7 + k * 50) % 250)));
+    const rs = await Promise.all(prompts.map((p) => c.completions.create({ model: 'bitnet', prompt: p, max_tokens: 20, temperature: 1, seed: 3 })));
+    assert.ok(rs.every((r) => r.usage!.completion_tokens >= 1));
+    assert.equal(s.scheduler.stats.maxBatch, 2);
+    const big = await fetch(`http://127.0.0.1:${port}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: prompts[0], max_tokens: 100 }) });
+    assert.equal(big.status, 400);
+    const j = await big.json();
+    assert.match(j.error.message, /exceed the KV cache budget/);
+    assert.equal(j.error.code, 'context_length_exceeded');
+  } finally {
+    await s.close();
+    small.dispose();
+  }
 });
 
 test('graceful shutdown: in-flight requests finish, new ones get 503', async () => {

@@ -18,6 +18,17 @@ export function num(name: string, opts: { int?: boolean; min?: number; max?: num
   };
 }
 
+/** Parses a byte count: a number with an optional k, m or g suffix (powers of 1024), e.g. 512m, 2g, 1.5g. */
+export function byteSize(name: string) {
+  return (v: string): number => {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([kmg]?)i?b?\s*$/i.exec(v);
+    if (!m) throw new Error(`${name} must be a size like 512m or 2g, got '${v}'`);
+    const bytes = Math.floor(Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase()));
+    if (bytes < 1) throw new Error(`${name} must be positive, got '${v}'`);
+    return bytes;
+  };
+}
+
 export function addModelOptions(cmd: Command): Command {
   return cmd
     .option('-m, --model <path>', 'GGUF file or Hugging Face model directory (default: the bundled models/default.gguf)')
@@ -27,7 +38,7 @@ export function addModelOptions(cmd: Command): Command {
 
 export interface ModelCliOptions { model?: string; backend: string; threads?: number }
 
-export async function openModel(o: ModelCliOptions, extra: { keepWeights?: boolean } = {}): Promise<Model> {
+export async function openModel(o: ModelCliOptions, extra: { keepWeights?: boolean; kvMemoryBytes?: number } = {}): Promise<Model> {
   const path = o.model ?? DEFAULT_MODEL;
   if (!o.model && !existsSync(path)) throw new Error(`the bundled model ${path} is missing: pass --model PATH`);
   if (o.backend !== 'wasm' && o.backend !== 'reference') throw new Error(`--backend must be wasm or reference, got '${o.backend}'`);

@@ -50,11 +50,7 @@ export class KVCache implements PagedKV {
   readonly arenas: Array<Uint16Array | Float32Array> = [];
   readonly memoryBytes: number;
   readonly capacityBlocks: number;
-  /**
-   * Called when no block is free and the budget allows no new arena: release something (e.g. a cached
-   * prompt prefix) and return true, or return false when nothing is left to release.
-   */
-  reclaim: (() => boolean) | undefined;
+  private readonly reclaimers: Array<() => boolean> = [];
   private readonly refs: number[] = [];       // block id -> sequences holding it
   private readonly freeList: number[] = [];
   private used = 0;
@@ -100,10 +96,19 @@ export class KVCache implements PagedKV {
 
   createSequence(): KVSequence { return new KVSequence(this); }
 
+  /**
+   * Registers a hook called when the budget has no block left: it releases something (e.g. a cached
+   * prompt prefix) and returns true, or returns false when it has nothing left. Returns the unregister.
+   */
+  onReclaim(hook: () => boolean): () => void {
+    this.reclaimers.push(hook);
+    return () => { const i = this.reclaimers.indexOf(hook); if (i >= 0) this.reclaimers.splice(i, 1); };
+  }
+
   /** Makes `blocks` blocks available (reclaiming if needed), or throws KVBudgetError. */
   ensureFree(blocks: number): void {
     while (blocks > this.freeBlocks) {
-      if (!this.reclaim?.()) {
+      if (!this.reclaimers.some((hook) => hook())) {
         throw new KVBudgetError(`KV cache budget exhausted: ${blocks} more blocks of ${this.blockSize} positions needed, ` +
           `${this.used} (${mib(this.used * this.blockBytes)}) are in use and the budget is ${mib(this.memoryBytes)} ` +
           `(raise it with --kv-memory / kvMemoryBytes, or run fewer or shorter sequences)`);

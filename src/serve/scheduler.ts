@@ -2,9 +2,20 @@
  * Continuous batching: every step decodes all active sequences together (Model.decodeBatch: one
  * weight pass for the whole batch); a new request's prompt is prefilled PREFILL_STEP tokens per step
  * (one prompt at a time), then it joins the batch.
- * Bounded: at most `parallel` active sequences and `maxQueue` waiting ones.
+ *
+ * Admission by KV budget: a request starts when the model's shared KV cache can hold its worst case
+ * (prompt + max_tokens) on top of the worst cases of the running ones, so a running sequence never
+ * runs out of cache; the others wait in order. Bounded: at most `parallel` active sequences and
+ * `maxQueue` waiting ones.
+ *
+ * Prompt cache (llama-server's): finished sessions stay cached (up to `parallel` of them, least recently
+ * used first out, and dropped whenever the cache needs their blocks); a new request that shares a
+ * prompt prefix with a cached or running sequence forks it (Session.fork: the blocks are shared) and
+ * prefills only the rest. Chat requests re-send the whole history each turn: only the new turn is
+ * evaluated.
  */
 import type { Model, Session } from '../model/transformer.js';
+import { KVBudgetError } from '../model/kv-cache.js';
 import { Decoding, type FinishReason, type TokenLogprob } from '../model/generate.js';
 import type { SamplingOptions } from '../model/sampling.js';
 
@@ -19,7 +30,11 @@ export interface Job {
   onError(err: Error): void;
 }
 
-interface Active { job: Job; session: Session; dec: Decoding; next: number; cancelled: boolean; prefilled: number }
+interface Active {
+  job: Job; session: Session; dec: Decoding; next: number; cancelled: boolean; prefilled: number;
+  /** KV blocks this sequence may take at most (prompt + max_tokens): its share of the budget. */
+  reserved: number;
+}
 
 /** Prompt tokens evaluated per scheduler step (two engine chunks): long prompts do not stall the running streams. */
 const PREFILL_STEP = 128;
@@ -31,16 +46,40 @@ export class Scheduler {
   private readonly active: Active[] = [];
   private running = false;
   private closed = false;
-  stats = { completed: 0, cancelled: 0, steps: 0, maxBatch: 0 };
+  /** Finished sessions kept for their prompt prefix, least recently used first. */
+  private readonly cached: Session[] = [];
+  private readonly stopReclaim: () => void;
+  stats = { completed: 0, cancelled: 0, steps: 0, maxBatch: 0, promptTokens: 0, promptTokensReused: 0 };
 
-  constructor(private readonly model: Model, readonly parallel: number, readonly maxQueue: number) {}
+  constructor(private readonly model: Model, readonly parallel: number, readonly maxQueue: number) {
+    // the cache asks for blocks back before it reports the budget exhausted: drop the oldest cached prefix
+    this.stopReclaim = model.kvCache.onReclaim(() => {
+      const s = this.cached.shift();
+      s?.dispose();
+      return s !== undefined;
+    });
+  }
 
   get load(): { active: number; waiting: number } { return { active: this.active.length, waiting: this.waiting.length }; }
 
-  /** Queues a job; returns a cancel function. Throws QueueFullError when the queue is full. */
+  /** Context of a job's session, and the KV blocks its worst case takes. */
+  private need(job: Job): { context: number; blocks: number } {
+    const context = Math.min(this.model.config.contextLength, job.prompt.length + job.maxTokens);
+    return { context, blocks: this.model.kvCache.blocksFor(context) };
+  }
+
+  /**
+   * Queues a job; returns a cancel function. Throws QueueFullError when the queue is full, KVBudgetError
+   * when the job alone needs more KV cache than the whole budget.
+   */
   submit(job: Job): () => void {
     if (this.closed) throw new QueueFullError('server is shutting down');
     if (this.waiting.length >= this.maxQueue) throw new QueueFullError(`queue full (${this.maxQueue} waiting)`);
+    const kv = this.model.kvCache, { context, blocks } = this.need(job);
+    if (blocks > kv.capacityBlocks) {
+      throw new KVBudgetError(`prompt + max_tokens (${context} positions, ${(blocks * kv.blockBytes / 2 ** 20).toFixed(1)} MiB of KV cache) ` +
+        `exceed the KV cache budget of ${(kv.memoryBytes / 2 ** 20).toFixed(1)} MiB (--kv-memory)`);
+    }
     const handle = { cancelled: false };
     this.waiting.push({ job, handle });
     this.kick();
@@ -55,6 +94,8 @@ export class Scheduler {
   async drain(): Promise<void> {
     this.closed = true;
     while (this.running || this.waiting.length || this.active.length) await new Promise((r) => setTimeout(r, 20));
+    while (this.cached.length) this.cached.shift()!.dispose();
+    this.stopReclaim();
   }
 
   private kick(): void {
@@ -65,22 +106,58 @@ export class Scheduler {
 
   private finish(a: Active): void {
     this.active.splice(this.active.indexOf(a), 1);
-    a.session.dispose();
+    this.keep(a.session);
     if (a.cancelled) { this.stats.cancelled++; a.dec.abort(); }
     else this.stats.completed++;
     a.job.onDone({ finishReason: a.dec.finishReason ?? 'abort', promptTokens: a.job.prompt.length, completionTokens: a.dec.produced, text: a.dec.text });
   }
 
-  /** A new sequence: its session, its decoding state; prefilled over the next steps. */
+  /** A finished session joins the prompt cache (the least recently used one leaves when it is full). */
+  private keep(s: Session): void {
+    if (s.position === 0 || this.closed) { s.dispose(); return; }
+    this.cached.push(s);
+    while (this.cached.length > this.parallel) this.cached.shift()!.dispose();
+  }
+
+  /** The cached or running session sharing the longest prefix with `prompt` (at most all but its last token). */
+  private longestPrefix(prompt: number[]): { source: Session; length: number } | undefined {
+    let best: { source: Session; length: number } | undefined;
+    for (const s of [...this.cached, ...this.active.map((a) => a.session)]) {
+      const t = s.tokens, max = Math.min(t.length, prompt.length - 1);
+      let n = 0;
+      while (n < max && t[n] === prompt[n]) n++;
+      if (n > 0 && (!best || n > best.length)) best = { source: s, length: n };
+    }
+    return best;
+  }
+
+  /** Whether the job's worst case fits the KV budget next to the running sequences'. */
+  private fits(job: Job): boolean {
+    const committed = this.active.reduce((sum, a) => sum + a.reserved, 0);
+    return committed + this.need(job).blocks <= this.model.kvCache.capacityBlocks;
+  }
+
+  /** A new sequence: its session (forked from a shared prefix when there is one), its decoding state; prefilled over the next steps. */
   private admit(job: Job): Active | undefined {
+    const { context, blocks } = this.need(job);
     let session: Session;
     try {
-      session = this.model.createSession({ contextLength: Math.min(this.model.config.contextLength, job.prompt.length + job.maxTokens) });
+      const prefix = this.longestPrefix(job.prompt);
+      session = prefix ? prefix.source.fork(prefix.length, { contextLength: context }) : this.model.createSession({ contextLength: context });
+      if (prefix) {
+        const i = this.cached.indexOf(prefix.source);
+        if (i >= 0) this.cached.push(...this.cached.splice(i, 1)); // most recently used
+      }
     } catch (e) {
       job.onError(e as Error);
       return undefined;
     }
-    const a: Active = { job, session, dec: new Decoding(this.model.tokenizer, job.maxTokens, job.sampling), next: -1, cancelled: false, prefilled: 0 };
+    this.stats.promptTokens += job.prompt.length;
+    this.stats.promptTokensReused += session.position;
+    const a: Active = {
+      job, session, dec: new Decoding(this.model.tokenizer, job.maxTokens, job.sampling), next: -1, cancelled: false,
+      prefilled: session.position, reserved: blocks,
+    };
     this.active.push(a);
     if (a.dec.done) { this.finish(a); return undefined; } // max_tokens 0
     return a;
@@ -99,7 +176,9 @@ export class Scheduler {
       while (this.waiting.length && this.waiting[0].handle.cancelled) { this.waiting.shift()!.job.onDone({ finishReason: 'abort', promptTokens: 0, completionTokens: 0, text: '' }); this.stats.cancelled++; }
       // one prompt is prefilled at a time, PREFILL_STEP tokens per step, so running streams keep flowing
       let filling = this.active.find((a) => a.prefilled < a.job.prompt.length);
-      if (!filling && this.waiting.length && this.active.length < this.parallel) filling = this.admit(this.waiting.shift()!.job);
+      if (!filling && this.waiting.length && this.active.length < this.parallel && this.fits(this.waiting[0].job)) {
+        filling = this.admit(this.waiting.shift()!.job);
+      }
       if (filling && !filling.cancelled) {
         const a = filling, p = a.job.prompt;
         try {

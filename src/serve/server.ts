@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Model } from '../model/transformer.js';
 import { Scheduler, QueueFullError, type Job } from './scheduler.js';
+import { KVBudgetError } from '../model/kv-cache.js';
 import type { TokenLogprob } from '../model/generate.js';
 import { HttpError, chatLogprobs, completionLogprobs, parseRequest, type CompletionRequest } from './openai.js';
 import { renderMetrics, serverMetrics, type ServerMetrics } from './metrics.js';
@@ -277,7 +278,9 @@ export class BitnetServer {
         left -= r.n - cancels.length; // the submitted ones still report onDone (aborted)
         const err = e instanceof QueueFullError
           ? new HttpError(this.shuttingDown ? 503 : 429, e.message, 'rate_limit_error', null, null, { 'retry-after': '1' })
-          : new HttpError(500, (e as Error).message, 'server_error');
+          : e instanceof KVBudgetError // this request alone needs more KV cache than the whole budget
+            ? new HttpError(400, e.message, 'invalid_request_error', 'max_tokens', 'context_length_exceeded')
+            : new HttpError(500, (e as Error).message, 'server_error');
         m.errors.inc({ kind: err.type });
         sendError(res, err);
         if (left === 0) resolve();
