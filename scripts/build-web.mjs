@@ -18,7 +18,7 @@ const out = `${root}web/dist`;
 
 // every name the engine imports from node: modules; a new one fails the build with a clear message
 const NODE_NAMES = ['statSync', 'openSync', 'closeSync', 'writeSync', 'renameSync', 'unlinkSync', 'fstatSync', 'readSync',
-  'readFileSync', 'readFile', 'Worker', 'parentPort', 'workerData', 'availableParallelism', 'setFlagsFromString'];
+  'readFileSync', 'readFile', 'fileURLToPath', 'Worker', 'parentPort', 'workerData', 'availableParallelism', 'setFlagsFromString'];
 
 const nodeStub = {
   name: 'node-stub',

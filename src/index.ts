@@ -4,7 +4,7 @@ export type { TernaryMatrix, FloatMatrix } from './quant/matrix.js';
 export { ReferenceBackend } from './kernels/reference.js';
 export { createBackend } from './kernels/index.js';
 export {
-  loadModel, loadModelFromBytes, modelFromWeights, readModelSource, Model, Session, Sampler, generate,
+  loadModel, loadModelFromBytes, modelFromWeights, readModelSource, defaultModelPath, readTokenizer, Model, Session, Sampler, generate,
   writeModelGGUF, weightsFromGGUF, configFromGGUF, KVCache, KVSequence, KVBudgetError, DEFAULT_KV_MEMORY,
   type KVCacheOptions, type KVCacheStats, type LoadOptions, type GenerateOptions, type GenerationChunk, type GenerationResult, type ModelInfo,
   type ModelConfig, type ModelWeights, type Matrix, type Architecture,

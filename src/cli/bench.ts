@@ -3,20 +3,15 @@
  * memory-bandwidth bound measured in the same run (--model).
  */
 import { Command, InvalidArgumentError } from 'commander';
-import cliProgress from 'cli-progress';
+import { num } from './common.js';
+import { progressBar } from './progress.js';
 import { benchKernels, formatKernelBench } from '../bench/kernels.js';
 import { benchModel, benchSynthetic, formatModelBench } from '../bench/model.js';
 import type { WasmVariant } from '../kernels/wasm-module.js';
 import { SHAPES } from '../model/synth.js';
 import { runServerBench, formatServerBench } from '../bench/server-load.js';
 
-function positiveInt(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
-    return n;
-  };
-}
+const positiveInt = (name: string) => num(`--${name}`, { int: true, min: 1 });
 
 function variantArg(v: string): WasmVariant {
   if (v !== 'relaxed' && v !== 'simd128') throw new InvalidArgumentError('must be relaxed or simd128');
@@ -24,18 +19,9 @@ function variantArg(v: string): WasmVariant {
 }
 
 /** A progress bar on stderr when it is a terminal; silent otherwise. */
-function progress(label: string): { update(done: number, total: number): void; stop(): void } {
-  if (!process.stderr.isTTY) return { update() {}, stop() {} };
-  const bar = new cliProgress.SingleBar({ format: `${label} [{bar}] {value}/{total}`, stream: process.stderr, clearOnComplete: true },
-    cliProgress.Presets.shades_classic);
-  let started = false;
-  return {
-    update(done, total) {
-      if (!started) { bar.start(total, 0); started = true; }
-      bar.setTotal(total); bar.update(done);
-    },
-    stop() { if (started) bar.stop(); },
-  };
+function progress(label: string) {
+  const bar = progressBar(label);
+  return { update: (d: number, t: number) => bar.update(d, t), stop: () => bar.stop() };
 }
 
 interface BenchOptions {

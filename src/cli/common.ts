@@ -1,17 +1,26 @@
-/** Shared CLI pieces: the --model default, backend/threads options, sampling flags, number parsing. */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+/** Shared CLI pieces: the --model default, backend/threads options, sampling flags, number parsing, prompt input. */
+import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { SingleBar } from 'cli-progress';
-import { loadModel, type Model } from '../model/index.js';
+import { defaultModelPath, loadModel, type Model } from '../model/index.js';
+import { progressBar } from './progress.js';
 
 /** The bundled model, resolved relative to the package (not the working directory). */
-export const DEFAULT_MODEL = fileURLToPath(new URL('../../../models/default.gguf', import.meta.url));
+export const DEFAULT_MODEL = defaultModelPath();
+
+/** Decimal integers only: "12", "-3" (not "1e2", "0x10", "1.0", " 7", ""). */
+const INTEGER = /^[+-]?\d+$/;
+
+/** Strict integer parsing: the whole string is a decimal integer within the safe range, or an error naming `what`. */
+export function parseInteger(what: string, v: string): number {
+  const n = Number(v);
+  if (!INTEGER.test(v) || !Number.isSafeInteger(n)) throw new Error(`${what} must be an integer, got '${v}'`);
+  return n;
+}
 
 export function num(name: string, opts: { int?: boolean; min?: number; max?: number } = {}) {
   return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || (opts.int && !Number.isInteger(n))) throw new Error(`${name} must be ${opts.int ? 'an integer' : 'a number'}, got '${v}'`);
+    const n = opts.int ? parseInteger(name, v) : Number(v);
+    if (v.trim() === '' || !Number.isFinite(n)) throw new Error(`${name} must be a number, got '${v}'`);
     if (opts.min !== undefined && n < opts.min) throw new Error(`${name} must be >= ${opts.min}, got ${n}`);
     if (opts.max !== undefined && n > opts.max) throw new Error(`${name} must be <= ${opts.max}, got ${n}`);
     return n;
@@ -42,19 +51,14 @@ export async function openModel(o: ModelCliOptions, extra: { keepWeights?: boole
   const path = o.model ?? DEFAULT_MODEL;
   if (!o.model && !existsSync(path)) throw new Error(`the bundled model ${path} is missing: pass --model PATH`);
   if (o.backend !== 'wasm' && o.backend !== 'reference') throw new Error(`--backend must be wasm or reference, got '${o.backend}'`);
-  // a progress bar for the tensor reads, only on a terminal and only if loading takes a while
-  const bar = process.stderr.isTTY ? new SingleBar({ format: 'load |{bar}| {value}/{total} layers', clearOnComplete: true }) : null;
+  // a progress bar for the tensor reads, only if loading takes a while
+  const bar = progressBar('load', { eta: false });
   const t0 = performance.now();
-  let shown = false;
-  const onProgress = (done: number, total: number) => {
-    if (!bar) return;
-    if (!shown && performance.now() - t0 > 500) { bar.start(total, done); shown = true; }
-    if (shown) bar.update(done);
-  };
+  const onProgress = (done: number, total: number) => { if (performance.now() - t0 > 500) bar.update(done, total); };
   try {
     return await loadModel(path, { backend: o.backend, threads: o.threads, onProgress, ...extra });
   } finally {
-    if (shown) bar?.stop();
+    bar.stop();
   }
 }
 
@@ -68,12 +72,32 @@ export function addSamplingOptions(cmd: Command): Command {
     .option('--repeat-penalty <r>', 'penalty on recently generated tokens (1 = off)', num('--repeat-penalty', { min: 0 }), 1.1)
     .option('--repeat-last-n <n>', 'how many recent tokens the penalty sees', num('--repeat-last-n', { int: true, min: 0 }), 64)
     .option('--seed <n>', 'random seed (reproducible sampling)', num('--seed', { int: true }))
-    .option('--stop <s...>', 'stop strings');
+    .option('--stop <s>', 'stop string; repeat for more (--stop a --stop b)', (v: string, acc: string[] = []) => [...acc, v]);
+}
+
+/**
+ * The prompt of `run`: the argument, else --file, else stdin when it is not a terminal (`echo … | bitnet run`),
+ * else `fallback`. Giving two sources is an error.
+ */
+export async function readPrompt(arg: string | undefined, file: string | undefined, fallback: string,
+                                 stdin: NodeJS.ReadStream = process.stdin): Promise<string> {
+  if (arg !== undefined && file !== undefined) throw new Error('give either a PROMPT argument or --file, not both');
+  if (arg !== undefined) return arg;
+  if (file !== undefined) {
+    try { return readFileSync(file, 'utf8'); } catch (e) { throw new Error(`--file: cannot read '${file}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`); }
+  }
+  if (stdin.isTTY) return fallback;
+  const chunks: Buffer[] = [];
+  for await (const c of stdin) chunks.push(c as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  return text === '' ? fallback : text.replace(/\r?\n$/, ''); // `echo` adds one newline
 }
 
 export function parseTokenList(s: string, vocab: number): number[] {
-  const ids = s.split(',').map((x) => x.trim()).filter((x) => x !== '').map(Number);
-  if (ids.length === 0) throw new Error('--tokens: give a comma-separated list of token ids, e.g. 1,2,3');
-  for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new Error(`--tokens: ${id} is not a token id of this model (0..${vocab - 1})`);
-  return ids;
+  const parts = s.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  if (parts.length === 0) throw new Error('--tokens: give a comma-separated list of token ids, e.g. 1,2,3');
+  return parts.map((p) => {
+    if (!/^\d+$/.test(p) || Number(p) >= vocab) throw new Error(`--tokens: '${p}' is not a token id of this model (0..${vocab - 1})`);
+    return Number(p);
+  });
 }

@@ -2,18 +2,12 @@
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SingleBar } from 'cli-progress';
 import { addModelOptions, num, openModel, type ModelCliOptions } from './common.js';
 import { perplexity } from '../eval/perplexity.js';
 import { TASKS, evaluateTask, type TaskResult } from '../eval/tasks.js';
 import { ModelScorer } from '../eval/scoring.js';
+import { progressBar } from './progress.js';
 
-function progressBar(label: string) {
-  if (!process.stderr.isTTY) return { update: (_d: number, _t: number) => {}, stop: () => {} };
-  const bar = new SingleBar({ format: `${label} |{bar}| {value}/{total} | ETA {eta_formatted}` });
-  let started = false;
-  return { update: (d: number, t: number) => { if (!started) { bar.start(t, 0); started = true; } bar.update(d); }, stop: () => { if (started) bar.stop(); } };
-}
 
 export function readJsonl(path: string): Record<string, unknown>[] {
   return readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l, i) => {
@@ -34,7 +28,7 @@ export function register(program: Command): void {
       const bar = progressBar('ppl');
       try {
         const t0 = performance.now();
-        const r = perplexity(model, text, { ctx: o.ctx, onProgress: bar.update });
+        const r = perplexity(model, text, { ctx: o.ctx, onProgress: (d, t) => bar.update(d, t) });
         bar.stop();
         const secs = (performance.now() - t0) / 1000;
         if (o.json) { console.log(JSON.stringify({ ...r, seconds: secs })); return; }
@@ -63,12 +57,12 @@ export function register(program: Command): void {
         for (const t of names) {
           const docs = readJsonl(join(o.data, `${t}.jsonl`)).slice(0, o.limit);
           const bar = progressBar(t);
-          results.push(evaluateTask(t, docs, scorer, model.tokenizer, prefix, bar.update));
+          results.push(evaluateTask(t, docs, scorer, model.tokenizer, prefix, (d, n) => bar.update(d, n)));
           bar.stop();
         }
       } finally { scorer.dispose(); model.dispose(); }
       if (o.json) { console.log(JSON.stringify({ results })); return; }
       console.log('| task | n | acc | acc_norm |\n|---|---|---|---|');
-      for (const r of results) console.log(`| ${r.task} | ${r.n} | ${r.acc.toFixed(4)} ± ${r.accStderr.toFixed(4)} | ${r.accNorm.toFixed(4)} |`);
+      for (const r of results) console.log(`| ${r.task} | ${r.n} | ${r.acc.toFixed(4)} ± ${r.accStderr.toFixed(4)} | ${r.accNorm.toFixed(4)} ± ${r.accNormStderr.toFixed(4)} |`);
     });
 }

@@ -17,6 +17,7 @@ program
 // Command modules register themselves here (one line each).
 const modules: Array<Promise<{ register(p: Command): void }>> = [
   import('./run.js'),
+  import('./chat.js'),
   import('./info.js'),
   import('./logits.js'),
   import('./tokenize.js'),

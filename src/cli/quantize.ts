@@ -2,14 +2,14 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { modelFromWeights, readModelSource } from '../model/index.js';
-import { ptqTernarize } from '../model/convert.js';
+import { hasFloatLinears, ptqTernarize } from '../model/convert.js';
 import { writeModelGGUF } from '../model/gguf-model.js';
 import { writeHFDirectory } from '../model/hf-model.js';
 import { perplexity } from '../eval/perplexity.js';
 import type { ModelWeights } from '../model/types.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { num } from './common.js';
-import { progressBar } from './convert.js';
+import { progressBar } from './progress.js';
 
 async function ppl(w: ModelWeights, tok: Tokenizer, text: string, ctx: number | undefined, backend: string, threads?: number): Promise<number> {
   const model = await modelFromWeights(w, tok, { backend: backend as 'wasm', threads });
@@ -22,7 +22,7 @@ async function ppl(w: ModelWeights, tok: Tokenizer, text: string, ctx: number | 
 
 export function register(program: Command): void {
   program.command('quantize').description('post-training quantization: ternarize a full-precision model with BitNet absmean')
-    .argument('<in>', 'full-precision GGUF file or Hugging Face directory')
+    .argument('<in>', 'full-precision GGUF file or Hugging Face directory (F32/F16/BF16 linears, e.g. from `convert --type f16`)')
     .argument('<out>', 'output: .gguf path, or a Hugging Face directory')
     .requiredOption('--ptq', 'absmean ternarization of every linear layer (one scale per tensor)')
     .option('--type <t>', 'GGUF ternary type: tq2_0, tq1_0 or i2_s', 'tq2_0')
@@ -36,8 +36,13 @@ export function register(program: Command): void {
       let text: string | undefined;
       if (o.data) { try { text = readFileSync(o.data, 'utf8'); } catch { throw new Error(`cannot read --data file ${o.data}`); } }
       const bar = progressBar('read');
-      const src = readModelSource(input, bar.update);
+      const src = readModelSource(input, (d, t) => bar.update(d, t));
       bar.stop();
+      // full precision = F32/F16/BF16 storage. Linears whose stored values are exactly ternary (a ternary model
+      // written with `convert --type f16`) load as ternary and are kept: re-ternarizing would change their scale.
+      if (!hasFloatLinears(src.weights)) {
+        process.stderr.write(`${input}: every linear layer already holds exactly ternary values; they are written as they are\n`);
+      }
       const q = ptqTernarize(src.weights);
       if (output.toLowerCase().endsWith('.gguf')) writeModelGGUF(output, q, src.tokenizer, { ternaryType: o.type as 'tq2_0', floatType: 'f16', name: `PTQ of ${input}` });
       else writeHFDirectory(output, q, src.tokenizer);

@@ -1,10 +1,10 @@
 /** `bitnet synth`: write a random-weight BitNet GGUF of a named shape. */
 import type { Command } from 'commander';
-import { SingleBar } from 'cli-progress';
 import { SHAPES, synthTokenizer, synthWeights } from '../model/synth.js';
 import { writeModelGGUF } from '../model/gguf-model.js';
 import { writeSynthGGUF } from '../model/synth-gguf.js';
 import { num } from './common.js';
+import { progressBar } from './progress.js';
 
 const ARCHES = ['bitnet', 'bitnet-b1.58'] as const;
 
@@ -22,10 +22,9 @@ export function register(program: Command): void {
       if (!['tq2_0', 'tq1_0', 'i2_s', 'f16'].includes(o.type)) throw new Error(`--type must be tq2_0, tq1_0, i2_s or f16, got '${o.type}'`);
       if (!(ARCHES as readonly string[]).includes(o.arch)) throw new Error(`--arch must be ${ARCHES.join(' or ')}, got '${o.arch}'`);
       if (!['f16', 'f32'].includes(o.embedding)) throw new Error(`--embedding must be f16 or f32, got '${o.embedding}'`);
-      const bar = process.stderr.isTTY ? new SingleBar({ format: 'write |{bar}| {value}/{total} tensors' }) : null;
-      let started = false;
+      const bar = progressBar('write tensors', { eta: false });
       const t0 = performance.now();
-      const onTensor = (d: number, t: number) => { if (bar) { if (!started) { bar.start(t, 0); started = true; } bar.update(d); } };
+      const onTensor = (d: number, t: number) => bar.update(d, t);
       if (o.type === 'f16') {
         // the FP16 side of `bitnet cost` (synthWeights' fp16 form), written as a llama GGUF that llama.cpp runs too
         if (o.embedding !== 'f16' || o.arch !== 'bitnet') throw new Error('--type f16 writes an f16 llama model: drop --embedding and --arch');
@@ -37,7 +36,7 @@ export function register(program: Command): void {
           seed: o.seed, logitScale: o.logitScale, onTensor,
         });
       }
-      bar?.stop();
+      bar.stop();
       process.stderr.write(`wrote ${o.out} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
     });
 }

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SingleBar } from 'cli-progress';
+import { progressBar } from './progress.js';
 import { PRESETS, type TrainConfig } from '../train/presets.js';
 import { loadCheckpoint, loadTokenizerFile, train } from '../train/trainer.js';
 import { exportCheckpoint, exportCheckpointHF } from '../train/export.js';
@@ -81,20 +81,19 @@ export function register(program: Command): void {
       const onSig = () => { process.stderr.write('\ninterrupted: saving a checkpoint…\n'); controller.abort(); };
       process.once('SIGINT', onSig); process.once('SIGTERM', onSig);
       const tty = process.stderr.isTTY;
-      const bar = tty ? new SingleBar({ format: 'train |{bar}| {value}/{total} steps | loss {loss} | val {val} | {tps} tok/s | ETA {eta_formatted}' }) : null;
-      let started = false;
+      const bar = progressBar('train');
       const res = await train({
         config, dataFile: o.data, outDir: o.out, resume: o.resume, resumeSteps: o.resume ? o.steps : undefined, signal: controller.signal,
-        log: (s) => process.stderr.write(`${s}\n`),
+        log: (s) => bar.log(s),
         progress: (p) => {
           const payload = { loss: p.loss.toFixed(3), val: p.valLoss?.toFixed(3) ?? '-', tps: Math.round(p.tokensPerSec) };
-          if (bar) { if (!started) { bar.start(p.steps, p.step, payload); started = true; } bar.update(p.step, payload); }
+          if (tty) bar.update(p.step, p.steps, { loss: payload.loss, val: payload.val, 'tok/s': payload.tps });
           else if (p.step % 10 === 0 || p.step === p.steps) {
             process.stderr.write(`step ${p.step}/${p.steps} loss ${payload.loss} val ${payload.val} ${payload.tps} tok/s eta ${Math.round(p.etaSec)}s\n`);
           }
         },
       });
-      bar?.stop();
+      bar.stop();
       process.removeListener('SIGINT', onSig); process.removeListener('SIGTERM', onSig);
       const done = res.meta.step >= res.meta.config.steps;
       console.log(JSON.stringify({ step: res.meta.step, steps: res.meta.config.steps, valLoss: res.finalValLoss, tokensSeen: res.meta.tokensSeen, seconds: Math.round(res.meta.elapsedSec), out: o.out,

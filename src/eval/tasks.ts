@@ -59,7 +59,10 @@ export const TASKS: Record<string, (doc: Doc) => MCItem> = {
   },
 };
 
-export interface TaskResult { task: string; n: number; acc: number; accNorm: number; accStderr: number }
+/** Accuracies with their standard errors, sqrt(p(1-p)/(n-1)) as lm-eval reports them (mean_stderr). */
+export interface TaskResult { task: string; n: number; acc: number; accNorm: number; accStderr: number; accNormStderr: number }
+
+const stderrOf = (p: number, n: number) => Math.sqrt((p * (1 - p)) / Math.max(1, n - 1));
 
 /** Context/continuation token ids as lm-eval: continuation = encode(ctx + cont) minus encode(ctx)'s length. */
 export function encodePair(tok: Tokenizer, prefix: number, context: string, continuation: string): [number[], number[]] {
@@ -89,6 +92,6 @@ export function evaluateTask(task: string, docs: Doc[], scorer: Scorer, tok: Tok
     if (best(lls.map((l, j) => l / Math.max(1, item.continuations[j].length - 1))) === item.gold) correctNorm++;
     onProgress?.(i + 1, docs.length);
   });
-  const n = docs.length, acc = correct / n;
-  return { task, n, acc, accNorm: correctNorm / n, accStderr: Math.sqrt((acc * (1 - acc)) / Math.max(1, n - 1)) };
+  const n = docs.length, acc = correct / n, accNorm = correctNorm / n;
+  return { task, n, acc, accNorm, accStderr: stderrOf(acc, n), accNormStderr: stderrOf(accNorm, n) };
 }

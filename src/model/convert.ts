@@ -37,11 +37,19 @@ export function linearsToFloat(w: ModelWeights): ModelWeights {
  * BitLinear int8-activation matmuls but no sub-norms: PTQ does not add layers).
  */
 export function ptqTernarize(w: ModelWeights): ModelWeights {
-  if (!w.layers.some((L) => LINEAR_KEYS.some((k) => (L[k] as Matrix).kind === 'float'))) throw new Error('--ptq: the model has no full-precision linear layers (it is already ternary)');
   return mapLinears(w, (m) => (m.kind === 'ternary' ? m : { kind: 'ternary', m: absmeanTernarize(floatToF32(m.m), m.m.rows, m.m.cols) }));
 }
 
-export interface ConvertOptions { type?: ConvertType; onProgress?: Progress; log?: (line: string) => void }
+/** Precision of the float tensors written: each keeps its own (f16 stays f16, f32/bf16 are f32), or one type for all. */
+export type OutType = 'source' | 'f32' | 'f16' | 'bf16';
+export const OUT_TYPES: OutType[] = ['source', 'f32', 'f16', 'bf16'];
+
+/** Whether any linear layer holds full-precision values (not exactly ternary ones: see readMatrix in gguf-model.ts). */
+export function hasFloatLinears(w: ModelWeights): boolean {
+  return w.layers.some((L) => LINEAR_KEYS.some((k) => (L[k] as Matrix).kind === 'float'));
+}
+
+export interface ConvertOptions { type?: ConvertType; outtype?: OutType; onProgress?: Progress; log?: (line: string) => void }
 
 /**
  * IN (GGUF file or HF directory) -> OUT. OUT ending in .gguf writes GGUF (ternary type from --type);
@@ -54,12 +62,13 @@ export function convertModel(input: string, output: string, opts: ConvertOptions
   if (outFormat === 'gguf') {
     const type = opts.type ?? 'tq2_0';
     if (type === 'f16') w = linearsToFloat(w);
-    // float tensors keep the source's precision (f16 stays f16, f32/bf16 become f32) unless --type f16
-    const floatType = type === 'f16' || w.tokenEmbedding.dtype === 'f16' ? 'f16' : 'f32';
+    // float tensors keep the source's precision, tensor by tensor, unless --outtype (or --type f16) says otherwise
+    const floatType = opts.outtype ?? (type === 'f16' ? 'f16' : 'source');
     writeModelGGUF(output, w, src.tokenizer, { ternaryType: type === 'f16' ? 'tq2_0' : type, floatType, onTensor: opts.onProgress, name: `converted from ${input}` });
   } else {
     if (opts.type && opts.type !== 'f16') throw new Error(`--type ${opts.type} applies to GGUF output; Hugging Face output uses its layout's own packing`);
-    writeHFDirectory(output, w, src.tokenizer, { dtype: opts.type === 'f16' ? 'F16' : 'F32', onProgress: opts.onProgress });
+    const outtype = opts.outtype ?? (opts.type === 'f16' ? 'f16' : 'source');
+    writeHFDirectory(output, w, src.tokenizer, { dtype: outtype === 'source' ? 'source' : (outtype.toUpperCase() as 'F32'), onProgress: opts.onProgress });
   }
   opts.log?.(`${input} (${src.format}, ${w.config.arch}) -> ${output} (${outFormat})`);
   return { weights: w, tokenizer: src.tokenizer, outFormat };

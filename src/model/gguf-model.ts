@@ -154,8 +154,9 @@ export function weightsFromGGUF(f: GGUFFile, onTensor?: (done: number, total: nu
 
 export interface WriteModelOptions {
   ternaryType?: 'tq2_0' | 'tq1_0' | 'i2_s';
-  /** Type of the float matrices (embedding, output, linears of float models); norms are always f32. */
-  floatType?: 'f32' | 'f16' | 'bf16' | 'q8_0';
+  /** Type of the float matrices (embedding, output, linears of float models); norms are always f32.
+   * 'source': each matrix keeps its own precision (f16 stays f16, anything else is written f32). */
+  floatType?: 'f32' | 'f16' | 'bf16' | 'q8_0' | 'source';
   name?: string;
   onTensor?: (done: number, total: number) => void;
 }
@@ -195,13 +196,14 @@ export function modelMetadata(c: ModelConfig, tokenizer: Tokenizer, name: string
 export function writeModelGGUF(path: string, w: ModelWeights, tokenizer: Tokenizer, opts: WriteModelOptions = {}): void {
   const c = w.config;
   const tType = ggmlTypeFromName(opts.ternaryType ?? 'tq2_0');
-  const fType = ggmlTypeFromName(opts.floatType ?? 'f16');
+  const floatType = opts.floatType ?? 'f16';
+  const fTypeOf = (m: FloatMatrix) => floatType === 'source' ? (m.dtype === 'f16' ? GGMLType.F16 : GGMLType.F32) : ggmlTypeFromName(floatType);
   const meta = modelMetadata(c, tokenizer, opts.name ?? 'bitnet-ts model');
   const tensors: Parameters<typeof writeGGUF>[2] = [];
   const vec = (name: string, v: Float32Array) => tensors.push({ name, type: GGMLType.F32, dims: [v.length], data: () => quantize(GGMLType.F32, v, 1, v.length) });
   const mat = (name: string, m: Matrix) => {
     if (m.kind === 'ternary') tensors.push({ name, type: tType, dims: [m.m.cols, m.m.rows], data: () => ternaryToGGML(tType, m.m) });
-    else tensors.push({ name, type: fType, dims: [m.m.cols, m.m.rows], data: () => floatBytes(m.m, fType) });
+    else { const t = fTypeOf(m.m); tensors.push({ name, type: t, dims: [m.m.cols, m.m.rows], data: () => floatBytes(m.m, t) }); }
   };
   mat(NAMES.tokenEmbedding.gguf, { kind: 'float', m: w.tokenEmbedding });
   w.layers.forEach((L, l) => {

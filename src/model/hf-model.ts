@@ -236,8 +236,9 @@ export function loadHFDirectory(dir: string, onProgress?: (done: number, total: 
 // writing
 
 export interface WriteHFOptions {
-  /** Float tensor dtype (embeddings, norms stay F32, full-precision linears). */
-  dtype?: 'F32' | 'F16' | 'BF16';
+  /** Float tensor dtype (embeddings, full-precision linears; norms stay F32). 'source': each tensor keeps
+   * its own precision (f16 stays F16, anything else is F32). Default F32. */
+  dtype?: 'F32' | 'F16' | 'BF16' | 'source';
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -272,7 +273,8 @@ function latentFromTernary(m: TernaryMatrix, s: number): Float32Array {
   return out;
 }
 
-function floatTensor(name: string, m: FloatMatrix, dtype: 'F32' | 'F16' | 'BF16', shape: number[], permuteHeads?: number): SafetensorsTensorToWrite {
+function floatTensor(name: string, m: FloatMatrix, asked: 'F32' | 'F16' | 'BF16' | 'source', shape: number[], permuteHeads?: number): SafetensorsTensorToWrite {
+  const dtype = asked === 'source' ? (m.dtype === 'f16' ? 'F16' : 'F32') : asked;
   if (m.dtype === 'f16' && dtype === 'F16') {
     const data = permuteHeads ? permuteQKRows(m.data as Uint16Array, permuteHeads, m.rows, m.cols, true) : m.data;
     return { name, dtype, shape, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
@@ -309,7 +311,8 @@ export function writeHFDirectory(dir: string, w: ModelWeights, tokenizer: Tokeni
         tensors.push({ name: `${name}.weight`, dtype: 'F32', shape, data: f32ToSafetensors('F32', latentFromTernary(m.m, singleScale(m.m, name))) });
       } else {
         // a ternary matrix in a llama checkpoint: its effective weights
-        tensors.push({ name: `${name}.weight`, dtype, shape, data: f32ToSafetensors(dtype, ternaryToF32(m.m)) });
+        const t = dtype === 'source' ? 'F32' : dtype;
+        tensors.push({ name: `${name}.weight`, dtype: t, shape, data: f32ToSafetensors(t, ternaryToF32(m.m)) });
       }
     }
     opts.onProgress?.(l + 1, c.nLayers + 1);

@@ -1,5 +1,6 @@
 /** Loading models: GGUF files (model/gguf-model.ts) and Hugging Face directories (model/hf-model.ts). */
 import { statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { openGGUF, parseGGUFBytes, type GGUFFile } from '../formats/gguf.js';
 import { ggmlTypeName } from '../quant/ggml.js';
 import { createBackend, type BackendName } from '../kernels/index.js';
@@ -8,6 +9,7 @@ import { tokenizerFromGGUF } from '../tokenizer/gguf.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { weightsFromGGUF } from './gguf-model.js';
 import { loadHFDirectory } from './hf-model.js';
+import { loadHFTokenizer } from '../tokenizer/hf.js';
 import { isHFDirectory } from '../formats/hf-checkpoint.js';
 import { Model, type ModelInfo } from './transformer.js';
 import type { ModelWeights } from './types.js';
@@ -69,12 +71,29 @@ export interface ModelSource {
   info: Partial<ModelInfo>;
 }
 
+/** The model bundled with the package (models/default.gguf), found from this module, not the working directory. */
+export function defaultModelPath(): string {
+  return fileURLToPath(new URL('../../../models/default.gguf', import.meta.url));
+}
+
+/** The stat of a --model path, with errors that say what is wrong. */
+function modelStat(path: string): import('node:fs').Stats {
+  let st: import('node:fs').Stats;
+  try { st = statSync(path); } catch { throw new Error(`model not found: ${path}`); }
+  if (st.isDirectory() && !isHFDirectory(path)) throw new Error(`${path} is a directory without config.json (not a Hugging Face model directory)`);
+  return st;
+}
+
+/** Only the tokenizer of a GGUF file or a Hugging Face directory (no weights read). */
+export function readTokenizer(path: string): Tokenizer {
+  if (modelStat(path).isDirectory()) return loadHFTokenizer(path);
+  const f = openGGUF(path);
+  try { return tokenizerFromGGUF((k) => f.get(k)); } finally { f.close(); }
+}
+
 /** Weights + tokenizer of a GGUF file or a Hugging Face directory. */
 export function readModelSource(path: string, onProgress?: Progress): ModelSource {
-  let st;
-  try { st = statSync(path); } catch { throw new Error(`model not found: ${path}`); }
-  if (st.isDirectory()) {
-    if (!isHFDirectory(path)) throw new Error(`${path} is a directory without config.json (not a Hugging Face model directory)`);
+  if (modelStat(path).isDirectory()) {
     const { weights, tokenizer, info } = loadHFDirectory(path, onProgress);
     return { weights, tokenizer, format: 'hf', info };
   }
@@ -86,7 +105,8 @@ export function readModelSource(path: string, onProgress?: Progress): ModelSourc
   }
 }
 
-export async function loadModel(path: string, opts: LoadOptions = {}): Promise<Model> {
+/** Loads a GGUF file or a Hugging Face directory; with no path, the bundled model (defaultModelPath()). */
+export async function loadModel(path: string = defaultModelPath(), opts: LoadOptions = {}): Promise<Model> {
   const { weights, tokenizer, info } = readModelSource(path, opts.onProgress);
   return modelFromWeights(weights, tokenizer, opts, info);
 }
