@@ -54,12 +54,13 @@ async function run(m: Extract<FromPage, { type: 'generate' }>): Promise<void> {
   if (!model) throw new Error('no model loaded');
   abort = new AbortController();
   const tok = model.tokenizer;
-  let prompt = m.prompt, stop: string[] = [], addBos: boolean | undefined;
+  let prompt = m.prompt, stop: string[] = [], addBos: boolean | undefined, literal: Array<[number, number]> | undefined;
   if (m.chat) {
     const r = renderChat(tok, [{ role: 'user', content: m.prompt }]);
-    prompt = r.prompt; stop = r.extraStops; addBos = r.addBos;
+    prompt = r.prompt; stop = r.extraStops; addBos = r.addBos; literal = r.literal;
   }
-  const ids = tok.encode(prompt, { addBos });
+  // the typed text is data: special tokens only from the chat template's own text
+  const ids = tok.encode(prompt, { addBos, parseSpecial: m.chat, literalRanges: literal });
   const maxTokens = Math.max(0, Math.min(m.maxTokens, model.config.contextLength - ids.length));
   const t0 = performance.now();
   let first = 0, n = 0;

@@ -7,7 +7,8 @@
 import type { Tokenizer } from '../tokenizer/types.js';
 import type { SamplingOptions } from '../model/sampling.js';
 import type { TokenLogprob } from '../model/generate.js';
-import { renderChat, templateHasRole, type ChatMessage } from '../tokenizer/chat.js';
+import { hasSpecialText, renderChat, templateHasRole, type ChatMessage } from '../tokenizer/chat.js';
+import { maxPromptChars } from './guard.js';
 
 export class HttpError extends Error {
   constructor(readonly status: number, message: string, readonly type = 'invalid_request_error', readonly param: string | null = null,
@@ -210,16 +211,28 @@ export function parseRequest(b: Body, chat: boolean, tok: Tokenizer, lim: ParseL
   };
   let prompt: number[];
   const param = chat ? 'messages' : 'prompt';
+  // text that cannot fit in the prompt limit is refused before the tokenizer spends time on it
+  const checkLength = (text: string) => {
+    if (text.length > maxPromptChars(tok, lim.maxPromptTokens)) {
+      throw bad(param, `the prompt has ${text.length} characters: more than ${lim.maxPromptTokens} tokens can hold`, 'context_length_exceeded');
+    }
+    return text;
+  };
+  // user text is data: special tokens come only from the chat template's own text
   if (chat) {
-    const r = renderChat(tok, parseMessages(b.messages, tok));
+    const messages = parseMessages(b.messages, tok);
+    const r = renderChat(tok, messages);
+    if (!r.literal && messages.some((m) => hasSpecialText(tok, m.content))) {
+      throw bad('messages', "a message contains special-token text, which this model's template would not keep as text");
+    }
     stop = [...stop, ...r.extraStops];
-    prompt = tok.encode(r.prompt, { addBos: r.addBos });
+    prompt = tok.encode(checkLength(r.prompt), { addBos: r.addBos, literalRanges: r.literal });
   } else {
     const p = Array.isArray(b.prompt) && b.prompt.length === 1 && typeof b.prompt[0] === 'string' ? b.prompt[0] : b.prompt;
     if (typeof p !== 'string' && !isTokenList(p, tok.vocabSize)) {
       throw bad('prompt', "'prompt' must be a string or an array of token ids (batches of prompts: send separate requests)");
     }
-    prompt = typeof p === 'string' ? tok.encode(p) : p;
+    prompt = typeof p === 'string' ? tok.encode(checkLength(p), { parseSpecial: false }) : p;
   }
   if (prompt.length === 0) throw bad(param, 'the prompt is empty');
   if (prompt.length > lim.maxPromptTokens) {

@@ -12,12 +12,11 @@ import { KVBudgetError } from '../model/kv-cache.js';
 import type { TokenLogprob } from '../model/generate.js';
 import { HttpError, chatLogprobs, completionLogprobs, parseRequest, type CompletionRequest } from './openai.js';
 import { renderMetrics, serverMetrics, type ServerMetrics } from './metrics.js';
+import { checkApiKey, RequestGuard, type GuardOptions } from './guard.js';
 
-export interface ServeOptions {
+export interface ServeOptions extends GuardOptions {
   host?: string; port?: number; apiKey?: string; parallel?: number; maxQueue?: number;
   maxPromptTokens?: number; maxTokensLimit?: number; modelName?: string; maxBodyBytes?: number;
-  /** Origins whose browser pages may call the API (CORS headers and preflight); '*' for any. Default: none. */
-  cors?: string[];
 }
 
 /** max_tokens when a request gives none (clipped to what the context leaves). */
@@ -60,7 +59,8 @@ export class BitnetServer {
   readonly metrics: ServerMetrics;
   private server: Server | undefined;
   private shuttingDown = false;
-  private readonly o: Required<Omit<ServeOptions, 'apiKey'>> & { apiKey?: string };
+  private readonly o: Required<Omit<ServeOptions, 'apiKey' | 'allowedHosts'>> & { apiKey?: string };
+  private readonly guard: RequestGuard;
 
   constructor(readonly model: Model, opts: ServeOptions = {}) {
     this.o = {
@@ -70,6 +70,8 @@ export class BitnetServer {
     } as typeof this.o;
     this.scheduler = new Scheduler(model, this.o.parallel, this.o.maxQueue);
     this.metrics = serverMetrics(() => this.scheduler.load);
+    checkApiKey(opts.apiKey);
+    this.guard = new RequestGuard(this.o.host, opts);
   }
 
   async listen(): Promise<{ host: string; port: number }> {
@@ -138,6 +140,8 @@ export class BitnetServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
+    const refused = this.guard.check(req); // Host, Origin, content-type: see guard.ts
+    if (refused) throw new HttpError(refused.status, refused.message, 'invalid_request_error', null, refused.code);
     if (this.cors(req, res)) return;
     const get = req.method === 'GET' || req.method === 'HEAD'; // HEAD: the same status and headers, no body (node:http)
     if (get && url.pathname === '/health') {

@@ -87,7 +87,7 @@ export class BPETokenizer implements Tokenizer {
   encode(text: string, opts: EncodeOptions = {}): number[] {
     const out: number[] = [];
     if ((opts.addBos ?? this.addBos) && this.bos !== undefined) out.push(this.bos);
-    for (const part of partitionSpecial(text, this.t.specials, opts.parseSpecial ?? true)) {
+    for (const part of partitionSpecial(text, this.t.specials, opts.parseSpecial ?? true, opts.literalRanges)) {
       if (typeof part === 'number') { out.push(part); continue; }
       for (const word of preTokenize(part, this.spec)) this.encodeWord(bytesToSymbols(word), out);
     }

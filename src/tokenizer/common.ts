@@ -61,28 +61,35 @@ function utf8Length(s: string): number {
 }
 
 /** Splits text into raw pieces (strings) and special tokens (ids). Each special, longest first, cuts every
- * remaining raw piece at its non-overlapping occurrences. Without parseSpecial only USER_DEFINED tokens cut. */
-export function partitionSpecial(text: string, specials: VocabTables['specials'], parseSpecial: boolean): Array<string | number> {
-  let parts: Array<string | number> = text.length ? [text] : [];
-  for (const s of specials) {
-    if (!parseSpecial && s.type !== TOKEN_TYPE.USER_DEFINED) continue;
-    let next: Array<string | number> | undefined;
+ * remaining raw piece at its non-overlapping occurrences. Without parseSpecial only USER_DEFINED tokens cut.
+ * No occurrence that overlaps a `literal` range (character offsets into `text`) cuts: that text is data. */
+export function partitionSpecial(text: string, specials: VocabTables['specials'], parseSpecial: boolean,
+                                 literal?: ReadonlyArray<readonly [number, number]>): Array<string | number> {
+  // raw pieces carry their offset in `text`, so that occurrences can be tested against `literal`
+  let parts: Array<{ s: string; at: number } | number> = text.length ? [{ s: text, at: 0 }] : [];
+  const isLiteral = (from: number, to: number) => literal !== undefined && literal.some(([a, b]) => from < b && to > a);
+  for (const sp of specials) {
+    if (!parseSpecial && sp.type !== TOKEN_TYPE.USER_DEFINED) continue;
+    let next: typeof parts | undefined;
     for (let p = 0; p < parts.length; p++) {
       const part = parts[p];
-      const at = typeof part === 'string' ? part.indexOf(s.text) : -1;
+      let at = typeof part === 'number' ? -1 : part.s.indexOf(sp.text);
       if (at < 0) { next?.push(part); continue; }
-      next ??= parts.slice(0, p);
-      let from = 0;
-      for (let i = at; i >= 0; i = (part as string).indexOf(s.text, from)) {
-        if (i > from) next.push((part as string).slice(from, i));
-        next.push(s.id);
-        from = i + s.text.length;
+      const { s, at: base } = part as { s: string; at: number };
+      let from = 0, cut = false;
+      for (; at >= 0; at = s.indexOf(sp.text, at + 1)) {
+        if (at < from || isLiteral(base + at, base + at + sp.text.length)) continue;
+        if (!cut) { next ??= parts.slice(0, p); cut = true; }
+        if (at > from) next!.push({ s: s.slice(from, at), at: base + from });
+        next!.push(sp.id);
+        from = at + sp.text.length;
       }
-      if (from < (part as string).length) next.push((part as string).slice(from));
+      if (!cut) { next?.push(part); continue; }
+      if (from < s.length) next!.push({ s: s.slice(from), at: base + from });
     }
     if (next) parts = next;
   }
-  return parts;
+  return parts.map((p) => (typeof p === 'number' ? p : p.s));
 }
 
 /** "<0xNN>" -> NN, else -1. */

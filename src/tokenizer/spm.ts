@@ -66,7 +66,7 @@ export class SPMTokenizer implements Tokenizer {
     const out: number[] = [];
     if ((opts.addBos ?? this.addBos) && this.bos !== undefined) out.push(this.bos);
     let prevSpecial = true; // the text start counts as "after a special token"
-    for (const part of partitionSpecial(text, this.t.specials, opts.parseSpecial ?? true)) {
+    for (const part of partitionSpecial(text, this.t.specials, opts.parseSpecial ?? true, opts.literalRanges)) {
       if (typeof part === 'number') { out.push(part); prevSpecial = true; continue; }
       const s = (this.vocab.addSpacePrefix && prevSpecial ? ' ' : '') + part;
       this.encodeText(s.replaceAll(' ', SPACE), out);

@@ -6,6 +6,8 @@ export interface EncodeOptions {
   addBos?: boolean;       // default: the model's tokenizer.ggml.add_bos_token (true if absent)
   parseSpecial?: boolean; // recognise special/control token text like <|eot_id|> (default true)
   addEos?: boolean;       // default: the model's tokenizer.ggml.add_eos_token (false if absent)
+  /** Character ranges of `text` where special-token text is plain text (user content in a chat prompt). */
+  literalRanges?: ReadonlyArray<readonly [number, number]>;
 }
 
 export interface Tokenizer {
