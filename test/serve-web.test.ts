@@ -1,10 +1,12 @@
 /** `bitnet web`'s static server: cross-origin isolation headers, content types, the model route, no escaping the served folders. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startWebServer } from '../src/serve/static.js';
+import { startWebServer, stopWebServer } from '../src/serve/static.js';
 
 test('static server for the browser demo', async () => {
   const root = mkdtempSync(join(tmpdir(), 'bitnet-webroot-'));
@@ -46,5 +48,51 @@ test('static server for the browser demo', async () => {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     }
+  }
+});
+
+test('static server: no symlink escape, nosniff, aborted downloads release their descriptors, stalled clients end at shutdown', { timeout: 20_000 }, async () => {
+  const root = mkdtempSync(join(tmpdir(), 'bitnet-webroot2-'));
+  for (const d of ['web/dist', 'build']) mkdirSync(join(root, d), { recursive: true });
+  writeFileSync(join(root, 'web/index.html'), 'hi');
+  writeFileSync(join(root, 'secret.txt'), 'no');
+  symlinkSync(join(root, 'secret.txt'), join(root, 'web/link.txt'));
+  symlinkSync(root, join(root, 'web/up'));
+  const model = join(root, 'm.gguf');
+  writeFileSync(model, new Uint8Array(32 << 20));
+  const { server, url } = await startWebServer({ root, port: 0, model });
+  const port = Number(new URL(url).port);
+  try {
+    for (const p of ['/link.txt', '/up/secret.txt']) {
+      const r = await fetch(new URL(p, url));
+      assert.ok(r.status === 403 || r.status === 404, `${p} -> ${r.status}`);
+      assert.notEqual(await r.text(), 'no');
+    }
+    assert.equal((await fetch(url)).headers.get('x-content-type-options'), 'nosniff');
+    // aborted downloads: read the first bytes, hang up; the file descriptors must not pile up
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    for (let i = 0; i < 20; i++) {
+      await new Promise<void>((resolve) => {
+        const req = request({ host: '127.0.0.1', port, path: '/model.gguf' }, (res) => res.once('data', () => { req.destroy(); resolve(); }));
+        req.on('error', () => resolve());
+        req.end();
+      });
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(fds() - before < 5, `${fds() - before} descriptors left open by 20 aborted downloads`);
+    // a client that stops reading: shutdown still ends, at the deadline
+    const stalled = new Socket();
+    await new Promise<void>((r) => stalled.connect(port, '127.0.0.1', () => r()));
+    stalled.write('GET /model.gguf HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    stalled.pause();
+    stalled.on('error', () => {});
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = performance.now();
+    await stopWebServer(server, 300);
+    assert.ok(performance.now() - t0 < 2000, `shutdown took ${performance.now() - t0} ms`);
+    stalled.destroy();
+  } finally {
+    server.closeAllConnections();
   }
 });

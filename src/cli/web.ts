@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_MODEL, num } from './common.js';
 import { convertModel } from '../model/convert.js';
-import { ensureWebBundle, startWebServer } from '../serve/static.js';
+import { ensureWebBundle, startWebServer, stopWebServer } from '../serve/static.js';
 
 export function register(program: Command): void {
   program.command('web')
@@ -27,7 +27,7 @@ export function register(program: Command): void {
       await ensureWebBundle();
       const { server, url } = await startWebServer({ host: o.host, port: o.port, model });
       process.stderr.write(`bitnet web: open ${url}  (model: ${model ?? 'none bundled — pick a .gguf file in the page'})\n`);
-      const stop = () => server.close(() => process.exit(0));
+      const stop = () => { void stopWebServer(server, 2000).then(() => process.exit(0)); };
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
     });

@@ -4,7 +4,8 @@
  * headers (COOP/COEP) that SharedArrayBuffer — shared WebAssembly memory for the kernel threads — needs.
  */
 import { createServer, type Server } from 'node:http';
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, realpathSync, statSync } from 'node:fs';
+import { pipeline } from 'node:stream';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -17,6 +18,7 @@ const TYPES: Record<string, string> = {
 };
 
 const ISOLATION = {
+  'x-content-type-options': 'nosniff',
   'cross-origin-opener-policy': 'same-origin',
   'cross-origin-embedder-policy': 'require-corp',
   'cross-origin-resource-policy': 'same-origin',
@@ -44,6 +46,7 @@ export async function startWebServer(opts: WebServerOptions = {}): Promise<{ ser
   const model = opts.model;
   if (model && !(existsSync(model) && statSync(model).isFile())) throw new Error(`model not found: ${model}`);
   const table = mounts(root);
+  const realDirs = new Map(table.map(([, d]) => [d, existsSync(d) ? realpathSync(d) : d]));
   const server = createServer((req, res) => {
     const send = (status: number, text: string) => { res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...ISOLATION }); res.end(text); };
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'GET only');
@@ -58,16 +61,31 @@ export async function startWebServer(opts: WebServerOptions = {}): Promise<{ ser
       const [prefix, dir] = table.find(([p]) => path.startsWith(p))!;
       const candidate = normalize(join(dir, path.slice(prefix.length)));
       if (!candidate.startsWith(dir + sep)) return send(403, 'outside the served folders');
-      file = candidate;
+      // the check that matters is on the real path: a symlink inside a served folder must not lead out of it
+      try { file = realpathSync(candidate); } catch { return send(404, `not found: ${path}`); }
+      if (!file.startsWith(realDirs.get(dir) + sep)) return send(403, 'outside the served folders');
     }
     let size: number;
     try { const st = statSync(file); if (!st.isFile()) return send(404, 'not found'); size = st.size; } catch { return send(404, `not found: ${path}`); }
     res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': size, 'cache-control': 'no-cache', ...ISOLATION });
     if (req.method === 'HEAD') return res.end();
-    createReadStream(file).on('error', () => res.destroy()).pipe(res);
+    // pipeline destroys the file stream (and its descriptor) when the client goes away mid-download
+    pipeline(createReadStream(file), res, () => {});
   });
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(opts.port ?? 8081, opts.host ?? '127.0.0.1', () => resolve()); });
   const a = server.address();
   const port = typeof a === 'object' && a ? a.port : opts.port ?? 8081;
   return { server, url: `http://${opts.host ?? '127.0.0.1'}:${port}/` };
+}
+
+/**
+ * Stops a web server: no new connections, idle keep-alive ones closed now, and every connection still
+ * open after `deadlineMs` (a client that stopped reading a download) destroyed.
+ */
+export async function stopWebServer(server: Server, deadlineMs = 2000): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const force = setTimeout(() => server.closeAllConnections(), deadlineMs);
+  await closed;
+  clearTimeout(force);
 }
