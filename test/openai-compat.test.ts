@@ -6,7 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { modelFromWeights, generate, type Model } from '../src/model/index.js';
+import { modelFromWeights, type Model } from '../src/model/index.js';
 import { synthTokenizer, synthWeights } from '../src/model/synth.js';
 import { Sampler } from '../src/model/sampling.js';
 import { tokenLogprob } from '../src/model/generate.js';
@@ -143,7 +143,7 @@ test('presence and frequency penalties follow the API reference formula; the ser
   // through the server: the same text as the engine with the same penalties
   for (const p of [{ frequency_penalty: 2 }, { presence_penalty: 2 }, { presence_penalty: -1.5 }]) {
     const r = await client.completions.create({ ...greedy, prompt: 'abc', max_tokens: 12, ...p });
-    const it = generate(model, 'abc', { temperature: 0, repeatPenalty: 1, maxTokens: 12, frequencyPenalty: p.frequency_penalty, presencePenalty: p.presence_penalty });
+    const it = model.generate('abc', { temperature: 0, repeatPenalty: 1, maxTokens: 12, frequencyPenalty: p.frequency_penalty, presencePenalty: p.presence_penalty });
     let x = await it.next();
     while (!x.done) x = await it.next();
     assert.equal(r.choices[0].text, x.value.text, JSON.stringify(p));

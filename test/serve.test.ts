@@ -2,7 +2,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { modelFromWeights, generate, type Model } from '../src/model/index.js';
+import { modelFromWeights, type Model } from '../src/model/index.js';
 import { synthTokenizer, synthWeights } from '../src/model/synth.js';
 import { BitnetServer, type ServeOptions } from '../src/serve/server.js';
 import { runServerBench } from '../src/bench/server-load.js';
@@ -29,7 +29,7 @@ const { server, base, client } = await start({ parallel: 8 });
 const greedy = { temperature: 0 } as const;
 
 async function reference(prompt: string | number[], maxTokens: number): Promise<string> {
-  const it = generate(model, prompt, { temperature: 0, repeatPenalty: 1, maxTokens });
+  const it = model.generate(prompt, { temperature: 0, repeatPenalty: 1, maxTokens });
   let r = await it.next();
   while (!r.done) r = await it.next();
   return r.value.text;

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { loadModel, generate } from '../src/model/index.js';
+import { loadModel } from '../src/model/index.js';
 
 const path = new URL('../../models/default.gguf', import.meta.url).pathname;
 const sample = new URL('../../test/fixtures/kjv-sample.txt', import.meta.url).pathname;
@@ -27,7 +27,7 @@ test('bundled model: ternary bitnet GGUF, KJV loss well below chance, greedy tex
     assert.ok(loss < 0.6 * Math.log(model.tokenizer.vocabSize), `loss ${loss.toFixed(3)} vs chance ${Math.log(model.tokenizer.vocabSize).toFixed(3)}`);
 
     let text = '';
-    for await (const c of generate(model, 'And God said', { maxTokens: 40, temperature: 0 })) text += c.text;
+    for await (const c of model.generate('And God said', { maxTokens: 40, temperature: 0 })) text += c.text;
     const words = text.match(/[A-Za-z]+/g) ?? [];
     assert.ok(words.length >= 10, `too few words: ${JSON.stringify(text)}`);
     const common = new Set(['the', 'and', 'of', 'to', 'unto', 'that', 'in', 'he', 'shall', 'lord', 'his', 'i', 'a', 'is', 'be', 'for', 'not', 'they', 'them', 'him', 'it', 'with', 'all', 'thou', 'thy', 'was', 'which', 'my', 'me', 'said', 'god', 'will', 'ye', 'have', 'from', 'their', 'you', 'are', 'upon', 'this']);

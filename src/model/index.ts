@@ -13,7 +13,6 @@ import { loadHFTokenizer } from '../tokenizer/hf.js';
 import { isHFDirectory } from '../formats/hf-checkpoint.js';
 import { Model, type ModelInfo } from './transformer.js';
 import type { ModelWeights } from './types.js';
-import { generate, type GenerateOptions } from './generate.js';
 
 export interface LoadOptions {
   backend?: BackendName | Backend;
@@ -117,12 +116,7 @@ export async function loadModelFromBytes(bytes: Uint8Array, opts: LoadOptions = 
 
 export { Model, Session, CHUNK, type ModelInfo } from './transformer.js';
 export { KVCache, KVSequence, KVBudgetError, DEFAULT_KV_MEMORY, type KVCacheOptions, type KVCacheStats } from './kv-cache.js';
-export { generate, type GenerateOptions, type GenerationChunk, type GenerationResult } from './generate.js';
+export type { GenerateOptions, GenerationChunk, GenerationResult } from './generate.js';
 export { Sampler, argmax, type SamplingOptions } from './sampling.js';
 export { writeModelGGUF, weightsFromGGUF, configFromGGUF } from './gguf-model.js';
 export type { ModelConfig, ModelWeights, Matrix, LayerWeights, Architecture } from './types.js';
-
-/** Convenience: `for await (const chunk of generateText(model, prompt, opts))`. */
-export function generateText(model: Model, prompt: string | number[], opts?: GenerateOptions) {
-  return generate(model, prompt, opts);
-}

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { loadModel, writeModelGGUF, generate } from '../../src/model/index.js';
+import { loadModel, writeModelGGUF } from '../../src/model/index.js';
 import { synthTokenizer, synthWeights } from '../../src/model/synth.js';
 import { ensureWebBundle, startWebServer, PACKAGE_ROOT } from '../../src/serve/static.js';
 
@@ -35,7 +35,7 @@ test('browser demo: load the bundled model, type a prompt, stream text (greedy =
   const prompt = 'In the beginning';
   const expect = async (file: string) => {
     const m = await loadModel(file, { backend: 'wasm', threads: 1 });
-    const it = generate(m, m.tokenizer.encode(prompt), { temperature: 0, maxTokens: 24 });
+    const it = m.generate(m.tokenizer.encode(prompt), { temperature: 0, maxTokens: 24 });
     let r = await it.next();
     while (!r.done) r = await it.next();
     m.dispose();
