@@ -101,3 +101,26 @@ test('bench --model on `bitnet synth`\'s file and bench --synthetic measure the 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('bench --model --batch: a row per batch size, KV bytes = blocks the batch holds, JSON shape', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bitnet-batch-'));
+  try {
+    const cli = new URL('../../bin/bitnet.js', import.meta.url).pathname;
+    const file = join(dir, 'tiny.gguf');
+    execFileSync('node', [cli, 'synth', '--shape', 'tiny', '-o', file], { stdio: 'ignore' });
+    const out = execFileSync('node', [cli, 'bench', '--model', file, '--batch', '1,3', '--prompt', '5', '--gen', '4', '--threads', '1', '--json'], { encoding: 'utf8' });
+    const r = JSON.parse(out);
+    assert.deepEqual(r.rows.map((x: { batch: number }) => x.batch), [1, 3]);
+    assert.equal(r.kvType, 'f16');
+    const s = SHAPES.tiny, bytesPerPosition = 2 * s.nLayers * s.dim * 2; // K and V, every layer, f16 (no GQA)
+    for (const row of r.rows) {
+      assert.ok(row.decodeTokPerS > 0 && row.msPerToken > 0);
+      // 5 + 4 = 9 positions: one block of 16 per sequence
+      assert.equal(row.kvBytesPerSequence, r.kvBlockSize * bytesPerPosition);
+      assert.equal(row.kvBytes, row.batch * row.kvBytesPerSequence);
+    }
+    assert.throws(() => execFileSync('node', [cli, 'bench', '--model', file, '--batch', '1,x'], { stdio: 'pipe' }), /positive integers/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -136,3 +136,14 @@ test('budget exhaustion: evaluate throws KVBudgetError before any work; the sess
   assert.equal(t.position, 20, 'a failed batch step adds no token');
   m.dispose();
 });
+
+test('32 sessions at the full context allocate nothing until used; then only the blocks their tokens fill', async () => {
+  const m = await modelFromWeights(synthWeights(shape, 4, 2), synthTokenizer(shape.vocabSize), { backend: 'reference' });
+  const sessions = Array.from({ length: 32 }, () => m.createSession({ contextLength: shape.contextLength }));
+  assert.equal(m.kvCache.stats.allocatedBytes, 0);
+  sessions.forEach((s, i) => s.evaluate(tokens(5, i)));
+  assert.equal(m.kvCache.stats.usedBlocks, 32);
+  assert.equal(m.kvCache.stats.usedBytes, 32 * m.kvCache.blockSize * m.kvCache.bytesPerPosition);
+  sessions.forEach((s) => s.dispose());
+  m.dispose();
+});

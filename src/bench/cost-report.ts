@@ -119,11 +119,18 @@ function renderReport(rows: CostRow[], o: CostOptions): string {
       `${f.decodeMsPerToken && t.decodeMsPerToken ? (f.decodeMsPerToken / t.decodeMsPerToken).toFixed(2) + 'x' + (both ? '' : ' *model*') : '-'} | ${p?.llamaGB ? (p.llamaGB / p.bitnetGB).toFixed(2) + 'x' : '-'} | ${p?.llamaMs ? (p.llamaMs / p.bitnetMs).toFixed(2) + 'x' : '-'} |`);
   }
   lines.push('', '## Throughput against batch size', '');
-  lines.push('One decoding step feeds every sequence of the batch through one pass over the weights (`Model.decodeBatch`).');
-  lines.push(`Batches stop where weights + KV caches would exceed the memory budget (${(o.memBudgetBytes / 2 ** 30).toFixed(1)} GiB) or time runs out.`, '');
+  lines.push('One decoding step feeds every sequence of the batch through one pass over the weights (`Model.decodeBatch`);');
+  lines.push('all sequences share one paged KV cache (f16 cells) sized to what the memory budget');
+  lines.push(`(${(o.memBudgetBytes / 2 ** 30).toFixed(1)} GiB, capped by the 4 GiB wasm32 space) leaves after the weights. Batches stop where the cache is full or time runs out.`, '');
   lines.push('| shape | form | ' + o.batches.map((b) => `b=${b} tok/s`).join(' | ') + ' | largest batch run |');
   lines.push('|---|---|' + o.batches.map(() => '---').join('|') + '|---|');
   for (const r of rows) if (r.measured) lines.push(`| ${r.shape} | ${r.form} | ${o.batches.map((b) => r.batch.find((x) => x.batch === b)?.tokPerS.toFixed(1) ?? '-').join(' | ')} | ${r.batch[r.batch.length - 1]?.batch ?? '-'} |`);
+  lines.push('', 'Largest batch of full-context sequences the same memory budget holds (KV budget / bytes per sequence):', '');
+  lines.push('| shape | form | KV budget | KV per position | context | max batch |');
+  lines.push('|---|---|---|---|---|---|');
+  for (const r of rows) {
+    if (r.measured) lines.push(`| ${r.shape} | ${r.form} | ${(r.kvBudgetBytes / 2 ** 30).toFixed(2)} GiB | ${(r.kvBytesPerPosition / 1024).toFixed(0)} KiB | ${r.maxBatch.context} | ${r.maxBatch.batch} |`);
+  }
   lines.push('', 'Paper (70B, GPU): BitNet b1.58 allowed an 11x larger batch and 8.9x higher throughput than LLaMA 70B. At these small shapes on a CPU');
   lines.push('the limit is compute, not memory, so the batch ratio does not appear until the FP16 weights crowd out the KV caches.', '');
   lines.push('## Arithmetic energy (a model, not a measurement)', '');

@@ -7,6 +7,7 @@
 import { modelFromWeights } from '../model/index.js';
 import { SHAPES, synthTokenizer, synthWeights, type ShapeSpec, type SynthForm } from '../model/synth.js';
 import { timeBest } from './kernels.js';
+import { timeBatch } from './batch.js';
 import { LAYER_SCHEMA, layerDims } from '../model/schema.js';
 
 export const FORMS: Array<{ form: SynthForm; label: string }> = [
@@ -47,7 +48,11 @@ export interface CaseResult {
   shape: string; form: SynthForm; measured: true;
   weightBytes: number; rssBytes: number; loadSeconds: number;
   decodeMsPerToken: number; promptTokPerS: number;
-  batch: Array<{ batch: number; tokPerS: number; msPerStep: number }>;
+  batch: Array<{ batch: number; tokPerS: number; msPerStep: number; kvBytes: number }>;
+  /** The shared KV cache: what the memory budget leaves after the weights, bytes per position (f16 cells). */
+  kvBudgetBytes: number; kvBytesPerPosition: number;
+  /** Sequences at the shape's full context that budget holds (the paper's max batch under a memory budget). */
+  maxBatch: { context: number; batch: number };
   actQuantMsPerToken: number; actQuantShare: number;
 }
 
@@ -56,7 +61,11 @@ export async function runCase(shapeName: string, form: SynthForm, o: { threads?:
   const s = SHAPES[shapeName];
   const t0 = performance.now();
   const w = synthWeights(s, 1, 1, form, 'f16');
-  const model = await modelFromWeights(w, synthTokenizer(s.vocabSize), { backend: 'wasm', threads: o.threads });
+  // one KV cache shared by every sequence: whatever the memory budget (and the 4 GiB wasm32 space, less
+  // 256 MiB of scratch) leaves after the weights, at least 64 MiB
+  const weights = weightBytesModel(s, form);
+  const kvBudgetBytes = Math.max(64 * 2 ** 20, Math.min(o.memBudgetBytes, 2 ** 32 - 2 ** 28) - weights);
+  const model = await modelFromWeights(w, synthTokenizer(s.vocabSize), { backend: 'wasm', threads: o.threads, kvMemoryBytes: kvBudgetBytes });
   const loadSeconds = (performance.now() - t0) / 1000;
   try {
     const V = s.vocabSize;
@@ -69,21 +78,15 @@ export async function runCase(shapeName: string, form: SynthForm, o: { threads?:
     for (let i = 0; i < o.gen; i++) ses.evaluate([toks(1, i)[0]]);
     const decodeMs = (performance.now() - td) / o.gen;
     ses.dispose();
-    // throughput against batch size, while memory (weights + KV caches) and time allow
-    const batch: CaseResult['batch'] = [];
-    const ctx = 16 + 8;
-    const kvPerSeq = 2 * s.nLayers * ctx * (s.nKvHeads ?? s.nHeads) * (s.dim / s.nHeads) * 4;
+    // throughput against batch size (sequences of 4 prompt tokens + 4 steps in the shared cache), while the
+    // KV budget and time allow
+    const kv = model.kvCache, batch: CaseResult['batch'] = [];
     for (const b of o.batches) {
-      if (model.info.weightBytes + b * kvPerSeq > o.memBudgetBytes || performance.now() > o.deadline) break;
-      const sessions = Array.from({ length: b }, () => model.createSession({ contextLength: ctx }));
-      sessions.forEach((x, i) => x.evaluate(toks(4, i)));
-      const steps = 4;
-      const tb = performance.now();
-      for (let k = 0; k < steps; k++) model.decodeBatch(sessions, sessions.map((_, i) => toks(1, k * 31 + i)[0]));
-      const ms = (performance.now() - tb) / steps;
-      batch.push({ batch: b, tokPerS: (b * 1000) / ms, msPerStep: ms });
-      sessions.forEach((x) => x.dispose());
+      if (b * kv.blocksFor(8) > kv.capacityBlocks || performance.now() > o.deadline) break;
+      const r = timeBatch(model, b, 4, 4, 1);
+      batch.push({ batch: b, tokPerS: r.decodeTokPerS, msPerStep: r.msPerToken, kvBytes: r.kvBytes });
     }
+    const context = s.contextLength ?? 2048;
     // the price of on-the-fly activation quantization: 4 quantizations per layer per token
     let actMs = 0;
     if (form !== 'fp16') {
@@ -96,6 +99,7 @@ export async function runCase(shapeName: string, form: SynthForm, o: { threads?:
     }
     return {
       shape: shapeName, form, measured: true, weightBytes: model.info.weightBytes, rssBytes: process.memoryUsage().rss, loadSeconds,
+      kvBudgetBytes, kvBytesPerPosition: kv.bytesPerPosition, maxBatch: { context, batch: Math.floor(kv.capacityBlocks / kv.blocksFor(context)) },
       decodeMsPerToken: decodeMs, promptTokPerS: o.prompt / promptSec, batch, actQuantMsPerToken: actMs, actQuantShare: actMs / decodeMs,
     };
   } finally { model.dispose(); }

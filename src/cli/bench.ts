@@ -1,6 +1,6 @@
 /**
- * `bitnet bench`: measure the kernels (--kernels) or a model's prompt/decode speed against a
- * memory-bandwidth bound measured in the same run (--model).
+ * `bitnet bench`: measure the kernels (--kernels), a model's prompt/decode speed against a
+ * memory-bandwidth bound measured in the same run (--model), or its batched decoding (--model --batch).
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { num } from './common.js';
@@ -8,10 +8,23 @@ import { progressBar } from './progress.js';
 import { benchKernels, formatKernelBench } from '../bench/kernels.js';
 import { benchModel, benchSynthetic, formatModelBench } from '../bench/model.js';
 import type { WasmVariant } from '../kernels/wasm-module.js';
+import type { KVDtype } from '../kernels/backend.js';
+import { benchBatch, formatBatchBench } from '../bench/batch.js';
 import { SHAPES } from '../model/synth.js';
 import { runServerBench, formatServerBench } from '../bench/server-load.js';
 
 const positiveInt = (name: string) => num(`--${name}`, { int: true, min: 1 });
+
+function batchList(v: string): number[] {
+  const sizes = v.split(',').map((x) => Number(x.trim()));
+  if (!sizes.length || sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new InvalidArgumentError('must be positive integers separated by commas, e.g. 1,4,16,32');
+  return sizes;
+}
+
+function kvTypeArg(v: string): KVDtype {
+  if (v !== 'f16' && v !== 'f32') throw new InvalidArgumentError('must be f16 or f32');
+  return v;
+}
 
 function variantArg(v: string): WasmVariant {
   if (v !== 'relaxed' && v !== 'simd128') throw new InvalidArgumentError('must be relaxed or simd128');
@@ -25,7 +38,8 @@ function progress(label: string) {
 }
 
 interface BenchOptions {
-  model?: string; synthetic?: string; kernels?: boolean; threads?: number; prompt: number; gen: number; json?: boolean;
+  model?: string; synthetic?: string; kernels?: boolean; threads?: number; prompt?: number; gen?: number; json?: boolean;
+  batch?: number[]; kvType: KVDtype;
   variant?: WasmVariant; repeat: number;
   server?: string; concurrency: number; requests?: number; maxTokens: number; apiKey?: string;
 }
@@ -38,8 +52,10 @@ export function register(program: Command): void {
     .option('--synthetic <shape|file>', `the engine on random weights of a shape (${Object.keys(SHAPES).join(', ')}; written to a temporary GGUF)`)
     .option('--kernels', 'benchmark each kernel against its pure-TS reference')
     .option('-t, --threads <n>', 'threads (default: all cores)', positiveInt('threads'))
-    .option('--prompt <n>', 'prompt tokens to process', positiveInt('prompt'), 128)
-    .option('--gen <n>', 'tokens to decode', positiveInt('gen'), 64)
+    .option('--prompt <n>', 'prompt tokens to process (default: 128; with --batch, 16 per sequence)', positiveInt('prompt'))
+    .option('--gen <n>', 'tokens to decode (default: 64; with --batch, 16 per sequence)', positiveInt('gen'))
+    .option('--batch <sizes>', 'with --model: aggregate decode tok/s, per-sequence latency and KV bytes at each batch size, e.g. 1,4,16,32', batchList)
+    .option('--kv-type <t>', 'with --batch: KV cache cells, f16 or f32', kvTypeArg, 'f16')
     .option('--repeat <n>', 'repeat the model run, report the best', positiveInt('repeat'), 1)
     .option('--variant <isa>', 'force a WASM variant: relaxed or simd128', variantArg)
     .option('--json', 'print results as JSON')
@@ -61,7 +77,14 @@ export function register(program: Command): void {
         const r = await benchKernels({ threads: opts.threads, variant: opts.variant, onProgress: bar.update }).finally(() => bar.stop());
         console.log(opts.json ? JSON.stringify(r, null, 2) : formatKernelBench(r));
       }
-      if (opts.model) {
+      if (opts.model && opts.batch) {
+        const bar = progress('batch');
+        const r = await benchBatch(opts.model, {
+          batches: opts.batch, threads: opts.threads, promptTokens: opts.prompt, genTokens: opts.gen, repeat: opts.repeat,
+          variant: opts.variant, kvType: opts.kvType, onProgress: bar.update,
+        }).finally(() => bar.stop());
+        console.log(opts.json ? JSON.stringify(r, null, 2) : formatBatchBench(r));
+      } else if (opts.model) {
         const bar = progress('bench');
         const r = await benchModel(opts.model, {
           threads: opts.threads, promptTokens: opts.prompt, genTokens: opts.gen, repeat: opts.repeat,
