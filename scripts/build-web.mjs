@@ -18,7 +18,8 @@ const out = `${root}web/dist`;
 
 // every name the engine imports from node: modules; a new one fails the build with a clear message
 const NODE_NAMES = ['statSync', 'openSync', 'closeSync', 'writeSync', 'renameSync', 'unlinkSync', 'fstatSync', 'readSync',
-  'readFileSync', 'readFile', 'fileURLToPath', 'Worker', 'parentPort', 'workerData', 'availableParallelism', 'setFlagsFromString'];
+  'readFileSync', 'readFile', 'fileURLToPath', 'existsSync', 'mkdirSync', 'rmSync', 'writeFileSync', 'join',
+  'Worker', 'parentPort', 'workerData', 'availableParallelism', 'setFlagsFromString'];
 
 const nodeStub = {
   name: 'node-stub',
