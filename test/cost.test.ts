@@ -37,3 +37,20 @@ test('bitnet cost --shapes tiny measures every form and writes the report and pl
   for (const f of ['COST.md', 'cost.json', 'cost-memory.svg', 'cost-latency.svg', 'cost-throughput.svg']) assert.ok(existsSync(join(out, f)), f);
   assert.match(readFileSync(join(out, 'COST.md'), 'utf8'), /71\.4x/);
 });
+
+test('FP16 reference: ternary is compared with the faster FP16 engine, per metric', async () => {
+  const { renderFp16Reference } = await import('../src/bench/cost-reference.js');
+  const r = (p: number, d: number) => ({ promptTokPerS: p, decodeTokPerS: d });
+  const md = renderFp16Reference({
+    measured: 'T', machine: 'M', threads: 2, prompt: 64, gen: 32, command: 'cmd', uptime: 'load 0', reference: 'llama.cpp (x)',
+    shapes: { '700m': { f16File: 'f', ternaryFile: 't', runs: {
+      'ours-ternary': [r(120, 30), r(130, 36), r(125, 33)],   // medians 125, 33
+      'ours-fp16': [r(25, 10), r(27, 11), r(26, 12)],         // 26, 11
+      'ref-fp16': [r(110, 13), r(100, 12), r(104, 14)],       // 104, 13
+      'ref-ternary': [r(160, 28), r(150, 26), r(156, 27)] } } },
+  }).join('\n');
+  // decode: faster FP16 is llama.cpp's 13 tok/s → 33/13; prompt: llama.cpp's 104 → 125/104
+  assert.match(md, /\| 700m \| decode speed \| 3\.00x \| 2\.54x \| \*\*2\.54x\*\* \(llama\.cpp\) \| 2\.08x \|/);
+  assert.match(md, /\| 700m \| prompt speed \| 4\.81x \| 1\.20x \| \*\*1\.20x\*\* \(llama\.cpp\) \| 1\.50x \|/);
+  assert.match(md, /\| 700m \| bitnet-ts \| fp16 \| 26\.0 \| 11\.00 \| 90\.9 \|/);
+});

@@ -7,10 +7,13 @@ import { fileURLToPath } from 'node:url';
 import { SHAPES, type SynthForm } from '../model/synth.js';
 import { ENERGY_PJ, FORMS, energyPerToken, linearParams, weightBytesModel, type CaseResult } from './cost.js';
 import { lineChartSVG, type Series } from '../report/chart.js';
+import { renderFp16Reference, type Fp16Reference } from './cost-reference.js';
 
 export interface CostOptions {
   shapes: string[]; threads?: number; outDir: string; budgetSec: number; memBudgetBytes: number;
   batches: number[]; prompt: number; gen: number; onProgress?: (msg: string) => void;
+  /** Another engine's FP16 on the same file (scripts/bench-fp16-reference.mjs): the ratios against the faster one. */
+  fp16Reference?: Fp16Reference;
 }
 
 export interface AnalyticalRow { shape: string; form: SynthForm; measured: false; weightBytes: number; reason: string; decodeMsPerToken?: number }
@@ -72,7 +75,7 @@ export async function runCost(o: CostOptions): Promise<{ rows: CostRow[]; report
   mkdirSync(o.outDir, { recursive: true });
   const write = (name: string, data: string) => { const p = join(o.outDir, name); writeFileSync(`${p}.tmp`, data); renameSync(`${p}.tmp`, p); };
   write('COST.md', report);
-  write('cost.json', JSON.stringify({ rows, machine: machine(), options: { ...o, onProgress: undefined } }, null, 1));
+  write('cost.json', JSON.stringify({ rows, machine: machine(), options: { ...o, onProgress: undefined, fp16Reference: undefined } }, null, 1));
   const sizes = o.shapes.map((s) => [s, linearParams(SHAPES[s]) / 1e9] as const);
   const COLORS: Record<SynthForm, string> = { ternary: '#1f77b4', 'ternary-blocks': '#2ca02c', fp16: '#d62728' };
   const chart = (title: string, xLabel: string, yLabel: string, series: Series[], logX = false) => lineChartSVG(series, { title, xLabel, yLabel, logX, yFromZero: true });
@@ -118,6 +121,8 @@ function renderReport(rows: CostRow[], o: CostOptions): string {
     lines.push(`| ${s} | ${(f.weightBytes / t.weightBytes).toFixed(2)}x | ${both ? ((f as CaseResult).rssBytes / (t as CaseResult).rssBytes).toFixed(2) + 'x' : '-'} | ` +
       `${f.decodeMsPerToken && t.decodeMsPerToken ? (f.decodeMsPerToken / t.decodeMsPerToken).toFixed(2) + 'x' + (both ? '' : ' *model*') : '-'} | ${p?.llamaGB ? (p.llamaGB / p.bitnetGB).toFixed(2) + 'x' : '-'} | ${p?.llamaMs ? (p.llamaMs / p.bitnetMs).toFixed(2) + 'x' : '-'} |`);
   }
+  if (o.fp16Reference) lines.push('', 'These ratios use our engine\'s FP16 path. Against the faster of ours and llama.cpp\'s F16 on the same file: ' +
+    'see "The FP16 baseline checked against llama.cpp" below.');
   lines.push('', '## Throughput against batch size', '');
   lines.push('One decoding step feeds every sequence of the batch through one pass over the weights (`Model.decodeBatch`);');
   lines.push('all sequences share one paged KV cache (f16 cells) sized to what the memory budget');
@@ -147,6 +152,7 @@ function renderReport(rows: CostRow[], o: CostOptions): string {
   lines.push('Each ternary layer quantizes its input to int8 per token (absmax). Time of those quantizations per decoded token (4 per layer), measured in isolation, as a share of the decode latency:', '');
   lines.push('| shape | form | quantization ms/token | decode ms/token | share |', '|---|---|---|---|---|');
   for (const r of rows) if (r.measured && r.form !== 'fp16') lines.push(`| ${r.shape} | ${r.form} | ${r.actQuantMsPerToken.toFixed(3)} | ${r.decodeMsPerToken.toFixed(1)} | ${(100 * r.actQuantShare).toFixed(2)}% |`);
+  if (o.fp16Reference) lines.push('', ...renderFp16Reference(o.fp16Reference));
   lines.push('', 'Plots beside this file: ![memory](cost-memory.svg) ![latency](cost-latency.svg) ![throughput](cost-throughput.svg)', '');
   return lines.join('\n');
 }

@@ -1,6 +1,7 @@
 /** `bitnet cost`: memory, latency, throughput and energy — ternary vs FP16 at the paper's shapes. */
 import type { Command } from 'commander';
 import { freemem } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { num } from './common.js';
 import { runCost } from '../bench/cost-report.js';
 import { runCase } from '../bench/cost.js';
@@ -18,10 +19,14 @@ export function register(program: Command): void {
     .option('--batches <list>', 'batch sizes to sweep', '1,2,4,8,16,32,64')
     .option('--prompt <n>', 'prompt tokens for prompt throughput', num('--prompt', { int: true, min: 1 }), 64)
     .option('--gen <n>', 'decoded tokens for latency', num('--gen', { int: true, min: 1 }), 16)
+    .option('--fp16-reference <file>', 'JSON of another engine\'s FP16 on the same file (scripts/bench-fp16-reference.mjs): ' +
+      'adds the ratios against the faster FP16')
     .option('--json', 'print the rows as JSON')
     .option('--case <shape:form>', '(internal) run one case in this process and print JSON')
     .option('--deadline <ms>', '(internal) wall-clock deadline for the batch sweep', num('--deadline'))
-    .action(async (o: { shapes: string; threads?: number; out: string; budget: number; memBudget?: number; batches: string; prompt: number; gen: number; json?: boolean; case?: string; deadline?: number }) => {
+    .action(async (o: { shapes: string; threads?: number; out: string; budget: number; memBudget?: number; batches: string; prompt: number; gen: number; json?: boolean; case?: string; deadline?: number; fp16Reference?: string }) => {
+      const fp16Reference = o.fp16Reference ? JSON.parse(readFileSync(o.fp16Reference, 'utf8')) : undefined;
+      if (fp16Reference && !fp16Reference.shapes) throw new Error(`--fp16-reference ${o.fp16Reference}: no "shapes" (write it with scripts/bench-fp16-reference.mjs)`);
       const batches = list(o.batches).map(num('--batches', { int: true, min: 1 }));
       const memBudgetBytes = (o.memBudget ?? (0.6 * freemem()) / 2 ** 30) * 2 ** 30;
       if (o.case) {
@@ -32,7 +37,7 @@ export function register(program: Command): void {
       }
       const { rows, report } = await runCost({
         shapes: list(o.shapes), threads: o.threads, outDir: o.out, budgetSec: o.budget, memBudgetBytes, batches, prompt: o.prompt, gen: o.gen,
-        onProgress: (m) => process.stderr.write(`${m}\n`),
+        onProgress: (m) => process.stderr.write(`${m}\n`), fp16Reference,
       });
       if (o.json) console.log(JSON.stringify(rows));
       else console.log(report);
