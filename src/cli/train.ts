@@ -6,7 +6,9 @@ import { progressBar } from './progress.js';
 import { PRESETS, type TrainConfig } from '../train/presets.js';
 import { loadCheckpoint, loadTokenizerFile, train } from '../train/trainer.js';
 import { exportCheckpoint, exportCheckpointHF } from '../train/export.js';
-import { hasCheckpoint } from '../train/checkpoint.js';
+import { checkRunDirectory, hasCheckpoint } from '../train/checkpoint.js';
+import { exportProblem, validateTrainConfig } from '../train/config-schema.js';
+import { num } from './common.js';
 import type { Params } from '../train/model.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 
@@ -33,13 +35,24 @@ function exportAll(params: Params, tokenizer: Tokenizer, outDir: string, types: 
 function resolveConfig(spec: string): TrainConfig {
   if (PRESETS[spec]) return { ...PRESETS[spec] };
   if (!existsSync(spec)) throw new Error(`--config: '${spec}' is neither a preset (${Object.keys(PRESETS).join(', ')}) nor a file`);
-  const raw = JSON.parse(readFileSync(spec, 'utf8')) as Partial<TrainConfig> & { preset?: string };
-  const base = PRESETS[raw.preset ?? 'small'];
-  if (!base) throw new Error(`${spec}: unknown preset '${raw.preset}'`);
-  return { ...base, ...raw };
+  let raw: unknown;
+  try { raw = JSON.parse(readFileSync(spec, 'utf8')); } catch (e) { throw new Error(`${spec}: not valid JSON (${(e as Error).message})`); }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`${spec}: a training config must be a JSON object`);
+  const { preset = 'small', ...rest } = raw as Record<string, unknown>;
+  const base = typeof preset === 'string' ? PRESETS[preset] : undefined;
+  if (!base) throw new Error(`${spec}: unknown preset ${JSON.stringify(preset)} (${Object.keys(PRESETS).join(', ')})`);
+  return { ...base, ...rest } as TrainConfig;
 }
 
-const num = (v: string) => { const n = Number(v); if (!Number.isFinite(n)) throw new Error(`not a number: ${v}`); return n; };
+/** The export list: as given, or the default (TQ2_0, or I2_S where TQ2_0's 256-wide rows do not fit); checked against the shape. */
+function exportsFor(spec: string | undefined, c: TrainConfig): ReturnType<typeof parseExports> {
+  const types = spec !== undefined ? parseExports(spec) : [exportProblem(c, 'tq2_0') ? 'i2_s' as const : 'tq2_0' as const];
+  for (const t of types) {
+    const why = exportProblem(c, t);
+    if (why) throw new Error(`--export ${t}: ${why} (choose another type with --export, or --export none)`);
+  }
+  return types;
+}
 
 export function register(program: Command): void {
   program.command('train')
@@ -48,19 +61,19 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'run directory: checkpoint, tokenizer.json, loss.svg, model-<type>.gguf, hf/')
     .option('--config <preset|file.json>', `preset (${Object.keys(PRESETS).join(', ')}) or a JSON file overriding one`, 'small')
     .option('--precision <p>', 'ternary (BitNet b1.58) | binary (original BitNet) | fp (LLaMA baseline)')
-    .option('--steps <n>', 'total optimizer steps (with --resume: a new total; the LR schedule is re-laid over it)', num)
-    .option('--batch <n>', 'sequences per step (new runs; a resumed run keeps its own)', num)
+    .option('--steps <n>', 'total optimizer steps (with --resume: a new total; the LR schedule is re-laid over it)', num('--steps', { int: true, min: 1 }))
+    .option('--batch <n>', 'sequences per step (new runs; a resumed run keeps its own)', num('--batch', { int: true, min: 1 }))
     .option('--lr <lr1,lr2>', 'two-stage learning rates, e.g. 3e-3,1.5e-3')
-    .option('--seed <n>', 'random seed', num)
+    .option('--seed <n>', 'random seed', num('--seed', { int: true }))
     .option('--resume', 'continue from the checkpoint in --out')
     .option('--export-only', 'do not train: export the checkpoint in --out as it is (e.g. after an interrupted run)')
-    .option('--export <types>', 'what to export at the end: comma list of tq2_0, i2_s, tq1_0 (GGUF) and hf (safetensors + config.json), or none', 'tq2_0')
-    .action(async (o: { data?: string; out: string; config: string; precision?: string; steps?: number; batch?: number; lr?: string; seed?: number; resume?: boolean; export: string; exportOnly?: boolean }) => {
-      const exports = parseExports(o.export);
+    .option('--export <types>', 'what to export at the end: comma list of tq2_0, i2_s, tq1_0 (GGUF) and hf (safetensors + config.json), ' +
+            'or none (default: tq2_0, or i2_s when the rows are not multiples of 256)')
+    .action(async (o: { data?: string; out: string; config: string; precision?: string; steps?: number; batch?: number; lr?: string; seed?: number; resume?: boolean; export?: string; exportOnly?: boolean }) => {
       if (o.exportOnly) {
         if (!hasCheckpoint(o.out)) throw new Error(`--export-only: no checkpoint in ${o.out}`);
         const { params, meta } = loadCheckpoint(o.out);
-        exportAll(params, loadTokenizerFile(join(o.out, 'tokenizer.json')), o.out, exports, ` (step ${meta.step}/${meta.config.steps})`);
+        exportAll(params, loadTokenizerFile(join(o.out, 'tokenizer.json')), o.out, exportsFor(o.export, meta.config), ` (step ${meta.step}/${meta.config.steps})`);
         return;
       }
       const config = resolveConfig(o.config);
@@ -71,7 +84,12 @@ export function register(program: Command): void {
       if (o.steps !== undefined) config.steps = o.steps;
       if (o.batch !== undefined) config.batch = o.batch;
       if (o.seed !== undefined) config.seed = o.seed;
-      if (o.lr) { const [a, b] = o.lr.split(',').map(num); config.lr1 = a; config.lr2 = b ?? a; }
+      if (o.lr) { const [a, b] = o.lr.split(',').map(Number); config.lr1 = a; config.lr2 = b ?? a; }
+      // everything below is checked before any work (the tokenizer is trained after this)
+      const resumed = o.resume && hasCheckpoint(o.out) ? loadCheckpoint(o.out).meta.config : undefined;
+      validateTrainConfig(config, `--config ${o.config}`);
+      const exports = exportsFor(o.export, resumed ?? config);
+      if (!o.resume) checkRunDirectory(o.out);
       if (!o.data) throw new Error('--data <file> is required to train');
       if (o.resume && (o.batch !== undefined || o.lr || o.seed !== undefined || o.precision)) {
         throw new Error('--resume continues the run as it was: only --steps may change (not --batch, --lr, --seed, --precision)');

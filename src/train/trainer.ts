@@ -16,6 +16,7 @@ import {
   checkRunDirectory, hasCheckpoint, loadLatestCheckpoint, modelConfigOf, saveCheckpoint as saveCheckpointFile,
   TOKENIZER_FILE, writeFileDurable, type CheckpointMeta, type LogRow,
 } from './checkpoint.js';
+import { validateTrainConfig } from './config-schema.js';
 
 export { loadCheckpoint, modelConfigOf, type CheckpointMeta, type LogRow } from './checkpoint.js';
 
@@ -131,6 +132,7 @@ export async function train(o: TrainRunOptions): Promise<TrainResult> {
     } else {
       if (hasCheckpoint(o.outDir)) throw new Error(`${o.outDir} already holds a checkpoint: pass --resume, or choose another --out`);
       checkRunDirectory(o.outDir);
+      validateTrainConfig(o.config, 'config');
     }
     params = new Params(modelConfigOf(o.config));
     params.init(rng(o.config.seed));
