@@ -42,6 +42,8 @@ export interface GGUFFile {
   require<T = unknown>(key: string): T;
   tensor(name: string): GGUFTensorInfo | undefined;
   readTensor(nameOrInfo: string | GGUFTensorInfo): Uint8Array;
+  /** A tensor's bytes into dst (dst.byteLength must be its nbytes): no intermediate copy where the source allows. */
+  readTensorInto(info: GGUFTensorInfo, dst: Uint8Array): void;
   close(): void;
 }
 
@@ -248,6 +250,11 @@ export function parseGGUF(source: ByteSource): GGUFFile {
       const info = typeof nameOrInfo === 'string' ? byName.get(nameOrInfo) : nameOrInfo;
       if (!info) throw new GGUFError(`missing required tensor "${String(nameOrInfo)}"`);
       return source.read(info.offset, info.nbytes);
+    },
+    readTensorInto(info, dst) {
+      if (dst.byteLength !== info.nbytes) throw new GGUFError(`tensor "${info.name}": ${dst.byteLength}-byte buffer for ${info.nbytes} bytes`);
+      if (source.readInto) source.readInto(info.offset, dst);
+      else dst.set(source.read(info.offset, info.nbytes));
     },
     close: () => source.close(),
   };

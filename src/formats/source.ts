@@ -8,6 +8,8 @@ export interface ByteSource {
   readonly size: number;
   /** Exactly `length` bytes at `offset`; throws RangeError past the end. */
   read(offset: number, length: number): Uint8Array;
+  /** Optional: the dst.byteLength bytes at `offset` into dst (no intermediate copy; e.g. into wasm memory). */
+  readInto?(offset: number, dst: Uint8Array): void;
   close(): void;
 }
 
@@ -21,19 +23,24 @@ export function fileSource(path: string): ByteSource {
   const fd = openSync(path, 'r');
   const size = fstatSync(fd).size;
   let open = true;
+  const readInto = (offset: number, dst: Uint8Array): void => {
+    const length = dst.byteLength;
+    checkRange(size, offset, length);
+    let done = 0;
+    while (done < length) {
+      const n = readSync(fd, dst, done, Math.min(length - done, 1 << 30), offset + done);
+      if (n <= 0) throw new RangeError(`unexpected end of file at ${offset + done}`);
+      done += n;
+    }
+  };
   return {
     size,
     read(offset, length) {
-      checkRange(size, offset, length);
       const out = new Uint8Array(length);
-      let done = 0;
-      while (done < length) {
-        const n = readSync(fd, out, done, Math.min(length - done, 1 << 30), offset + done);
-        if (n <= 0) throw new RangeError(`unexpected end of file at ${offset + done}`);
-        done += n;
-      }
+      readInto(offset, out);
       return out;
     },
+    readInto,
     close() { if (open) { closeSync(fd); open = false; } },
   };
 }
@@ -44,6 +51,10 @@ export function bufferSource(bytes: Uint8Array): ByteSource {
     read(offset, length) {
       checkRange(bytes.byteLength, offset, length);
       return bytes.subarray(offset, offset + length);
+    },
+    readInto(offset, dst) {
+      checkRange(bytes.byteLength, offset, dst.byteLength);
+      dst.set(bytes.subarray(offset, offset + dst.byteLength));
     },
     close() { /* nothing */ },
   };

@@ -5,7 +5,7 @@
  * The reference backend (reference.ts) is the oracle: every other backend is tested against it
  * (integer parts bit-exact, float parts within a stated tolerance).
  */
-import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
+import type { FloatMatrix, GGMLTensor, TernaryMatrix } from '../quant/matrix.js';
 
 /** Opaque handles: a backend repacks weights at load into whatever layout its kernels want. */
 export interface PreparedTernary { readonly rows: number; readonly cols: number; readonly bytes: number }
@@ -63,6 +63,15 @@ export interface Backend {
 
   prepareTernary(m: TernaryMatrix): PreparedTernary;
   prepareFloat(m: FloatMatrix): PreparedFloat;
+  /**
+   * Optional: prepare a matrix from its file bytes (see GGMLTensor). Undefined for a type or shape the
+   * backend does not take this way; the caller then converts it (quant/ternary.ts) and uses prepareTernary/Float.
+   * The result computes exactly what prepareTernary(ternaryFromGGML(...)) / prepareFloat(floatFromGGML(...)) would.
+   */
+  prepareGGML?(t: GGMLTensor): { kind: 'ternary'; w: PreparedTernary } | { kind: 'float'; w: PreparedFloat } | undefined;
+
+  /** Embedding lookup from a prepared float matrix: out[t*cols + j] = W[ids[t], j] as f32, for t < n (exact). */
+  gatherRows(w: PreparedFloat, ids: Int32Array, n: number, out: Float32Array): void;
 
   /**
    * BitNet b1.58 per-token absmax int8 quantization of n rows of length dim:

@@ -7,12 +7,16 @@
 /** Exports of build/kernels-*.wasm (addresses are byte offsets into the shared memory). */
 export interface KernelExports {
   repackTernary(dst: number, src: number, rows: number, cols: number, groups: number, chunks: number): void;
+  repackTernaryFile(dst: number, src: number, rows: number, cols: number, chunks: number, layout: number, g0: number, g1: number): void;
+  tq2Scales(dst: number, src: number, rows: number, blocksPerRow: number, groups: number, perRow: number): void;
+  tq2ScalesUniform(src: number, rows: number, blocksPerRow: number): number;
+  gatherHalfRows(w: number, cols: number, ids: number, n: number, out: number, bf16: number): void;
   blockSums(xq: number, n: number, cols: number, blockLen: number, nBlocks: number, out: number): void;
   ternaryRows(w: number, scales: number, nBlocks: number, chunksPerBlock: number, chunks: number,
               xq: number, cols: number, xsum: number, invScales: number, n: number,
               out: number, rows: number, g0: number, g1: number): void;
   f32Rows(w: number, cols: number, x: number, n: number, out: number, rows: number, r0: number, r1: number): void;
-  f16Rows(w: number, cols: number, x: number, n: number, out: number, rows: number, r0: number, r1: number, prescaled: number): void;
+  halfRows(w: number, cols: number, x: number, n: number, out: number, rows: number, r0: number, r1: number, mode: number): void;
   scaleForHalf(x: number, len: number, dst: number): number;
   quantizeRows(x: number, n: number, dim: number, xq: number, invScales: number): void;
   rmsNorm(out: number, x: number, weight: number, n: number, dim: number, eps: number): void;
@@ -44,8 +48,8 @@ export const FLOATS = 64;   // FLOATS/2 .. : f64 job parameters (eps, theta), as
 export const CONTROL_INTS = 96;
 
 export const enum Job {
-  Ternary = 1, F32 = 2, F16 = 3, Attention = 4, Stream = 5,
-  Quantize = 6, RmsNorm = 7, Rope = 8, Gated = 9, Add = 10, PagedAttention = 11,
+  Ternary = 1, F32 = 2, Half = 3, Attention = 4, Stream = 5,
+  Quantize = 6, RmsNorm = 7, Rope = 8, Gated = 9, Add = 10, PagedAttention = 11, Repack = 12,
 }
 
 /** Elementwise jobs split their range in units of this many floats (keeps SIMD lanes whole). */
@@ -57,7 +61,10 @@ export const ELEMENT_UNIT = 64;
 export const enum TernaryArg {
   W, Scales, NBlocks, ChunksPerBlock, Chunks, Xq, Cols, XSum, InvScales, N, Out, Rows, Groups,
 }
-export const enum FloatArg { W, Cols, X, N, Out, Rows, Prescaled } // F32 and F16 jobs
+export const enum FloatArg { W, Cols, X, N, Out, Rows, Mode } // F32 and Half jobs; Mode: see HalfMode
+/** halfRows' formats: IEEE half (x as is, or prescaled by 2^112: see scaleForHalf) or bfloat16. */
+export const enum HalfMode { F16 = 0, F16Prescaled = 1, BF16 = 2 }
+export const enum RepackArg { Dst, Src, Rows, Cols, Chunks, Layout, Groups } // Layout: 0 = TQ2_0, 1 = I2_S
 export const enum AttentionArg {
   Out, Q, N, StartPos, KCache, VCache, NHeads, NKvHeads, HeadDim, Scores, ScoresStrideBytes,
 }
@@ -94,12 +101,18 @@ const jobs: Record<number, JobSpec> = {
     run: (k, p, b, e) => k.f32Rows(
       u(p[FloatArg.W]), p[FloatArg.Cols], u(p[FloatArg.X]), p[FloatArg.N], u(p[FloatArg.Out]), p[FloatArg.Rows], b, e),
   },
-  // split in row pairs (the kernel's unit)
-  [Job.F16]: {
-    items: (p) => Math.ceil(p[FloatArg.Rows] / 2),
-    run: (k, p, b, e) => k.f16Rows(
+  // split in row quads (the kernel's unit)
+  [Job.Half]: {
+    items: (p) => Math.ceil(p[FloatArg.Rows] / 4),
+    run: (k, p, b, e) => k.halfRows(
       u(p[FloatArg.W]), p[FloatArg.Cols], u(p[FloatArg.X]), p[FloatArg.N], u(p[FloatArg.Out]), p[FloatArg.Rows],
-      2 * b, Math.min(2 * e, p[FloatArg.Rows]), p[FloatArg.Prescaled]),
+      4 * b, Math.min(4 * e, p[FloatArg.Rows]), p[FloatArg.Mode]),
+  },
+  // ternary file layout -> kernel layout, split over row groups
+  [Job.Repack]: {
+    items: (p) => p[RepackArg.Groups],
+    run: (k, p, b, e) => k.repackTernaryFile(u(p[RepackArg.Dst]), u(p[RepackArg.Src]), p[RepackArg.Rows], p[RepackArg.Cols],
+      p[RepackArg.Chunks], p[RepackArg.Layout], b, e),
   },
   // split over heads; each thread has its own scores scratch
   [Job.Attention]: {

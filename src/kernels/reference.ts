@@ -61,6 +61,15 @@ export function floatMatMulRef(m: FloatMatrix, x: Float32Array, n: number, out: 
   }
 }
 
+export function gatherRowsRef(m: FloatMatrix, ids: Int32Array, n: number, out: Float32Array): void {
+  const { rows, cols, data } = m;
+  for (let t = 0; t < n; t++) {
+    const r = ids[t];
+    if (!(r >= 0 && r < rows)) throw new Error(`gatherRows: row ${r} is outside 0..${rows - 1}`);
+    for (let j = 0; j < cols; j++) out[t * cols + j] = m.dtype === 'f16' ? f16ToF32(data[r * cols + j]) : data[r * cols + j];
+  }
+}
+
 export function rmsNormRef(out: Float32Array, x: Float32Array, weight: Float32Array, n: number, dim: number, eps: number): void {
   for (let t = 0; t < n; t++) {
     const o = t * dim;
@@ -189,6 +198,9 @@ export class ReferenceBackend implements Backend {
   prepareFloat(m: FloatMatrix): PreparedFloat {
     const p: RefFloat = { rows: m.rows, cols: m.cols, bytes: m.data.byteLength, m };
     return p;
+  }
+  gatherRows(w: PreparedFloat, ids: Int32Array, n: number, out: Float32Array): void {
+    gatherRowsRef((w as RefFloat).m, ids, n, out);
   }
   quantizeRows(x: Float32Array, n: number, dim: number, xq: Int8Array, invScales: Float32Array): void {
     quantizeRowsRef(x, n, dim, xq, invScales);

@@ -15,13 +15,13 @@
 import type {
   Activation, AttentionShape, Backend, PagedKV, PagedRows, PreparedFloat, PreparedTernary,
 } from './backend.js';
-import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
+import type { FloatMatrix, GGMLTensor, TernaryMatrix } from '../quant/matrix.js';
 import { attentionRef, kvWriteRef, pagedAttentionRef, ternaryMatMulRef } from './reference.js';
 import {
-  AddArg, AttentionArg, ELEMENT_UNIT, PagedAttentionArg, F64Arg, FloatArg, GatedArg, Job, QuantizeArg, RmsNormArg, RopeArg, StreamArg,
-  TernaryArg, type KernelExports,
+  AddArg, AttentionArg, ELEMENT_UNIT, PagedAttentionArg, F64Arg, FloatArg, GatedArg, HalfMode, Job, QuantizeArg, RepackArg,
+  RmsNormArg, RopeArg, StreamArg, TernaryArg, type KernelExports,
 } from './jobs.js';
-import { f16ToF32 } from '../quant/half.js';
+import { GGMLType } from '../quant/ggml.js';
 import { ThreadPool } from './pool.js';
 import { compileVariant, instantiate, supportedVariants, type WasmVariant } from './wasm-module.js';
 
@@ -37,7 +37,7 @@ interface WasmTernary extends PreparedTernary {
   nBlocks: number; chunksPerBlock: number; blockLen: number;
   fallback?: TernaryMatrix;      // block size the kernel does not handle: reference path
 }
-interface WasmFloat extends PreparedFloat { ptr: number; dtype: 'f32' | 'f16' }
+interface WasmFloat extends PreparedFloat { ptr: number; dtype: 'f32' | 'f16' | 'bf16' }
 
 export interface WasmBackendOptions {
   threads?: number;
@@ -50,7 +50,7 @@ export interface WasmBackendOptions {
 }
 
 // Scratch slots: one reusable region each, grown (never shrunk) on demand.
-const enum Slot { X, Y, Z, Out, Inv, XSum, Pos, Scores, Repack, Pages, Cells, Count }
+const enum Slot { X, Y, Z, Out, Inv, XSum, Pos, Scores, Repack, Pages, Cells, Ids, Count }
 
 export class WasmBackend implements Backend {
   readonly name: string;
@@ -222,19 +222,67 @@ export class WasmBackend implements Backend {
   prepareFloat(m: FloatMatrix): PreparedFloat {
     const n = m.rows * m.cols;
     if (m.data.length < n) throw new Error(`float matrix ${m.rows}x${m.cols}: data too short`);
-    if (m.dtype === 'f16' && hasSubnormalHalf(m.data as Uint16Array, n)) {
-      // The f16 kernel converts by a multiply that would see f32 subnormals: x86 takes a ~100-cycle
-      // micro-code assist each. Rare in practice; such a matrix is stored as exact f32 instead.
-      const f = this.allocF32(n);
-      for (let i = 0; i < n; i++) f[i] = f16ToF32(m.data[i]);
-      const p: WasmFloat = { rows: m.rows, cols: m.cols, bytes: n * 4, ptr: f.byteOffset, dtype: 'f32' };
-      return p;
-    }
     const bytes = n * m.data.BYTES_PER_ELEMENT;
     const ptr = this.alloc(bytes);
     this.u8.set(new Uint8Array(m.data.buffer, m.data.byteOffset, bytes), ptr);
     const p: WasmFloat = { rows: m.rows, cols: m.cols, bytes, ptr, dtype: m.dtype };
     return p;
+  }
+
+  /**
+   * From the file bytes: F32/F16/BF16 are read straight into their final place (the one copy that both
+   * gatherRows and floatMatMul use); TQ2_0 and I2_S into a staging region, then repacked by a WASM kernel
+   * on the worker threads. Other types (TQ1_0, Q8_0) and shapes the repack kernel does not take: undefined.
+   */
+  prepareGGML(t: GGMLTensor): { kind: 'ternary'; w: PreparedTernary } | { kind: 'float'; w: PreparedFloat } | undefined {
+    const { type, rows, cols, nbytes } = t;
+    const dtype = type === GGMLType.F32 ? 'f32' : type === GGMLType.F16 ? 'f16' : type === GGMLType.BF16 ? 'bf16' : undefined;
+    if (dtype) {
+      if (nbytes !== rows * cols * (dtype === 'f32' ? 4 : 2)) throw new Error(`${dtype} tensor ${rows}x${cols}: ${nbytes} bytes`);
+      const ptr = this.alloc(nbytes);
+      t.read(this.u8.subarray(ptr, ptr + nbytes));
+      const p: WasmFloat = { rows, cols, bytes: nbytes, ptr, dtype };
+      return { kind: 'float', w: p };
+    }
+    const layout = type === GGMLType.TQ2_0 ? 0 : type === GGMLType.I2_S ? 1 : -1;
+    if (layout < 0 || rows < 1 || cols % (layout === 0 ? 256 : 64) !== 0) return undefined;
+    const groups = Math.ceil(rows / 4), chunks = cols / 64;
+    const src = this.scratch(Slot.Repack, nbytes);
+    t.read(this.u8.subarray(src, src + nbytes));
+    const ptr = this.alloc(groups * chunks * 64);
+    const a = this.pool.params;
+    a[RepackArg.Dst] = ptr; a[RepackArg.Src] = src; a[RepackArg.Rows] = rows; a[RepackArg.Cols] = cols;
+    a[RepackArg.Chunks] = chunks; a[RepackArg.Layout] = layout; a[RepackArg.Groups] = groups;
+    this.pool.run(Job.Repack);
+    const blocksPerRow = cols / 256;
+    const uniform = layout === 1 || this.k.tq2ScalesUniform(src, rows, blocksPerRow) === 1;
+    const nBlocks = uniform ? 1 : blocksPerRow;
+    const scalesPtr = this.alloc(groups * 4 * nBlocks * 4);
+    if (layout === 0) this.k.tq2Scales(scalesPtr, src, rows, blocksPerRow, groups, uniform ? 1 : 0);
+    else { // I2_S: one f32 scale after the codes
+      const s = new DataView(this.u8.buffer, src + (rows * cols) / 4, 4).getFloat32(0, true);
+      this.f32View(scalesPtr, groups * 4).fill(0).fill(s, 0, rows);
+    }
+    const p: WasmTernary = {
+      rows, cols, bytes: groups * chunks * 64 + groups * 16 * nBlocks, ptr, scalesPtr, groups, chunks, nBlocks,
+      chunksPerBlock: uniform ? chunks : 4, blockLen: uniform ? cols : 256,
+    };
+    return { kind: 'ternary', w: p };
+  }
+
+  gatherRows(w: PreparedFloat, ids: Int32Array, n: number, out: Float32Array): void {
+    const p = w as WasmFloat;
+    for (let t = 0; t < n; t++) {
+      if (!(ids[t] >= 0 && ids[t] < p.rows)) throw new Error(`gatherRows: row ${ids[t]} is outside 0..${p.rows - 1}`);
+    }
+    if (p.dtype === 'f32') {
+      for (let t = 0; t < n; t++) out.set(this.f32View(p.ptr + ids[t] * p.cols * 4, p.cols), t * p.cols);
+      return;
+    }
+    const ip = this.input(ids, n, Slot.Ids);
+    const op = this.output(out, n * p.cols, Slot.Out, false);
+    this.k.gatherHalfRows(p.ptr, p.cols, ip, n, op, p.dtype === 'bf16' ? 1 : 0);
+    this.finish(out, op, n * p.cols);
   }
 
   // ---- kernels ------------------------------------------------------------------------------
@@ -281,16 +329,16 @@ export class WasmBackend implements Backend {
   floatMatMul(w: PreparedFloat, x: Float32Array, n: number, out: Float32Array): void {
     const p = w as WasmFloat;
     let xp = this.input(x, n * p.cols, Slot.X);
-    let prescaled = 0;
+    let mode = p.dtype === 'bf16' ? HalfMode.BF16 : HalfMode.F16;
     if (p.dtype === 'f16') {
       const zp = this.scratch(Slot.Z, n * p.cols * 4);
-      if (this.k.scaleForHalf(xp, n * p.cols, zp)) { xp = zp; prescaled = 1; }
+      if (this.k.scaleForHalf(xp, n * p.cols, zp)) { xp = zp; mode = HalfMode.F16Prescaled; }
     }
     const op = this.output(out, n * p.rows, Slot.Out, false);
     const a = this.pool.params;
     a[FloatArg.W] = p.ptr; a[FloatArg.Cols] = p.cols; a[FloatArg.X] = xp; a[FloatArg.N] = n;
-    a[FloatArg.Out] = op; a[FloatArg.Rows] = p.rows; a[FloatArg.Prescaled] = prescaled;
-    this.pool.run(p.dtype === 'f16' ? Job.F16 : Job.F32);
+    a[FloatArg.Out] = op; a[FloatArg.Rows] = p.rows; a[FloatArg.Mode] = mode;
+    this.pool.run(p.dtype === 'f32' ? Job.F32 : Job.Half);
     this.finish(out, op, n * p.rows);
   }
 
@@ -478,11 +526,6 @@ export class WasmBackend implements Backend {
   }
 
   dispose(): void { this.pool.dispose(); }
-}
-
-function hasSubnormalHalf(h: Uint16Array, n: number): boolean {
-  for (let i = 0; i < n; i++) if ((h[i] & 0x7c00) === 0 && (h[i] & 0x3ff) !== 0) return true;
-  return false;
 }
 
 async function defaultThreads(): Promise<number> {

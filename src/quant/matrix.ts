@@ -3,6 +3,8 @@
  * produce them, quant/ converts them to and from file layouts, kernels/ prepares them for its kernels.
  */
 
+import type { GGMLType } from './ggml.js';
+
 /**
  * Canonical ternary matrix. Row-major, `rows` output features × `cols` input features.
  * codes: 2-bit codes, code = w + 1 ∈ {0, 1, 2}; element j of row r is at bit offset 2*((r*cols + j) & 3)
@@ -24,4 +26,17 @@ export interface FloatMatrix {
   cols: number;
   dtype: 'f32' | 'f16';
   data: Float32Array | Uint16Array;
+}
+
+/**
+ * A matrix still in its file, in its ggml layout (quant/ggml.ts): rows × cols, `nbytes` of data that
+ * read() copies into dst (dst.byteLength === nbytes). Backends that take it (prepareGGML) read it straight
+ * into their own memory, so no canonical or f32 copy is ever made.
+ */
+export interface GGMLTensor {
+  type: GGMLType;
+  rows: number;
+  cols: number;
+  nbytes: number;
+  read(dst: Uint8Array): void;
 }

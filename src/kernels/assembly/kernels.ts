@@ -13,6 +13,9 @@
 // a row holds the 2-bit codes (w + 1) of columns c*64 + i + 16k in bits 2k..2k+1 (k = 0..3).
 // One 16-byte load thus yields 4 vectors of 16 codes that line up with 4 plain loads of x.
 
+import { halfToF32 } from './load';
+export { repackTernaryFile, tq2Scales, tq2ScalesUniform, gatherHalfRows } from './load';
+
 // ---------------------------------------------------------------------------------------------
 // Ternary weights: repack and matmul
 
@@ -261,15 +264,25 @@ export function f32Rows(w: usize, cols: i32, x: usize, n: i32, out: usize, rows:
   }
 }
 
-// f16 bits in f32 position (sign, then exponent and mantissa shifted by 13): the f32 whose value is
-// the half's times 2^-112. Exact, and a normal f32 for every normal half (see prepareFloat on subnormals).
-@inline function halfBits(h: v128): v128 {
-  return v128.and(i32x4.shl(h, 13), i32x4.splat(0x8fffe000));
+// 16-bit floats as f32 lanes: lanes 0..3 (hi = false) or 4..7 of h. The interleave with zero (x86 punpck*wd,
+// one instruction) puts each value in the top half of its lane: that is the bfloat16's f32 already. An IEEE
+// half is then shifted into f32 position (sign kept by the arithmetic shift, its copies masked off): the f32
+// whose value is the half's times 2^-112. Exact for every half; a subnormal half gives a subnormal f32, which
+// x86 multiplies at full speed at the rate real embeddings have them (measured: 0.04% of halves, no
+// slowdown; 0.3%: 1.5x slower; see docs/PERFORMANCE.md).
+@inline function widen16(h: v128, hi: bool, bf16: bool): v128 {
+  const z = i32x4.splat(0);
+  const v = hi ? v128.shuffle<i16>(z, h, 4, 12, 5, 13, 6, 14, 7, 15) : v128.shuffle<i16>(z, h, 0, 8, 1, 9, 2, 10, 3, 11);
+  if (bf16) return v;
+  return v128.and(i32x4.shr_s(v, 3), i32x4.splat(0x8fffe000));
 }
+
+const TWO_112: f32 = 5.192296858534828e33;
+const TWO_M112: f32 = 1.925929944387236e-34;
 
 /**
  * x' = x * 2^112 into dst when max|x| < 2^14 (so x' and the sums stay finite), returning 1; else 0.
- * With x' the f16 matmul multiplies halfBits(w) by x' directly: one multiply fewer per 4 weights.
+ * With x' the f16 matmul multiplies widened halves by x' directly: one multiply fewer per 4 weights.
  */
 export function scaleForHalf(x: usize, len: i32, dst: usize): i32 {
   let m = f32x4.splat(0);
@@ -278,60 +291,90 @@ export function scaleForHalf(x: usize, len: i32, dst: usize): i32 {
   let amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
   for (; i < len; i++) amax = max(amax, abs(load<f32>(x + (<usize>i << 2))));
   if (!(amax < <f32>16384)) return 0; // also false for NaN
-  const k = f32x4.splat(5.192296858534828e33);
+  const k = f32x4.splat(TWO_112);
   i = 0;
   for (; i + 4 <= len; i += 4) v128.store(dst + (<usize>i << 2), f32x4.mul(v128.load(x + (<usize>i << 2)), k));
-  for (; i < len; i++) store<f32>(dst + (<usize>i << 2), load<f32>(x + (<usize>i << 2)) * <f32>5.192296858534828e33);
+  for (; i < len; i++) store<f32>(dst + (<usize>i << 2), load<f32>(x + (<usize>i << 2)) * TWO_112);
   return 1;
 }
 
-// Two rows' dot products with x; `prescaled` (a constant at each call site) says x is x * 2^112.
-@inline function f16Pair(wa: usize, wb: usize, xt: usize, cols: i32, prescaled: bool, out: usize, two: bool): void {
+// Format of a 16-bit matrix for halfRows (a constant at each call site of the inline helpers).
+const F16 = 0, F16_PRESCALED = 1, BF16 = 2;
+
+// 4 of the 8 weights in h (lanes 0..3 when lo) as f32 in the units the sums use (see halfRows).
+@inline function weights4(h: v128, mode: i32, lo: bool): v128 {
+  const v = widen16(h, !lo, mode == BF16);
+  return mode == F16 ? f32x4.mul(v, f32x4.splat(TWO_112)) : v;
+}
+
+// One scalar weight, exact, in the same units.
+@inline function weight1(w: usize, mode: i32): f32 {
+  const h = <u32>load<u16>(w);
+  if (mode == BF16) return reinterpret<f32>(h << 16);
+  const v = halfToF32(h);
+  return mode == F16_PRESCALED ? v * TWO_M112 : v;
+}
+
+// Rows ra..ra+3 (4 = true) or the single row ra, one token: dot products with x, stored at out (row stride 4 bytes).
+@inline function halfDots(wa: usize, rowBytes: usize, xt: usize, cols: i32, mode: i32, out: usize, four: bool): void {
   const vecEnd = cols & ~7;
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), b0 = f32x4.splat(0), b1 = f32x4.splat(0);
-  const k = f32x4.splat(5.192296858534828e33);
+  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), d0 = f32x4.splat(0), d1 = f32x4.splat(0);
+  const wb = wa + rowBytes, wc = wb + rowBytes, wd = wc + rowBytes;
   let j = 0;
   for (; j < vecEnd; j += 8) {
-    const o = <usize>j << 2;
+    const o = <usize>j << 2, oh = <usize>j << 1;
     const x0 = v128.load(xt + o), x1 = v128.load(xt + o, 16);
-    const ha = v128.load(wa + (<usize>j << 1)), hb = v128.load(wb + (<usize>j << 1));
-    let wa0 = halfBits(i32x4.extend_low_i16x8_s(ha)), wa1 = halfBits(i32x4.extend_high_i16x8_s(ha));
-    let wb0 = halfBits(i32x4.extend_low_i16x8_s(hb)), wb1 = halfBits(i32x4.extend_high_i16x8_s(hb));
-    if (!prescaled) { wa0 = f32x4.mul(wa0, k); wa1 = f32x4.mul(wa1, k); wb0 = f32x4.mul(wb0, k); wb1 = f32x4.mul(wb1, k); }
-    a0 = madd(wa0, x0, a0); a1 = madd(wa1, x1, a1);
-    b0 = madd(wb0, x0, b0); b1 = madd(wb1, x1, b1);
+    const ha = v128.load(wa + oh);
+    a0 = madd(weights4(ha, mode, true), x0, a0); a1 = madd(weights4(ha, mode, false), x1, a1);
+    if (four) {
+      const hb = v128.load(wb + oh), hc = v128.load(wc + oh), hd = v128.load(wd + oh);
+      b0 = madd(weights4(hb, mode, true), x0, b0); b1 = madd(weights4(hb, mode, false), x1, b1);
+      c0 = madd(weights4(hc, mode, true), x0, c0); c1 = madd(weights4(hc, mode, false), x1, c1);
+      d0 = madd(weights4(hd, mode, true), x0, d0); d1 = madd(weights4(hd, mode, false), x1, d1);
+    }
   }
   let sa = hsumf(f32x4.add(a0, a1)), sb = hsumf(f32x4.add(b0, b1));
+  let sc = hsumf(f32x4.add(c0, c1)), sd = hsumf(f32x4.add(d0, d1));
   for (; j < cols; j++) {
-    const xv = load<f32>(xt + (<usize>j << 2));
-    let fa = f32x4.extract_lane(halfBits(i32x4.splat(<i32>load<i16>(wa + (<usize>j << 1)))), 0);
-    let fb = f32x4.extract_lane(halfBits(i32x4.splat(<i32>load<i16>(wb + (<usize>j << 1)))), 0);
-    if (!prescaled) { fa *= <f32>5.192296858534828e33; fb *= <f32>5.192296858534828e33; }
-    sa += fa * xv; sb += fb * xv;
+    const xv = load<f32>(xt + (<usize>j << 2)), oh = <usize>j << 1;
+    sa += weight1(wa + oh, mode) * xv;
+    if (four) { sb += weight1(wb + oh, mode) * xv; sc += weight1(wc + oh, mode) * xv; sd += weight1(wd + oh, mode) * xv; }
   }
   store<f32>(out, sa);
-  if (two) store<f32>(out, sb, 4);
+  if (four) { store<f32>(out, sb, 4); store<f32>(out, sc, 8); store<f32>(out, sd, 12); }
+}
+
+@inline function halfRowsMode(w: usize, cols: i32, x: usize, n: i32, out: usize, rows: i32, r0: i32, r1: i32, mode: i32): u32 {
+  const rowBytes = <usize>cols << 1;
+  let sink: u32 = 0;
+  let r = r0;
+  for (; r + 4 <= r1; r += 4) {
+    const wa = w + <usize>r * rowBytes;
+    if (r + 8 <= rows) sink ^= touchLines(wa + 4 * rowBytes, 4 * rowBytes); // next quad (see ternaryRows)
+    for (let t = 0; t < n; t++) {
+      halfDots(wa, rowBytes, x + (<usize>(t * cols) << 2), cols, mode, out + (<usize>(t * rows + r) << 2), true);
+    }
+  }
+  for (; r < r1; r++) {
+    for (let t = 0; t < n; t++) {
+      halfDots(w + <usize>r * rowBytes, rowBytes, x + (<usize>(t * cols) << 2), cols, mode, out + (<usize>(t * rows + r) << 2), false);
+    }
+  }
+  return sink;
 }
 
 /**
- * As f32Rows with W as IEEE half bits; rows two at a time (one x load feeds both), the next pair's
- * lines touched ahead (see ternaryRows). prescaled: x holds x * 2^112 (scaleForHalf).
- * out has the row stride of `rows`; two rows of one token are adjacent.
+ * As f32Rows with W as 16-bit floats: mode 0 = IEEE half, 1 = IEEE half with x prescaled by 2^112
+ * (scaleForHalf: no multiply per weight), 2 = bfloat16. Rows four at a time (one x load feeds four rows),
+ * the next four rows' lines touched ahead. The LM head of a tied-embedding model: the F16 token
+ * embedding itself, read in place.
  */
-export function f16Rows(w: usize, cols: i32, x: usize, n: i32, out: usize, rows: i32, r0: i32, r1: i32, prescaled: bool): void {
-  const rowBytes = <usize>cols << 1;
-  let sink: u32 = 0;
-  for (let r = r0; r < r1; r += 2) {
-    const two = r + 1 < r1;
-    const wa = w + <usize>r * rowBytes, wb = two ? wa + rowBytes : wa;
-    if (r + 3 < rows) sink ^= touchLines(wa + 2 * rowBytes, 2 * rowBytes);
-    for (let t = 0; t < n; t++) {
-      const xt = x + (<usize>(t * cols) << 2);
-      const o = out + (<usize>(t * rows + r) << 2);
-      if (prescaled) f16Pair(wa, wb, xt, cols, true, o, two);
-      else f16Pair(wa, wb, xt, cols, false, o, two);
-    }
-  }
+export function halfRows(w: usize, cols: i32, x: usize, n: i32, out: usize, rows: i32, r0: i32, r1: i32, mode: i32): void {
+  let sink: u32;
+  if (mode == F16_PRESCALED) sink = halfRowsMode(w, cols, x, n, out, rows, r0, r1, F16_PRESCALED);
+  else if (mode == BF16) sink = halfRowsMode(w, cols, x, n, out, rows, r0, r1, BF16);
+  else sink = halfRowsMode(w, cols, x, n, out, rows, r0, r1, F16);
   prefetchSink ^= sink;
 }
 
