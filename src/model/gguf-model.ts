@@ -9,7 +9,7 @@ import { GGUFError, gguf, writeGGUF } from '../formats/gguf.js';
 import { GGMLType, ggmlTypeFromName, ggmlTypeName, isTernaryType, quantize } from '../quant/ggml.js';
 import { floatFromGGML, floatToF32, ternaryFromGGML, ternaryToGGML } from '../quant/ternary.js';
 import { f32ToF16 } from '../quant/half.js';
-import type { Architecture, LayerWeights, Matrix, ModelConfig, ModelWeights } from './types.js';
+import type { Architecture, FileMatrix, LayerWeights, Matrix, ModelConfig, ModelWeights, StreamedWeights } from './types.js';
 import { LAYER_SCHEMA, MODEL_TENSORS as NAMES, ggufLayerName, layerDims, layerTensors } from './schema.js';
 import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
 import type { Tokenizer } from '../tokenizer/types.js';
@@ -128,27 +128,64 @@ function readMatrix(f: GGUFFile, name: string, rows: number, cols: number, bitne
   return m;
 }
 
+/** All weights in memory (converters, the reference backend). */
 export function weightsFromGGUF(f: GGUFFile, onTensor?: (done: number, total: number) => void): ModelWeights {
+  return readWeights(f, false, onTensor) as ModelWeights;
+}
+
+/**
+ * Norms in memory; the embedding, an untied output and the ternary linears (without a `.scale`) left in
+ * the file as FileMatrix, read when the engine prepares them: with the WASM backend straight into its
+ * memory, so loading makes no copy of them. The file must stay open until the Model is built.
+ * onTensor counts matrices as they are read.
+ */
+export function streamedWeightsFromGGUF(f: GGUFFile, onTensor?: (done: number, total: number) => void): StreamedWeights {
+  return readWeights(f, true, onTensor);
+}
+
+function readWeights(f: GGUFFile, stream: boolean, onTensor?: (done: number, total: number) => void): StreamedWeights {
   const c = configFromGGUF(f);
   const D = c.dim, dims = layerDims(c), tensors = layerTensors(c);
-  const total = c.nLayers + 2;
-  const tokenEmbedding = readFloat(f, NAMES.tokenEmbedding.gguf, c.vocabSize, D);
-  onTensor?.(1, total);
-  const layers: LayerWeights[] = [];
+  const hasOutput = f.tensor(NAMES.output.gguf) !== undefined;
+  const matrices = 1 + (hasOutput ? 1 : 0) + c.nLayers * tensors.filter((t) => t.kind === 'linear').length;
+  let done = 0;
+  const tick = () => onTensor?.(++done, matrices);
+  const fileMatrix = (name: string, rows: number, cols: number, load: () => Matrix): FileMatrix | undefined => {
+    const info = f.tensor(name);
+    if (!stream || !info || f.tensor(name.replace(/\.weight$/, '.scale'))) return undefined;
+    expectDims(info, [cols, rows]);
+    return {
+      kind: 'file',
+      tensor: { type: info.type, rows, cols, nbytes: info.nbytes, read: (dst) => { f.readTensorInto(info, dst); tick(); } },
+      load: () => { const m = load(); tick(); return m; },
+    };
+  };
+  const floatMatrix = (name: string): FloatMatrix | FileMatrix => {
+    const load = (): FloatMatrix => readFloat(f, name, c.vocabSize, D);
+    const info = f.tensor(name);
+    const lazy = info && !isTernaryType(info.type) ? fileMatrix(name, c.vocabSize, D, () => ({ kind: 'float', m: load() })) : undefined;
+    if (lazy) return lazy;
+    const m = load();
+    tick();
+    return m;
+  };
+  const tokenEmbedding = floatMatrix(NAMES.tokenEmbedding.gguf);
+  const layers: Array<LayerWeights<Matrix | FileMatrix>> = [];
   for (let l = 0; l < c.nLayers; l++) {
-    const L: Partial<LayerWeights> = {};
+    const L: Partial<LayerWeights<Matrix | FileMatrix>> = {};
     for (const t of tensors) {
       const [rows, cols] = t.shape(dims), name = ggufLayerName(l, t);
-      (L as Record<string, unknown>)[t.key] = t.kind === 'norm'
-        ? readVector(f, name, cols)
-        : readMatrix(f, name, rows, cols, c.arch !== 'llama');
+      if (t.kind === 'norm') { (L as Record<string, unknown>)[t.key] = readVector(f, name, cols); continue; }
+      const load = () => readMatrix(f, name, rows, cols, c.arch !== 'llama');
+      const info = f.tensor(name);
+      const lazy = info && isTernaryType(info.type) ? fileMatrix(name, rows, cols, load) : undefined;
+      (L as Record<string, unknown>)[t.key] = lazy ?? load();
+      if (!lazy) tick();
     }
-    layers.push(L as LayerWeights);
-    onTensor?.(l + 2, total);
+    layers.push(L as LayerWeights<Matrix | FileMatrix>);
   }
   const outputNorm = readVector(f, NAMES.outputNorm.gguf, D);
-  const output = f.tensor(NAMES.output.gguf) ? readFloat(f, NAMES.output.gguf, c.vocabSize, D) : undefined;
-  onTensor?.(total, total);
+  const output = hasOutput ? floatMatrix(NAMES.output.gguf) : undefined;
   return { config: c, tokenEmbedding, layers, outputNorm, output };
 }
 

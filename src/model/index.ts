@@ -7,12 +7,12 @@ import { createBackend, type BackendName } from '../kernels/index.js';
 import type { Backend, KVDtype } from '../kernels/backend.js';
 import { tokenizerFromGGUF } from '../tokenizer/gguf.js';
 import type { Tokenizer } from '../tokenizer/types.js';
-import { weightsFromGGUF } from './gguf-model.js';
+import { streamedWeightsFromGGUF, weightsFromGGUF } from './gguf-model.js';
 import { loadHFDirectory } from './hf-model.js';
 import { loadHFTokenizer } from '../tokenizer/hf.js';
 import { isHFDirectory } from '../formats/hf-checkpoint.js';
 import { Model, type ModelInfo } from './transformer.js';
-import type { ModelWeights } from './types.js';
+import type { ModelWeights, StreamedWeights } from './types.js';
 
 export interface LoadOptions {
   backend?: BackendName | Backend;
@@ -36,10 +36,16 @@ async function backendOf(opts: LoadOptions): Promise<Backend> {
 }
 
 export async function modelFromWeights(weights: ModelWeights, tokenizer: Tokenizer, opts: LoadOptions = {}, info: Partial<ModelInfo> = {}): Promise<Model> {
-  const backend = await backendOf(opts);
+  return build(await backendOf(opts), () => weights, tokenizer, opts, info);
+}
+
+/** The Model over `backend`; weights(stream) gives them (partly left in their file when stream is true). */
+function build(backend: Backend, weights: (stream: boolean) => StreamedWeights, tokenizer: Tokenizer,
+               opts: LoadOptions, info: Partial<ModelInfo>): Model {
   try {
     const keep = opts.keepWeights || backend.name === 'reference';
-    const model = new Model(keep ? weights : undefined, weights, tokenizer, backend, info,
+    const w = weights(!keep && !!backend.prepareGGML);
+    const model = new Model(keep ? (w as ModelWeights) : undefined, w, tokenizer, backend, info,
       { memoryBytes: opts.kvMemoryBytes, dtype: opts.kvType });
     if (opts.contextLength !== undefined) model.defaultContextLength = opts.contextLength;
     model.ownsBackend = typeof opts.backend !== 'object'; // a Backend passed in stays the caller's to dispose
@@ -56,10 +62,14 @@ function ggufInfo(f: GGUFFile): Partial<ModelInfo> {
   return { tensorTypes: types, fileBytes: f.size };
 }
 
+/**
+ * A Model from an open GGUF (kept open until this returns). With a backend that reads files itself
+ * (WASM: prepareGGML) and no keepWeights, the big tensors go from the file straight into its memory.
+ */
 export async function modelFromGGUF(f: GGUFFile, opts: LoadOptions = {}): Promise<Model> {
-  const weights = weightsFromGGUF(f, opts.onProgress);
   const tokenizer = tokenizerFromGGUF((k) => f.get(k));
-  return modelFromWeights(weights, tokenizer, opts, ggufInfo(f));
+  const weights = (stream: boolean) => (stream ? streamedWeightsFromGGUF : weightsFromGGUF)(f, opts.onProgress);
+  return build(await backendOf(opts), weights, tokenizer, opts, ggufInfo(f));
 }
 
 /** What a model path holds, read without building a Model: the one place a path's format is decided. */
@@ -106,6 +116,14 @@ export function readModelSource(path: string, onProgress?: Progress): ModelSourc
 
 /** Loads a GGUF file or a Hugging Face directory; with no path, the bundled model (defaultModelPath()). */
 export async function loadModel(path: string = defaultModelPath(), opts: LoadOptions = {}): Promise<Model> {
+  if (statSync(path, { throwIfNoEntry: false })?.isFile()) {
+    const f = openGGUF(path);
+    try {
+      return await modelFromGGUF(f, opts);
+    } finally {
+      f.close();
+    }
+  }
   const { weights, tokenizer, info } = readModelSource(path, opts.onProgress);
   return modelFromWeights(weights, tokenizer, opts, info);
 }
@@ -118,5 +136,5 @@ export { Model, Session, CHUNK, type ModelInfo } from './transformer.js';
 export { KVCache, KVSequence, KVBudgetError, DEFAULT_KV_MEMORY, type KVCacheOptions, type KVCacheStats } from './kv-cache.js';
 export type { GenerateOptions, GenerationChunk, GenerationResult } from './generate.js';
 export { Sampler, argmax, type SamplingOptions } from './sampling.js';
-export { writeModelGGUF, weightsFromGGUF, configFromGGUF } from './gguf-model.js';
+export { writeModelGGUF, weightsFromGGUF, streamedWeightsFromGGUF, configFromGGUF } from './gguf-model.js';
 export type { ModelConfig, ModelWeights, Matrix, LayerWeights, Architecture } from './types.js';

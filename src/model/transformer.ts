@@ -9,9 +9,8 @@
  */
 import type { Backend, PagedRows, PreparedFloat, PreparedTernary } from '../kernels/backend.js';
 import type { FloatMatrix } from '../quant/matrix.js';
-import { f16ToF32 } from '../quant/half.js';
 import type { Tokenizer } from '../tokenizer/types.js';
-import type { Matrix, ModelConfig, ModelWeights } from './types.js';
+import type { FileMatrix, Matrix, ModelConfig, ModelWeights, StreamedWeights } from './types.js';
 import { generate, type GenerateOptions, type GenerationChunk, type GenerationResult } from './generate.js';
 import { KVCache, type KVCacheOptions, type KVSequence } from './kv-cache.js';
 
@@ -111,7 +110,7 @@ export class Model {
   readonly config: ModelConfig;
   readonly info: ModelInfo;
   private readonly layers: PreparedLayer[];
-  private readonly embedding: FloatMatrix;
+  private readonly embedding: PreparedFloat; // token embedding; the same handle as output when tied (one copy)
   private readonly outputNorm: Float32Array;
   private readonly output: PreparedFloat;
   // scratch (CHUNK rows)
@@ -119,19 +118,32 @@ export class Model {
   private readonly q: Float32Array; private readonly k: Float32Array; private readonly v: Float32Array; private readonly att: Float32Array;
   private readonly o: Float32Array; private readonly g: Float32Array; private readonly u: Float32Array; private readonly hq: Int8Array;
   private readonly logits: Float32Array; private readonly pos: Int32Array; private readonly xl: Float32Array;
+  private readonly ids: Int32Array; // (CHUNK) token ids of the rows
   /** The rows of a pass in the KV cache: row r is position pos[r] of the sequence with block table tables[r]. */
   private readonly rows: PagedRows & { tables: Int32Array[] };
   /** The KV cache every session of this model takes its blocks from. */
   readonly kvCache: KVCache;
 
-  constructor(readonly weights: ModelWeights | undefined, w: ModelWeights, readonly tokenizer: Tokenizer, readonly backend: Backend,
+  /** `w` may leave matrices in their file (StreamedWeights): they are read here, once, as they are prepared. */
+  constructor(readonly weights: ModelWeights | undefined, w: StreamedWeights, readonly tokenizer: Tokenizer, readonly backend: Backend,
               extraInfo: Partial<ModelInfo> = {}, kvOptions: KVCacheOptions = {}) {
     const c = (this.config = w.config);
-    if (c.vocabSize !== w.tokenEmbedding.rows) throw new Error(`vocab size ${c.vocabSize} differs from the embedding's ${w.tokenEmbedding.rows} rows`);
+    const shapeOf = (e: FloatMatrix | FileMatrix) => ('kind' in e ? e.tensor : e);
+    const E = shapeOf(w.tokenEmbedding);
+    if (c.vocabSize !== E.rows) throw new Error(`vocab size ${c.vocabSize} differs from the embedding's ${E.rows} rows`);
     if (tokenizer.vocabSize > c.vocabSize) throw new Error(`tokenizer has ${tokenizer.vocabSize} tokens but the model only ${c.vocabSize}`);
-    let params = w.tokenEmbedding.rows * w.tokenEmbedding.cols + w.outputNorm.length + (w.output ? w.output.rows * w.output.cols : 0);
+    const O = w.output ? shapeOf(w.output) : undefined;
+    let params = E.rows * E.cols + w.outputNorm.length + (O ? O.rows * O.cols : 0);
     let ternaryParams = 0, bytes = 0, ternaryBytes = 0;
-    const prep = (m: Matrix): Linear => {
+    const prep = (m: Matrix | FileMatrix): Linear => {
+      if (m.kind === 'file') {
+        const p = backend.prepareGGML?.(m.tensor);
+        if (!p) return prep(m.load());
+        params += m.tensor.rows * m.tensor.cols;
+        bytes += p.w.bytes;
+        if (p.kind === 'ternary') { ternaryParams += m.tensor.rows * m.tensor.cols; ternaryBytes += p.w.bytes; }
+        return p;
+      }
       params += m.m.rows * m.m.cols;
       if (m.kind === 'ternary') {
         const p = backend.prepareTernary(m.m);
@@ -150,16 +162,24 @@ export class Model {
         wq: prep(L.wq), wk: prep(L.wk), wv: prep(L.wv), wo: prep(L.wo), wGate: prep(L.wGate), wUp: prep(L.wUp), wDown: prep(L.wDown),
       };
     });
-    this.embedding = w.tokenEmbedding;
+    const prepFloat = (e: FloatMatrix | FileMatrix): PreparedFloat => {
+      if (!('kind' in e)) return backend.prepareFloat(e);
+      const p = backend.prepareGGML?.(e.tensor);
+      if (p?.kind === 'float') return p.w;
+      const m = e.load();
+      if (m.kind !== 'float') throw new Error('embedding and output must be float matrices');
+      return backend.prepareFloat(m.m);
+    };
+    this.embedding = prepFloat(w.tokenEmbedding);
     this.outputNorm = w.outputNorm;
-    this.output = backend.prepareFloat(w.output ?? w.tokenEmbedding);
-    bytes += this.output.bytes;
+    this.output = w.output ? prepFloat(w.output) : this.embedding;
+    bytes += this.output.bytes; // what decoding streams: an untied embedding is only looked up
     const D = c.dim, qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim, F = c.ffnDim, n = CHUNK;
     const f = (len: number) => backend.allocF32(len);
     this.x = f(n * D); this.xb = f(n * Math.max(D, qDim)); this.xq = backend.allocI8(n * Math.max(D, qDim, F)); this.inv = f(n);
     this.q = f(n * qDim); this.k = f(n * kvDim); this.v = f(n * kvDim); this.att = f(n * qDim); this.o = f(n * D);
     this.g = f(n * F); this.u = f(n * F); this.hq = backend.allocI8(n * F);
-    this.logits = f(n * c.vocabSize); this.pos = new Int32Array(n); this.xl = f(n * D);
+    this.logits = f(n * c.vocabSize); this.pos = new Int32Array(n); this.xl = f(n * D); this.ids = new Int32Array(n);
     this.rows = { tables: new Array<Int32Array>(n), positions: this.pos };
     this.kvCache = new KVCache(backend, { nLayers: c.nLayers, kvDim }, kvOptions);
     this.defaultContextLength = Math.min(c.contextLength, 4096);
@@ -211,12 +231,8 @@ export class Model {
     for (const run of runs) run.s.kv.reserve(run.pos0, run.pos0 + run.len);
     for (let r = 0; r < n; r++) this.rows.tables[r] = sessions[r].kv.table;
     // token embedding
-    const E = this.embedding;
-    for (let r = 0; r < n; r++) {
-      const o = tokens[r] * D;
-      if (E.dtype === 'f32') this.x.set((E.data as Float32Array).subarray(o, o + D), r * D);
-      else for (let j = 0; j < D; j++) this.x[r * D + j] = f16ToF32(E.data[o + j]);
-    }
+    for (let r = 0; r < n; r++) this.ids[r] = tokens[r];
+    be.gatherRows(this.embedding, this.ids, n, this.x);
     const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: hd };
     for (let l = 0; l < c.nLayers; l++) {
       const L = this.layers[l];

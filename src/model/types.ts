@@ -3,7 +3,7 @@
  * and the converters. A loader's job is to produce ModelWeights + a Tokenizer; the engine
  * (transformer.ts) never knows where they came from.
  */
-import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
+import type { FloatMatrix, GGMLTensor, TernaryMatrix } from '../quant/matrix.js';
 
 export type Architecture =
   | 'bitnet'        // llama.cpp `bitnet`: SiLU-gated FFN, sub-norms, NEOX rope, tied head
@@ -32,21 +32,30 @@ export type Matrix =
   | { kind: 'ternary'; m: TernaryMatrix }
   | { kind: 'float'; m: FloatMatrix };
 
-export interface LayerWeights {
+/**
+ * A matrix left in its GGUF file (weightsFromGGUF with `stream`): a backend with prepareGGML reads its
+ * bytes straight into its own memory; any other converts it with load() to what the eager path gives.
+ */
+export interface FileMatrix { kind: 'file'; tensor: GGMLTensor; load(): Matrix }
+
+export interface LayerWeights<M = Matrix> {
   attnNorm: Float32Array;
-  wq: Matrix; wk: Matrix; wv: Matrix;
+  wq: M; wk: M; wv: M;
   attnSubNorm?: Float32Array;
-  wo: Matrix;
+  wo: M;
   ffnNorm: Float32Array;
-  wGate: Matrix; wUp: Matrix;
+  wGate: M; wUp: M;
   ffnSubNorm?: Float32Array;
-  wDown: Matrix;
+  wDown: M;
 }
 
-export interface ModelWeights {
+export interface ModelWeights<M = Matrix, E = FloatMatrix> {
   config: ModelConfig;
-  tokenEmbedding: FloatMatrix;   // [vocab, dim]
-  layers: LayerWeights[];
+  tokenEmbedding: E;             // [vocab, dim]
+  layers: LayerWeights<M>[];
   outputNorm: Float32Array;
-  output?: FloatMatrix;          // [vocab, dim]; undefined = tied to tokenEmbedding
+  output?: E;                    // [vocab, dim]; undefined = tied to tokenEmbedding
 }
+
+/** What the engine takes: in-memory weights, or weights partly still in their file. */
+export type StreamedWeights = ModelWeights<Matrix | FileMatrix, FloatMatrix | FileMatrix>;
