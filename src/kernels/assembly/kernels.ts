@@ -277,6 +277,11 @@ export function f32Rows(w: usize, cols: i32, x: usize, n: i32, out: usize, rows:
   return v128.and(i32x4.shr_s(v, 3), i32x4.splat(0x8fffe000));
 }
 
+// Sign-extended half bits in i32 lanes -> the f32 whose value is the half's times 2^-112 (see widen16).
+@inline function halfBits(h: v128): v128 {
+  return v128.and(i32x4.shl(h, 13), i32x4.splat(0x8fffe000));
+}
+
 const TWO_112: f32 = 5.192296858534828e33;
 const TWO_M112: f32 = 1.925929944387236e-34;
 
