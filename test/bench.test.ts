@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { benchModel, benchSynthetic, formatModelBench, runBench, type ModelLoader } from '../src/bench/model.js';
 import { loadModel } from '../src/model/index.js';
 import { SHAPES } from '../src/model/synth.js';
+import { CLI } from './util.js';
 
 const busy = (ms: number) => { const end = performance.now() + ms; while (performance.now() < end) { /* spin */ } };
 
@@ -43,12 +44,11 @@ test('benchSynthetic: the engine loads a GGUF of the shape table\'s shape; unkno
 });
 
 test('bitnet bench: --json output and a clear error without a target', () => {
-  const cli = new URL('../../bin/bitnet.js', import.meta.url).pathname;
-  const out = execFileSync('node', [cli, 'bench', '--synthetic', 'tiny', '--prompt', '4', '--gen', '2', '--threads', '1', '--json'], { encoding: 'utf8' });
+  const out = execFileSync('node', [CLI, 'bench', '--synthetic', 'tiny', '--prompt', '4', '--gen', '2', '--threads', '1', '--json'], { encoding: 'utf8' });
   const r = JSON.parse(out) as { model: string; decodeTokPerS: number };
   assert.equal(r.model, 'synthetic tiny');
   assert.ok(r.decodeTokPerS > 0);
-  const bad = spawnSync('node', [cli, 'bench'], { encoding: 'utf8' });
+  const bad = spawnSync('node', [CLI, 'bench'], { encoding: 'utf8' });
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /nothing to measure/);
   assert.doesNotMatch(bad.stderr, /at .*\.js:\d+/); // no stack trace
@@ -84,13 +84,12 @@ test('benchModel drives an engine: one session reset per run, bytes per token fr
 });
 
 test('bench --model on `bitnet synth`\'s file and bench --synthetic measure the same model', () => {
-  const cli = new URL('../../bin/bitnet.js', import.meta.url).pathname;
   const dir = mkdtempSync(join(tmpdir(), 'bitnet-bench-model-'));
   try {
     const path = join(dir, 'tiny.gguf');
-    const synth = spawnSync('node', [cli, 'synth', '--shape', 'tiny', '--type', 'tq2_0', '-o', path], { encoding: 'utf8' });
+    const synth = spawnSync('node', [CLI, 'synth', '--shape', 'tiny', '--type', 'tq2_0', '-o', path], { encoding: 'utf8' });
     assert.equal(synth.status, 0, synth.stderr);
-    const run = (args: string[]) => JSON.parse(execFileSync('node', [cli, 'bench', ...args, '--prompt', '8', '--gen', '4', '--threads', '2', '--json'],
+    const run = (args: string[]) => JSON.parse(execFileSync('node', [CLI, 'bench', ...args, '--prompt', '8', '--gen', '4', '--threads', '2', '--json'],
       { encoding: 'utf8' })) as { model: string; decodeTokPerS: number; weightBytes: number; threads: number };
     const file = run(['--model', path]), shape = run(['--synthetic', 'tiny']);
     assert.equal(file.model, 'tiny.gguf');

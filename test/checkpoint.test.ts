@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { FAULT_POINTS, listCheckpoints, loadCheckpoint } from '../src/train/checkpoint.js';
 import { train } from '../src/train/trainer.js';
 import { PRESETS } from '../src/train/presets.js';
+import { CLI } from './util.js';
 
-const bin = new URL('../../bin/bitnet.js', import.meta.url).pathname;
 const data = new URL('../../test/fixtures/kjv-sample.txt', import.meta.url).pathname;
 // tiny preset: checkpoints at steps 10, 20 (and 22, the last); 22 steps
-const trainArgs = (out: string) => [bin, 'train', '--config', 'tiny', '--steps', '22', '--data', data, '--out', out, '--export', 'i2_s'];
+const trainArgs = (out: string) => [CLI, 'train', '--config', 'tiny', '--steps', '22', '--data', data, '--out', out, '--export', 'i2_s'];
 
 function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; signal: string | null; err: string }> {
   return new Promise((resolve) => {

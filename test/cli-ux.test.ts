@@ -11,12 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatDuration, progressBar } from '../src/cli/progress.js';
 import { defaultModelPath } from '../src/model/index.js';
+import { CLI } from './util.js';
 
-const bin = new URL('../../bin/bitnet.js', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'bitnet-ux-'));
 const bundled = defaultModelPath();
-const cli = (args: string[], input?: string) => execFileSync(process.execPath, [bin, ...args], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
-const fails = (args: string[]) => { const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' }); assert.equal(r.status, 1, r.stdout); return r.stderr; };
+const cli = (args: string[], input?: string) => execFileSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+const fails = (args: string[]) => { const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' }); assert.equal(r.status, 1, r.stdout); return r.stderr; };
 const runJson = (args: string[], input?: string) => JSON.parse(cli(['run', '--json', '--temperature', '0', '-n', '12', ...args], input));
 const tokens = (text: string, model = bundled) => JSON.parse(cli(['tokenize', '--model', model, text])).tokens as number[];
 
@@ -87,8 +87,8 @@ test('chat: history changes the reply, /reset forgets it', () => {
 });
 
 test('chat: Ctrl-C stops the reply being generated, the conversation goes on', async () => {
-  execFileSync(process.execPath, [bin, 'synth', '--shape', 'tiny', '-o', join(dir, 'tiny.gguf')]);
-  const p = spawn(process.execPath, [bin, 'chat', '--backend', 'reference', '--temperature', '0', '-n', '400', '--model', join(dir, 'tiny.gguf')]);
+  execFileSync(process.execPath, [CLI, 'synth', '--shape', 'tiny', '-o', join(dir, 'tiny.gguf')]);
+  const p = spawn(process.execPath, [CLI, 'chat', '--backend', 'reference', '--temperature', '0', '-n', '400', '--model', join(dir, 'tiny.gguf')]);
   let out = '';
   const exited = new Promise<number | null>((r) => p.on('exit', r));
   p.stdin.write('hello\n');
@@ -121,7 +121,7 @@ test('quantize --ptq takes what convert --type f16 writes (full precision storag
   const f16 = join(dir, 'full.gguf'), q = join(dir, 'q.gguf');
   cli(['convert', bundled, f16, '--type', 'f16']);
   assert.ok(JSON.parse(cli(['info', '--model', f16, '--json'])).tensorTypes.F16 > 1);
-  execFileSync(process.execPath, [bin, 'quantize', '--ptq', f16, q], { stdio: 'pipe' });
+  execFileSync(process.execPath, [CLI, 'quantize', '--ptq', f16, q], { stdio: 'pipe' });
   const logits = (m: string) => JSON.parse(cli(['logits', '--model', m, '--tokens', '1,2,3'])).logits[0] as number[];
   const a = logits(q), b = logits(bundled);
   assert.ok(a.every((x, i) => Math.abs(x - b[i]) < 1e-3)); // exactly ternary values: kept, not re-scaled

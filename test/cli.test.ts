@@ -4,11 +4,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CLI } from './util.js';
 
-const bin = new URL('../../bin/bitnet.js', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'bitnet-cli-'));
 const model = join(dir, 'tiny.gguf');
-const cli = (...args: string[]) => execFileSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+const cli = (...args: string[]) => execFileSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 
 test('synth --type f16 writes the FP16 LLaMA baseline (every linear f16, no sub-norms) that runs', () => {
   const fp = join(dir, 'tiny-f16.gguf');
@@ -49,24 +49,24 @@ test('synth, info --json, logits --json, tokenize --json, run', () => {
     const cut = cli(...args, '--stop', stop);
     assert.equal(cut.trimEnd(), 'hello' + gen.slice(0, gen.indexOf(stop)));
   }
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
   assert.match(r.stderr, /tok\/s/);
 });
 
 test('bad input gives a clear error and exit code 1', () => {
-  const r = spawnSync(process.execPath, [bin, 'logits', '--model', model, '--tokens', '1,99999'], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [CLI, 'logits', '--model', model, '--tokens', '1,99999'], { encoding: 'utf8' });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /not a token id/);
-  const r2 = spawnSync(process.execPath, [bin, 'info', '--model', join(dir, 'nope.gguf')], { encoding: 'utf8' });
+  const r2 = spawnSync(process.execPath, [CLI, 'info', '--model', join(dir, 'nope.gguf')], { encoding: 'utf8' });
   assert.equal(r2.status, 1);
   assert.match(r2.stderr, /model not found/);
-  const r3 = spawnSync(process.execPath, [bin, 'info', '--model', bin], { encoding: 'utf8' });
+  const r3 = spawnSync(process.execPath, [CLI, 'info', '--model', CLI], { encoding: 'utf8' });
   assert.equal(r3.status, 1);
   assert.match(r3.stderr, /not a GGUF file/);
   assert.doesNotMatch(r3.stderr, /\n\s+at /); // no stack trace
   for (const [args, msg] of [[['synth', '--shape', '5b', '-o', join(dir, 'x.gguf')], /unknown shape/], [['run', '--model', model, '--top-p', '2'], /--top-p must be <= 1/],
     [['tokenize', '--model', model], /nothing to tokenize/]] as const) {
-    const e = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+    const e = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
     assert.equal(e.status, 1, args.join(' '));
     assert.match(e.stderr, msg);
   }

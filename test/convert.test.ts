@@ -9,9 +9,9 @@ import { synthTokenizer, synthWeights } from '../src/model/synth.js';
 import { writeModelGGUF } from '../src/model/gguf-model.js';
 import { openGGUF } from '../src/formats/gguf.js';
 import { ggmlTypeName } from '../src/quant/ggml.js';
+import { CLI } from './util.js';
 
-const bin = new URL('../../bin/bitnet.js', import.meta.url).pathname;
-const cli = (...args: string[]) => execFileSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+const cli = (...args: string[]) => execFileSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 const logits = (model: string): number[][] => JSON.parse(cli('logits', '--model', model, '--tokens', '1,50,60,70,80', '--all', '--json', '--backend', 'reference')).logits;
 const SHAPE = { dim: 256, nLayers: 1, nHeads: 4, ffnDim: 256, vocabSize: 320, contextLength: 64 };
 
@@ -65,7 +65,7 @@ test('quantize --ptq: ternary output and perplexity before/after', () => {
 });
 
 test('bad input: exit 1, a message, no stack trace', () => {
-  const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+  const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
   for (const [args, re] of [
     [['convert', '/nonexistent/x.gguf', '/tmp/y.gguf'], /model not found/],
     [['convert', '/nonexistent/x.gguf', '/tmp/y.gguf', '--type', 'q4'], /--type must be one of/],

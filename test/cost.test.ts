@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { energyPerToken, linearParams, weightBytesModel } from '../src/bench/cost.js';
 import { SHAPES, synthWeights } from '../src/model/synth.js';
+import { CLI } from './util.js';
 
 test('energy model: ops counted from the model\'s real linear weights; 71.4x is the paper\'s constants ratio', () => {
   // linearParams must count every weight a decoding step multiplies: compare with the weights synth builds
@@ -27,8 +28,7 @@ test('energy model: ops counted from the model\'s real linear weights; 71.4x is 
 
 test('bitnet cost --shapes tiny measures every form and writes the report and plots', () => {
   const out = mkdtempSync(join(tmpdir(), 'cost-'));
-  const bin = new URL('../../bin/bitnet.js', import.meta.url).pathname;
-  const rows = JSON.parse(execFileSync(process.execPath, [bin, 'cost', '--shapes', 'tiny', '--out', out, '--batches', '1,2', '--budget', '120', '--threads', '1', '--json'], { encoding: 'utf8' }));
+  const rows = JSON.parse(execFileSync(process.execPath, [CLI, 'cost', '--shapes', 'tiny', '--out', out, '--batches', '1,2', '--budget', '120', '--threads', '1', '--json'], { encoding: 'utf8' }));
   assert.equal(rows.length, 3);
   for (const r of rows) {
     assert.equal(r.measured, true, JSON.stringify(r));

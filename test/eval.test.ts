@@ -9,6 +9,7 @@ import { TASKS, evaluateTask, hellaswagPreprocess } from '../src/eval/tasks.js';
 import type { Scorer } from '../src/eval/scoring.js';
 import { logProb } from '../src/eval/scoring.js';
 import type { Tokenizer } from '../src/tokenizer/types.js';
+import { CLI } from './util.js';
 
 test('rolling windows: disjoint predictions covering every token, lm-eval contexts', () => {
   const toks = [10, 11, 12, 13, 14, 15, 16];
@@ -73,10 +74,9 @@ test('task formats and acc / acc_norm on hand-computed cases', () => {
 });
 
 test('bitnet eval ppl and tasks run end to end on a model (JSON)', () => {
-  const bin = new URL('../../bin/bitnet.js', import.meta.url).pathname;
   const dir = mkdtempSync(join(tmpdir(), 'bitnet-eval-'));
   const model = join(dir, 'm.gguf');
-  const run = (...a: string[]) => execFileSync(process.execPath, [bin, ...a], { encoding: 'utf8' });
+  const run = (...a: string[]) => execFileSync(process.execPath, [CLI, ...a], { encoding: 'utf8' });
   run('synth', '--shape', 'tiny', '-o', model);
   writeFileSync(join(dir, 't.txt'), 'In the beginning God created the heaven and the earth. '.repeat(20));
   const ppl = JSON.parse(run('eval', 'ppl', '--model', model, '--data', join(dir, 't.txt'), '--ctx', '64', '--json'));

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { KVBudgetError, KVCache, loadModel, modelFromWeights } from '../src/model/index.js';
 import { ReferenceBackend } from '../src/kernels/reference.js';
 import { synthTokenizer, synthWeights } from '../src/model/synth.js';
+import { synthModel } from './util.js';
 
 const shape = { dim: 256, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnDim: 512, vocabSize: 300, contextLength: 128 };
 const bundled = new URL('../../models/default.gguf', import.meta.url).pathname;
@@ -103,7 +104,7 @@ test('f16 cells against f32: logits within 0.5% of their spread on the bundled m
 });
 
 test('prefix reuse: a forked session gives the logits of a fresh evaluation; the source is unaffected', async () => {
-  const m = await modelFromWeights(synthWeights(shape, 9, 2), synthTokenizer(shape.vocabSize), { backend: 'wasm', threads: 2, kvMemoryBytes: 8 * 2 ** 20 });
+  const m = await synthModel(shape, 9, 2, { backend: 'wasm', threads: 2, kvMemoryBytes: 8 * 2 ** 20 });
   const prefix = tokens(21), a = tokens(9, 1), b = tokens(6, 2);
   const fresh = (seq: number[]) => { const s = m.createSession(); const l = s.evaluate(seq).slice(); s.dispose(); return l; };
   const src = m.createSession();

@@ -7,6 +7,7 @@ import { loadModel, modelFromWeights, writeModelGGUF, Sampler } from '../src/mod
 import { synthTokenizer, synthWeights } from '../src/model/synth.js';
 import type { ModelWeights } from '../src/model/types.js';
 import { f16ToF32, f32ToF16 } from '../src/quant/half.js';
+import { synthModel } from './util.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bitnet-model-'));
 const shape = { dim: 256, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnDim: 512, vocabSize: 300, contextLength: 64 };
@@ -115,7 +116,7 @@ test('a 32000-token synthetic vocabulary survives a GGUF round trip (header larg
 
 test('prompts longer than one chunk, truncate() and reset() keep the logits of a fresh evaluation', async () => {
   const sh = { dim: 256, nLayers: 1, nHeads: 4, nKvHeads: 1, ffnDim: 256, vocabSize: 300, contextLength: 160 };
-  const m = await modelFromWeights(synthWeights(sh, 9, 4), synthTokenizer(sh.vocabSize), { backend: 'reference' });
+  const m = await synthModel(sh, 9, 4, { backend: 'reference' });
   const seq = Array.from({ length: 70 }, (_, i) => (i * 37 + 1) % sh.vocabSize);
   const all: Float32Array[] = [];
   const s = m.createSession({ contextLength: 100 });

@@ -6,15 +6,15 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { modelFromWeights, type Model } from '../src/model/index.js';
-import { synthTokenizer, synthWeights } from '../src/model/synth.js';
+import { type Model } from '../src/model/index.js';
 import { Sampler } from '../src/model/sampling.js';
 import { tokenLogprob } from '../src/model/generate.js';
 import { BitnetServer, type ServeOptions } from '../src/serve/server.js';
 import type { Tokenizer } from '../src/tokenizer/types.js';
+import { synthModel } from './util.js';
 
 const shape = { dim: 128, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnDim: 256, vocabSize: 300, contextLength: 256 };
-const model: Model = await modelFromWeights(synthWeights(shape, 21, 4), synthTokenizer(shape.vocabSize), { backend: 'wasm', threads: 1 });
+const model: Model = await synthModel(shape, 21, 4, { backend: 'wasm', threads: 1 });
 const servers: BitnetServer[] = [];
 after(async () => { for (const s of servers.splice(0)) await s.close(); model.dispose(); });
 

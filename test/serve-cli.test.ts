@@ -5,18 +5,17 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { writeModelGGUF } from '../src/model/index.js';
 import { synthTokenizer, synthWeights } from '../src/model/synth.js';
+import { CLI } from './util.js';
 
-const BIN = fileURLToPath(new URL('../../bin/bitnet.js', import.meta.url));
 
 test('bitnet serve: listens on the printed port, SIGTERM drains and exits 0', { timeout: 30_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bitnet-serve-cli-'));
   const shape = { dim: 256, nLayers: 1, nHeads: 4, nKvHeads: 4, ffnDim: 512, vocabSize: 300, contextLength: 128 };
   const file = join(dir, 'm.gguf');
   writeModelGGUF(file, synthWeights(shape, 9, 4), synthTokenizer(shape.vocabSize));
-  const child = spawn(process.execPath, [BIN, 'serve', '--model', file, '--port', '0', '-t', '1', '--api-key', 'k'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'serve', '--model', file, '--port', '0', '-t', '1', '--api-key', 'k'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   const url = await new Promise<string>((resolve, reject) => {

@@ -7,13 +7,13 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { modelFromWeights, type Model } from '../src/model/index.js';
 import { synthTokenizer, synthWeights } from '../src/model/synth.js';
 import { BitnetServer, type ServeOptions } from '../src/serve/server.js';
 import { renderChat } from '../src/tokenizer/chat.js';
 import { renderTemplate } from '../src/tokenizer/template-limits.js';
 import type { Tokenizer } from '../src/tokenizer/types.js';
+import { CLI } from './util.js';
 
 const shape = { dim: 64, nLayers: 1, nHeads: 2, nKvHeads: 2, ffnDim: 128, vocabSize: 300, contextLength: 128 };
 let template: string | undefined;
@@ -46,10 +46,9 @@ const completion = JSON.stringify({ prompt: 'hello', max_tokens: 2, temperature:
 test('an empty API key is an error at start (server and CLI), not "no authentication"', async () => {
   assert.throws(() => new BitnetServer(model, { apiKey: '' }), /--api-key is empty/);
   assert.throws(() => new BitnetServer(model, { apiKey: '  ' }), /empty/);
-  const bin = fileURLToPath(new URL('../../bin/bitnet.js', import.meta.url));
   for (const [args, env] of [[['--api-key', ''], {}], [[], { BITNET_API_KEY: '' }]] as const) {
     const r = await new Promise<{ code: number | null; err: string }>((resolve) => {
-      const c = spawn(process.execPath, [bin, 'serve', '--model', '/nonexistent.gguf', '--port', '0', ...args], { env: { ...process.env, ...env } });
+      const c = spawn(process.execPath, [CLI, 'serve', '--model', '/nonexistent.gguf', '--port', '0', ...args], { env: { ...process.env, ...env } });
       let err = ''; c.stderr.on('data', (d) => (err += d));
       c.on('close', (code) => resolve({ code, err }));
     });

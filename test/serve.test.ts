@@ -8,9 +8,10 @@ import { BitnetServer, type ServeOptions } from '../src/serve/server.js';
 import { runServerBench } from '../src/bench/server-load.js';
 import { renderChat } from '../src/tokenizer/chat.js';
 import type { Tokenizer } from '../src/tokenizer/types.js';
+import { synthModel } from './util.js';
 
 const shape = { dim: 128, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnDim: 256, vocabSize: 300, contextLength: 256 };
-const model: Model = await modelFromWeights(synthWeights(shape, 21, 4), synthTokenizer(shape.vocabSize), { backend: 'wasm', threads: 1 });
+const model: Model = await synthModel(shape, 21, 4, { backend: 'wasm', threads: 1 });
 const servers: BitnetServer[] = [];
 // closed in the last test, not in after(): the root after() only runs once the event loop is idle, which
 // keep-alive sockets postpone by seconds

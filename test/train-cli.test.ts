@@ -5,13 +5,13 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
+import { CLI } from './util.js';
 
-const bin = new URL('../../bin/bitnet.js', import.meta.url).pathname;
 const data = new URL('../../test/fixtures/kjv-sample.txt', import.meta.url).pathname;
 
 test('bitnet train: SIGINT saves a checkpoint mid-run, --resume finishes it and exports', async () => {
   const out = mkdtempSync(join(tmpdir(), 'train-cli-'));
-  const args = [bin, 'train', '--config', 'tiny', '--steps', '100000', '--data', data, '--out', out];
+  const args = [CLI, 'train', '--config', 'tiny', '--steps', '100000', '--data', data, '--out', out];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '', stdout = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -38,7 +38,7 @@ test('bitnet train: SIGINT saves a checkpoint mid-run, --resume finishes it and 
 
 test('bitnet train: bad input is a one-line error and exit code 1', async () => {
   const run = (extra: string[]) => new Promise<{ code: number | null; err: string }>((resolve) => {
-    const c = spawn(process.execPath, [bin, 'train', '--out', mkdtempSync(join(tmpdir(), 'train-bad-')), ...extra]);
+    const c = spawn(process.execPath, [CLI, 'train', '--out', mkdtempSync(join(tmpdir(), 'train-bad-')), ...extra]);
     let err = ''; c.stderr.on('data', (d) => (err += d));
     c.on('close', (code) => resolve({ code, err }));
   });

@@ -1,11 +1,47 @@
-/** Small deterministic PRNG for tests. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** Helpers shared by the tests: the CLI's path, a seeded PRNG, a random-weight model, a gradient check. */
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { modelFromWeights, type LoadOptions, type Model } from '../src/model/index.js';
+import { seededRandom } from '../src/model/sampling.js';
+import { shapeOf, synthTokenizer, synthWeights, type ShapeSpec } from '../src/model/synth.js';
+
+/** bin/bitnet.js (tests run from dist/test/). */
+export const CLI = fileURLToPath(new URL('../../bin/bitnet.js', import.meta.url));
+
+/** Seeded PRNG in [0, 1): the library's mulberry32 (model/sampling.ts). */
+export const mulberry32 = seededRandom;
+
+/** A random-weight model (model/synth.ts) of a shape, with the synthetic tokenizer of its vocabulary. */
+export async function synthModel(shape: string | ShapeSpec, seed: number, logitScale: number, opts: LoadOptions = {}): Promise<Model> {
+  const vocab = (typeof shape === 'string' ? shapeOf(shape) : shape).vocabSize;
+  return modelFromWeights(synthWeights(shape, seed, logitScale), synthTokenizer(vocab), opts);
 }
+
+/**
+ * Central finite differences of the scalar f() against the analytic gradient `grad` of `arr`, at `indices`:
+ * |num - ana| < absTol, or (with relTol) |num - ana| / max(1e-2, |num| + |ana|) < relTol. f is evaluated with
+ * arr[i] moved by ±eps and arr is restored. Returns the worst error seen.
+ */
+export function gradCheck(f: () => number, arr: Float32Array, grad: Float32Array, indices: Iterable<number>,
+                          o: { eps?: number; absTol?: number; relTol?: number; label: string }): number {
+  const eps = o.eps ?? 1e-2;
+  let worst = 0;
+  for (const i of indices) {
+    const old = arr[i];
+    arr[i] = old + eps; const lp = f();
+    arr[i] = old - eps; const lm = f();
+    arr[i] = old;
+    const num = (lp - lm) / (2 * eps), ana = grad[i];
+    const err = o.relTol !== undefined ? Math.abs(num - ana) / Math.max(1e-2, Math.abs(num) + Math.abs(ana)) : Math.abs(num - ana);
+    assert.ok(err < (o.relTol ?? o.absTol ?? 2e-3), `${o.label}[${i}]: numeric ${num} vs analytic ${ana}`);
+    worst = Math.max(worst, err);
+  }
+  return worst;
+}
+
+/** `count` indices in [0, n) drawn from rnd. */
+export const randomIndices = (rnd: () => number, n: number, count: number): number[] =>
+  Array.from({ length: count }, () => Math.floor(rnd() * n));
+
+/** 0, 1, ..., n-1. */
+export const allIndices = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
