@@ -116,6 +116,7 @@ for (const { variant, threads } of configs) {
         [5, 768, 64, false],     // per-64 blocks
         [9, 96, 32, false],      // block size the kernel does not take: reference fallback
         [33, 1536, 1536, true],
+        [70, 2560, 256, false],  // decode touches ahead in bursts: many bursts, the matrix end, a partial group
       ];
       for (const [rows, cols, bs, uniform] of cases) {
         const m = randomTernary(rows, cols, bs, uniform);

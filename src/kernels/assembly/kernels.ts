@@ -128,46 +128,72 @@ export function ternaryRows(w: usize, scales: usize, nBlocks: i32, chunksPerBloc
                             xq: usize, cols: i32, xsum: usize, invScales: usize, n: i32,
                             out: usize, rows: i32, g0: i32, g1: i32): void {
   let sink: u32 = 0;
+  const wEnd = w + (<usize>(((rows + 3) >> 2) * chunks) << 6);
   for (let g = g0; g < g1; g++) {
     const wg = w + (<usize>(g * chunks) << 6);
     const r0 = g * 4;
-    // WASM has no prefetch instruction: touch the next group's lines in a tight loop, so many
-    // misses are in flight at once (the compute loop alone keeps only a few: its ~68 instructions
-    // per 64-byte line fill the reorder buffer). Decode: 40.7 -> ~29 ms/token on the 700m shape.
+    if (n == 1) { // decode: touches spread through the group (see ternaryGroup)
+      sink ^= ternaryGroup(wg, scales, nBlocks, chunksPerBlock, chunks, xq, xsum, invScales, out, rows, r0, 0, wEnd);
+      continue;
+    }
+    // Prompt: compute-bound; touch the next group's lines in one go (many misses in flight at once).
     if ((g + 1) * 4 < rows) sink ^= touchLines(wg + (<usize>chunks << 6), <usize>chunks << 6); // also across chunk ends
     let t = 0;
     for (; t + 1 < n; t += 2) ternaryGroupPair(wg, scales, nBlocks, chunksPerBlock, chunks, xq, cols, xsum, invScales, out, rows, r0, t);
-    for (; t < n; t++) {
-      const xt = xq + <usize>(t * cols);
-      let acc = f32x4.splat(0);
-      for (let b = 0; b < nBlocks; b++) {
-        let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
-        let c = b * chunksPerBlock;
-        const cEnd = min(c + chunksPerBlock, chunks);
-        while (c < cEnd) {
-          const fEnd = min(c + FLUSH_CHUNKS, cEnd);
-          let h0 = i16x8.splat(0), h1 = i16x8.splat(0), h2 = i16x8.splat(0), h3 = i16x8.splat(0);
-          for (; c < fEnd; c++) {
-            const xp = xt + (<usize>c << 6);
-            const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
-            const wp = wg + (<usize>c << 6);
-            h0 = i16x8.add(h0, dotChunk(v128.load(wp), x0, x1, x2, x3));
-            h1 = i16x8.add(h1, dotChunk(v128.load(wp, 16), x0, x1, x2, x3));
-            h2 = i16x8.add(h2, dotChunk(v128.load(wp, 32), x0, x1, x2, x3));
-            h3 = i16x8.add(h3, dotChunk(v128.load(wp, 48), x0, x1, x2, x3));
-          }
-          s0 = i32x4.add(s0, i32x4.extadd_pairwise_i16x8_s(h0));
-          s1 = i32x4.add(s1, i32x4.extadd_pairwise_i16x8_s(h1));
-          s2 = i32x4.add(s2, i32x4.extadd_pairwise_i16x8_s(h2));
-          s3 = i32x4.add(s3, i32x4.extadd_pairwise_i16x8_s(h3));
-        }
-        const corr = load<i32>(xsum + (<usize>(t * nBlocks + b) << 2));
-        acc = scaleBlock(acc, s0, s1, s2, s3, corr, scales + (<usize>(g * nBlocks + b) << 4));
-      }
-      storeGroup(out, rows, r0, t, acc, invScales);
-    }
+    if (t < n) sink ^= ternaryGroup(wg, scales, nBlocks, chunksPerBlock, chunks, xq + <usize>(t * cols), xsum, invScales,
+                                     out, rows, r0, t, 0);
   }
   prefetchSink ^= sink;
+}
+
+// Decode prefetch. WASM has no prefetch instruction, and the compute loop (~68 instructions per 64-byte
+// line) lets the reorder buffer hold only ~7 lines' worth of loads: too few misses in flight to hide DRAM
+// latency. So every TOUCH_EVERY chunks (= lines) the loop loads one word of each of the TOUCH_EVERY lines
+// TOUCH_AHEAD lines ahead: short bursts of misses, spread through the stream. The 210 matmuls of a 2b4t
+// token (524 MB), 2 threads: 45 ms (11.6 GB/s) with one whole-group burst ahead, 36-37 ms (14.3 GB/s) with
+// these; bursts of 4 or 16, or 24/48 lines ahead, were no better.
+const TOUCH_EVERY = 8;
+const TOUCH_AHEAD: usize = 32;
+
+/**
+ * One row group, one token: out[t*rows + r0 .. r0+3]. xt: the token's xq row. With wEnd != 0, touches the
+ * weight stream ahead (up to wEnd, the matrix end); returns the touched words' xor (keeps them alive).
+ */
+function ternaryGroup(wg: usize, scales: usize, nBlocks: i32, chunksPerBlock: i32, chunks: i32, xt: usize,
+                      xsum: usize, invScales: usize, out: usize, rows: i32, r0: i32, t: i32, wEnd: usize): u32 {
+  let sink: u32 = 0;
+  let acc = f32x4.splat(0);
+  const g = r0 >> 2;
+  for (let b = 0; b < nBlocks; b++) {
+    let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
+    let c = b * chunksPerBlock;
+    const cEnd = min(c + chunksPerBlock, chunks);
+    while (c < cEnd) {
+      const fEnd = min(c + FLUSH_CHUNKS, cEnd);
+      let h0 = i16x8.splat(0), h1 = i16x8.splat(0), h2 = i16x8.splat(0), h3 = i16x8.splat(0);
+      for (; c < fEnd; c++) {
+        const wp = wg + (<usize>c << 6);
+        if (wEnd && (c & (TOUCH_EVERY - 1)) == 0) {
+          const ahead = wp + (TOUCH_AHEAD << 6);
+          if (ahead + (<usize>TOUCH_EVERY << 6) <= wEnd) sink ^= touchLines(ahead, <usize>TOUCH_EVERY << 6);
+        }
+        const xp = xt + (<usize>c << 6);
+        const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
+        h0 = i16x8.add(h0, dotChunk(v128.load(wp), x0, x1, x2, x3));
+        h1 = i16x8.add(h1, dotChunk(v128.load(wp, 16), x0, x1, x2, x3));
+        h2 = i16x8.add(h2, dotChunk(v128.load(wp, 32), x0, x1, x2, x3));
+        h3 = i16x8.add(h3, dotChunk(v128.load(wp, 48), x0, x1, x2, x3));
+      }
+      s0 = i32x4.add(s0, i32x4.extadd_pairwise_i16x8_s(h0));
+      s1 = i32x4.add(s1, i32x4.extadd_pairwise_i16x8_s(h1));
+      s2 = i32x4.add(s2, i32x4.extadd_pairwise_i16x8_s(h2));
+      s3 = i32x4.add(s3, i32x4.extadd_pairwise_i16x8_s(h3));
+    }
+    const corr = load<i32>(xsum + (<usize>(t * nBlocks + b) << 2));
+    acc = scaleBlock(acc, s0, s1, s2, s3, corr, scales + (<usize>(g * nBlocks + b) << 4));
+  }
+  storeGroup(out, rows, r0, t, acc, invScales);
+  return sink;
 }
 
 // 16 int8 of x at xp (4 loads, 64 columns) against one row's 4 unpacked code vectors.
