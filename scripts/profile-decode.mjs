@@ -14,7 +14,7 @@ const times = new Map(); // label -> [ms, calls]
 let timing = false;
 const label = (op, args) => (op.endsWith('MatMul') ? `${op} ${args[0].rows}x${args[0].cols}` : op);
 for (const op of ['quantizeRows', 'ternaryMatMul', 'floatMatMul', 'rmsNorm', 'rope', 'attention', 'gatedActivation',
-  'addInPlace']) {
+  'addInPlace', 'kvWrite', 'pagedAttention']) {
   const f = be[op].bind(be);
   be[op] = (...args) => {
     if (!timing) return f(...args);
