@@ -67,7 +67,7 @@ const HELP = `usage: reproduce.mjs --train FILE --val FILE --work DIR [options]
   --val FILE          held-out text, never trained on (val.txt)
   --work DIR          state, run directories, results.json, figures/ (created)
   --quick             the quick preset (a pipeline smoke test, not a measurement); default: the full sweep
-  --resume            continue the sweep in DIR (refuses a different preset or different corpus files)
+  --resume            continue the sweep in DIR, or start it there (refuses a different preset or other corpus files)
   --max-minutes M     stop (checkpointed, exit 75) once M minutes have passed; default: no limit
   --figures DIR       where the SVGs go (default: WORK/figures)
   --results FILE      a copy of results.json (default: none)
@@ -113,7 +113,7 @@ if (existsSync(statePath)) {
   if (state.preset !== presetName) fail(`${work} holds the '${state.preset}' sweep: ${presetName === 'quick' ? 'add' : 'drop'} --quick`);
   for (const k of ['train', 'val']) if (state.inputs[k].sha256 !== inputs[k].sha256) fail(`--${k} ${inputs[k].path} differs from the file this sweep started with (${state.inputs[k].path})`);
 } else {
-  if (flag('--resume')) fail(`--resume: no sweep in ${work}`);
+  if (flag('--resume')) log(`--resume: no sweep in ${work} yet: starting it`);
   state = { version: 1, preset: presetName, sweep: SWEEPS[presetName], schedule: SCHEDULE_DEFAULT, inputs, created: new Date().toISOString(), lr: {}, runs: {}, invocations: [] };
 }
 // a sweep keeps the design it started with, even if this file's presets change while it runs (days)
