@@ -1,5 +1,5 @@
 /** Shared CLI pieces: the --model default, backend/threads options, sampling flags, number parsing, prompt input. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { defaultModelPath, loadModel, type Model } from '../model/index.js';
 import { progressBar } from './progress.js';
@@ -84,7 +84,10 @@ export async function readPrompt(arg: string | undefined, file: string | undefin
   if (arg !== undefined && file !== undefined) throw new Error('give either a PROMPT argument or --file, not both');
   if (arg !== undefined) return arg;
   if (file !== undefined) {
-    try { return readFileSync(file, 'utf8'); } catch (e) { throw new Error(`--file: cannot read '${file}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`); }
+    try {
+      if (!statSync(file).isFile()) throw new Error('not a regular file');
+      return readFileSync(file, 'utf8');
+    } catch (e) { throw new Error(`--file: cannot read '${file}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`); }
   }
   if (stdin.isTTY) return fallback;
   const chunks: Buffer[] = [];

@@ -11,6 +11,9 @@ export function register(program: Command): void {
       const model = await openModel(o);
       try {
         const tokens = parseTokenList(o.tokens, model.config.vocabSize);
+        if (tokens.length > model.config.contextLength) {
+          throw new Error(`--tokens: ${tokens.length} tokens do not fit the model's context of ${model.config.contextLength}`);
+        }
         const session = model.createSession({ contextLength: Math.max(tokens.length, 1) });
         const rows: number[][] = [];
         const last = session.evaluate(tokens, o.all ? { onLogits: (_, l) => rows.push(Array.from(l)) } : {});

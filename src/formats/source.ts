@@ -2,7 +2,7 @@
  * Byte sources: read ranges of a file without loading it whole (models > 2 GB exist),
  * or of an in-memory buffer (browser, tests).
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 
 export interface ByteSource {
   readonly size: number;
@@ -20,6 +20,8 @@ function checkRange(size: number, offset: number, length: number): void {
 }
 
 export function fileSource(path: string): ByteSource {
+  // opening a FIFO blocks until a writer comes: refuse anything but a regular file before the open
+  if (!statSync(path).isFile()) throw new Error(`${path} is not a regular file`);
   const fd = openSync(path, 'r');
   const size = fstatSync(fd).size;
   let open = true;

@@ -6,6 +6,7 @@
  */
 import type { GGUFFile, GGUFTensorInfo, GGUFValue } from '../formats/gguf.js';
 import { GGUFError, gguf, writeGGUF } from '../formats/gguf.js';
+import { checkModelMetadata } from './gguf-check.js';
 import { GGMLType, ggmlTypeFromName, ggmlTypeName, isTernaryType, quantize } from '../quant/ggml.js';
 import { floatFromGGML, floatToF32, ternaryFromGGML, ternaryToGGML } from '../quant/ternary.js';
 import { f32ToF16 } from '../quant/half.js';
@@ -33,6 +34,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   const fileArch = f.require<string>('general.architecture');
   const arch = ARCH_ALIASES[fileArch] ?? fileArch;
   if (!isArchitecture(arch)) throw new GGUFError(`unsupported architecture '${fileArch}' (supported: ${[...Object.keys(ARCH), ...Object.keys(ARCH_ALIASES)].join(', ')})`);
+  checkModelMetadata(f, fileArch); // types and ranges of every key read below (gguf-check.ts)
   const k = (name: string) => `${fileArch}.${name}`;
   const int = (name: string, dflt?: number): number => {
     const v = f.get(k(name));

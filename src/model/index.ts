@@ -90,6 +90,8 @@ function modelStat(path: string): import('node:fs').Stats {
   let st: import('node:fs').Stats;
   try { st = statSync(path); } catch { throw new Error(`model not found: ${path}`); }
   if (st.isDirectory() && !isHFDirectory(path)) throw new Error(`${path} is a directory without config.json (not a Hugging Face model directory)`);
+  // a FIFO or device would block the open (or never end): model files are regular files
+  if (!st.isDirectory() && !st.isFile()) throw new Error(`${path} is not a regular file (a FIFO, socket or device)`);
   return st;
 }
 
