@@ -12,6 +12,7 @@ import type { KVDtype } from '../kernels/backend.js';
 import { benchBatch, formatBatchBench } from '../bench/batch.js';
 import { SHAPES } from '../model/synth.js';
 import { runServerBench, formatServerBench } from '../bench/server-load.js';
+import { formatSoak, runSoak } from '../bench/soak.js';
 
 const positiveInt = (name: string) => num(`--${name}`, { int: true, min: 1 });
 
@@ -41,7 +42,7 @@ interface BenchOptions {
   model?: string; synthetic?: string; kernels?: boolean; threads?: number; prompt?: number; gen?: number; json?: boolean;
   batch?: number[]; kvType: KVDtype;
   variant?: WasmVariant; repeat: number;
-  server?: string; concurrency: number; requests?: number; maxTokens: number; apiKey?: string;
+  server?: string; concurrency: number; requests?: number; maxTokens: number; apiKey?: string; soak?: number;
 }
 
 export function register(program: Command): void {
@@ -64,9 +65,16 @@ export function register(program: Command): void {
     .option('--requests <n>', 'with --server: total requests (default 2 × concurrency)', positiveInt('requests'))
     .option('--max-tokens <n>', 'with --server: max_tokens per request', positiveInt('max-tokens'), 64)
     .option('--api-key <key>', 'with --server: bearer token')
+    .option('--soak <seconds>', 'with --server: soak test for this long (hang-ups and bad requests mixed in; RSS sampled from /health)',
+            positiveInt('soak'))
     .action(async (opts: BenchOptions) => {
       if (!opts.model && !opts.kernels && !opts.synthetic && !opts.server) throw new Error('nothing to measure: give --model <path>, --synthetic <shape>, --kernels or --server <url>');
-      if (opts.server) {
+      if (opts.server && opts.soak) {
+        const r = await runSoak({ server: opts.server, seconds: opts.soak, concurrency: opts.concurrency, maxTokens: opts.maxTokens, apiKey: opts.apiKey,
+          onSample: (s) => process.stderr.write(`  ${s.t}s: ${s.requests} requests, RSS ${s.rssMB ?? '?'} MB\n`) });
+        console.log(opts.json ? JSON.stringify(r, null, 2) : formatSoak(r));
+        if (r.unexpected) process.exitCode = 1;
+      } else if (opts.server) {
         const bar = progress('requests');
         const r = await runServerBench({ server: opts.server, concurrency: opts.concurrency, requests: opts.requests, maxTokens: opts.maxTokens, apiKey: opts.apiKey, onProgress: bar.update }).finally(() => bar.stop());
         console.log(opts.json ? JSON.stringify(r, null, 2) : formatServerBench(r));

@@ -145,7 +145,9 @@ export class BitnetServer {
     if (this.cors(req, res)) return;
     const get = req.method === 'GET' || req.method === 'HEAD'; // HEAD: the same status and headers, no body (node:http)
     if (get && url.pathname === '/health') {
-      return sendJson(res, this.shuttingDown ? 503 : 200, { status: this.shuttingDown ? 'shutting_down' : 'ok', ...this.scheduler.load });
+      return sendJson(res, this.shuttingDown ? 503 : 200, {
+        status: this.shuttingDown ? 'shutting_down' : 'ok', ...this.scheduler.load, rssBytes: process.memoryUsage.rss(),
+      });
     }
     if (!this.authorized(req)) throw new HttpError(401, 'invalid or missing API key (Authorization: Bearer …)', 'invalid_request_error', null, 'invalid_api_key');
     if (get && url.pathname === '/metrics') {
