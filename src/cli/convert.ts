@@ -9,16 +9,19 @@ export function register(program: Command): void {
     .argument('<out>', 'output: a path ending in .gguf writes GGUF, anything else a Hugging Face directory')
     .option('--type <t>', `GGUF ternary tensor type: ${CONVERT_TYPES.join(', ')} (f16 = the linears stored as full-precision F16 floats)`, 'tq2_0')
     .option('--outtype <t>', `float tensors (embeddings, head, full-precision linears): ${OUT_TYPES.join(', ')}; source = each keeps its own precision`, 'source')
+    .option('--hf-layout <l>', 'Hugging Face output of a bitnet model: custom (1bitLLM BitnetForCausalLM, latent f32 weights) or ' +
+      'transformers (native BitNetForCausalLM: packed 2-bit weights + weight_scale, loads in transformers without custom code)', 'custom')
     .addHelpText('after', '\nExamples:\n  bitnet convert ./bitnet-b1.58-2B-4T model.gguf --type i2_s\n  bitnet convert model.gguf ./model-hf\n  bitnet convert model.gguf model-tq1.gguf --type tq1_0')
-    .action((input: string, output: string, o: { type: string; outtype: string }, cmd: { getOptionValueSource(k: string): string | undefined }) => {
+    .action((input: string, output: string, o: { type: string; outtype: string; hfLayout: string }, cmd: { getOptionValueSource(k: string): string | undefined }) => {
       if (!CONVERT_TYPES.includes(o.type as ConvertType)) throw new Error(`--type must be one of ${CONVERT_TYPES.join(', ')}, got '${o.type}'`);
       if (!OUT_TYPES.includes(o.outtype as OutType)) throw new Error(`--outtype must be one of ${OUT_TYPES.join(', ')}, got '${o.outtype}'`);
+      if (o.hfLayout !== 'custom' && o.hfLayout !== 'transformers') throw new Error(`--hf-layout must be custom or transformers, got '${o.hfLayout}'`);
       const outtype = cmd.getOptionValueSource('outtype') === 'default' ? undefined : (o.outtype as OutType);
       const isGGUF = output.toLowerCase().endsWith('.gguf');
       const bar = progressBar('convert');
       try {
         convertModel(input, output, {
-          type: isGGUF || o.type === 'f16' ? (o.type as ConvertType) : undefined, outtype,
+          type: isGGUF || o.type === 'f16' ? (o.type as ConvertType) : undefined, outtype, hfLayout: o.hfLayout,
           onProgress: (d, t) => bar.update(d, t), log: (l) => process.stderr.write(`${l}\n`),
         });
       } finally {

@@ -49,7 +49,14 @@ export function hasFloatLinears(w: ModelWeights): boolean {
   return w.layers.some((L) => LINEAR_KEYS.some((k) => (L[k] as Matrix).kind === 'float'));
 }
 
-export interface ConvertOptions { type?: ConvertType; outtype?: OutType; onProgress?: Progress; log?: (line: string) => void }
+export interface ConvertOptions {
+  type?: ConvertType;
+  outtype?: OutType;
+  /** Hugging Face output of a `bitnet` model: 1bitLLM custom code (default) or transformers' native BitNet. */
+  hfLayout?: 'custom' | 'transformers';
+  onProgress?: Progress;
+  log?: (line: string) => void;
+}
 
 /**
  * IN (GGUF file or HF directory) -> OUT. OUT ending in .gguf writes GGUF (ternary type from --type);
@@ -68,7 +75,9 @@ export function convertModel(input: string, output: string, opts: ConvertOptions
   } else {
     if (opts.type && opts.type !== 'f16') throw new Error(`--type ${opts.type} applies to GGUF output; Hugging Face output uses its layout's own packing`);
     const outtype = opts.outtype ?? (opts.type === 'f16' ? 'f16' : 'source');
-    writeHFDirectory(output, w, src.tokenizer, { dtype: outtype === 'source' ? 'source' : (outtype.toUpperCase() as 'F32'), onProgress: opts.onProgress });
+    writeHFDirectory(output, w, src.tokenizer, {
+      dtype: outtype === 'source' ? 'source' : (outtype.toUpperCase() as 'F32'), layout: opts.hfLayout, onProgress: opts.onProgress,
+    });
   }
   opts.log?.(`${input} (${src.format}, ${w.config.arch}) -> ${output} (${outFormat})`);
   return { weights: w, tokenizer: src.tokenizer, outFormat };

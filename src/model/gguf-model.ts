@@ -17,15 +17,21 @@ import type { Tokenizer } from '../tokenizer/types.js';
 import { tokenizerToGGUF } from '../tokenizer/gguf.js';
 
 /** Per-architecture facts that are not in the file. */
-export const ARCH: Record<Architecture, { activation: 'silu' | 'relu2'; subNorms: boolean; ropeNeox: boolean; ropeTheta: number }> = {
-  bitnet: { activation: 'silu', subNorms: true, ropeNeox: true, ropeTheta: 10000 },
-  'bitnet-b1.58': { activation: 'relu2', subNorms: true, ropeNeox: true, ropeTheta: 500000 },
-  llama: { activation: 'silu', subNorms: false, ropeNeox: false, ropeTheta: 10000 },
+// headFromEmbedding: bitnet.cpp's `bitnet-b1.58` graph multiplies by token_embd even when the file has output.weight
+export const ARCH: Record<Architecture, {
+  activation: 'silu' | 'relu2'; subNorms: boolean; ropeNeox: boolean; ropeTheta: number; headFromEmbedding: boolean;
+}> = {
+  bitnet: { activation: 'silu', subNorms: true, ropeNeox: true, ropeTheta: 10000, headFromEmbedding: false },
+  'bitnet-b1.58': { activation: 'relu2', subNorms: true, ropeNeox: true, ropeTheta: 500000, headFromEmbedding: true },
+  llama: { activation: 'silu', subNorms: false, ropeNeox: false, ropeTheta: 10000, headFromEmbedding: false },
 };
 
 export function isArchitecture(a: string): a is Architecture {
   return Object.prototype.hasOwnProperty.call(ARCH, a);
 }
+
+/** Values of `<arch>.hidden_activation` we can run. */
+const HIDDEN_ACTIVATIONS: Record<string, 'silu' | 'relu2'> = { silu: 'silu', swish: 'silu', relu2: 'relu2', relu_sqr: 'relu2', relu_squared: 'relu2' };
 
 /** Other names of a supported layout: bitnet.cpp's earlier name for the 2B4T architecture. */
 const ARCH_ALIASES: Record<string, Architecture> = { 'bitnet-25': 'bitnet-b1.58' };
@@ -53,12 +59,20 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) throw new GGUFError(`head size ${headDim} must be an even integer`);
   if (nHeads % nKvHeads !== 0) throw new GGUFError(`head_count ${nHeads} is not a multiple of head_count_kv ${nKvHeads}`);
   const a = ARCH[arch];
+  // llama.cpp's `bitnet` reads `bitnet.hidden_activation` (default SiLU); we run SiLU and squared ReLU only
+  const actName = f.get(k('hidden_activation'));
+  let activation = a.activation;
+  if (actName !== undefined) {
+    const act = HIDDEN_ACTIVATIONS[String(actName).toLowerCase()];
+    if (!act) throw new GGUFError(`key "${k('hidden_activation')}" is '${String(actName)}': only ${Object.keys(HIDDEN_ACTIVATIONS).join(', ')} can run`);
+    activation = act;
+  }
   return {
     arch, vocabSize, dim, nHeads, nKvHeads, headDim,
     nLayers: int('block_count'), ffnDim: int('feed_forward_length'), contextLength: int('context_length', 2048),
     normEps: Number(f.get(k('attention.layer_norm_rms_epsilon')) ?? 1e-5),
     ropeTheta: Number(f.get(k('rope.freq_base')) ?? a.ropeTheta),
-    ropeNeox: a.ropeNeox, activation: a.activation, subNorms: a.subNorms,
+    ropeNeox: a.ropeNeox, activation, subNorms: a.subNorms,
   };
 }
 
@@ -148,7 +162,7 @@ export function streamedWeightsFromGGUF(f: GGUFFile, onTensor?: (done: number, t
 function readWeights(f: GGUFFile, stream: boolean, onTensor?: (done: number, total: number) => void): StreamedWeights {
   const c = configFromGGUF(f);
   const D = c.dim, dims = layerDims(c), tensors = layerTensors(c);
-  const hasOutput = f.tensor(NAMES.output.gguf) !== undefined;
+  const hasOutput = !ARCH[c.arch].headFromEmbedding && f.tensor(NAMES.output.gguf) !== undefined;
   const matrices = 1 + (hasOutput ? 1 : 0) + c.nLayers * tensors.filter((t) => t.kind === 'linear').length;
   let done = 0;
   const tick = () => onTensor?.(++done, matrices);
@@ -227,6 +241,8 @@ export function modelMetadata(c: ModelConfig, tokenizer: Tokenizer, name: string
     [`${a}.attention.layer_norm_rms_epsilon`, gguf.f32(c.normEps)],
     [`${a}.rope.freq_base`, gguf.f32(c.ropeTheta)],
     [`${a}.rope.dimension_count`, gguf.u32(c.headDim)],
+    // only where it differs from the architecture's own (so default files stay as llama.cpp writes them)
+    ...(c.activation !== ARCH[a].activation ? [[`${a}.hidden_activation`, gguf.str(c.activation)] as [string, GGUFValue]] : []),
     ...tokenizerToGGUF(tokenizer),
   ];
 }

@@ -29,11 +29,18 @@ import { HFError, isHFDirectory, openHFCheckpoint, type HFCheckpoint, type Json 
 const fail = (msg: string): never => { throw new HFError(msg); };
 
 /** Per-architecture HF facts: class name, model_type, sub-norms, activation, rope base default (tensor names: schema.ts). */
-interface LayoutFacts { hfArch: string; modelType: string; subNorms: boolean; act: 'silu' | 'relu2'; ternary: boolean; permuteQK: boolean; ropeTheta: number }
+interface LayoutFacts {
+  hfArch: string; modelType: string; subNorms: boolean; act: 'silu' | 'relu2'; ternary: boolean; permuteQK: boolean;
+  // config.json defaults of the architecture's config class where a key is absent
+  ropeTheta: number; rmsNormEps: number; kvHeads?: number;
+}
 export const HF_LAYOUTS: Record<Architecture, LayoutFacts> = {
-  'bitnet-b1.58': { hfArch: 'BitNetForCausalLM', modelType: 'bitnet', subNorms: true, act: 'relu2', ternary: true, permuteQK: false, ropeTheta: 500000 },
-  bitnet: { hfArch: 'BitnetForCausalLM', modelType: 'llama', subNorms: true, act: 'silu', ternary: true, permuteQK: false, ropeTheta: 10000 },
-  llama: { hfArch: 'LlamaForCausalLM', modelType: 'llama', subNorms: false, act: 'silu', ternary: false, permuteQK: true, ropeTheta: 10000 },
+  'bitnet-b1.58': { hfArch: 'BitNetForCausalLM', modelType: 'bitnet', subNorms: true, act: 'relu2', ternary: true, permuteQK: false,
+    ropeTheta: 500000, rmsNormEps: 1e-5, kvHeads: 5 }, // transformers configuration_bitnet.py BitNetConfig
+  bitnet: { hfArch: 'BitnetForCausalLM', modelType: 'llama', subNorms: true, act: 'silu', ternary: true, permuteQK: false,
+    ropeTheta: 10000, rmsNormEps: 1e-6 }, // LlamaConfig
+  llama: { hfArch: 'LlamaForCausalLM', modelType: 'llama', subNorms: false, act: 'silu', ternary: false, permuteQK: true,
+    ropeTheta: 10000, rmsNormEps: 1e-6 }, // LlamaConfig
 };
 
 export function archFromHFConfig(cfg: Json): Architecture {
@@ -42,6 +49,21 @@ export function archFromHFConfig(cfg: Json): Architecture {
   if (cfg.model_type === 'bitnet') return 'bitnet-b1.58';
   if (cfg.model_type === 'llama') return 'llama';
   return fail(`unsupported Hugging Face architecture ${JSON.stringify(archs[0] ?? cfg.model_type)} (supported: ${Object.values(HF_LAYOUTS).map((f) => f.hfArch).join(', ')})`);
+}
+
+/** Switches of the HF config classes that change the math and that we do not run: refused, not ignored. */
+function checkSwitches(cfg: Json, f: LayoutFacts): void {
+  const refuse = (key: string, value: unknown, why: string) => {
+    if (cfg[key] !== undefined && cfg[key] !== null && cfg[key] !== value) {
+      fail(`config.json: "${key}": ${JSON.stringify(cfg[key])} is not supported for ${f.hfArch} (${why})`);
+    }
+  };
+  refuse('attention_bias', false, 'q/k/v/o projections without bias only');
+  refuse('mlp_bias', false, 'MLP projections without bias only');
+  refuse('use_rms_norm', true, 'RMSNorm only');
+  refuse('pretraining_tp', 1, 'tensor-parallel slicing of the linears is not implemented');
+  const rs = cfg.rope_scaling;
+  if (rs !== undefined && rs !== null) fail(`config.json: "rope_scaling" ${JSON.stringify(rs)} is not supported (plain RoPE only)`);
 }
 
 /** config.json -> ModelConfig (configuration_bitnet.py / configuration_llama.py key names). */
@@ -54,18 +76,24 @@ export function configFromHF(cfg: Json): ModelConfig {
     return v;
   };
   const dim = int('hidden_size'), nHeads = int('num_attention_heads');
-  const nKvHeads = int('num_key_value_heads', nHeads);
+  // BitNetConfig: 5 when the key is absent, the head count when it is null
+  const nKvHeads = cfg.num_key_value_heads === null ? nHeads : int('num_key_value_heads', f.kvHeads ?? nHeads);
+  checkSwitches(cfg, f);
   const headDim = int('head_dim', dim / nHeads);
   if (headDim % 2 !== 0) fail(`config.json: head size ${headDim} must be even`);
   if (nHeads % nKvHeads !== 0) fail(`config.json: num_attention_heads ${nHeads} is not a multiple of num_key_value_heads ${nKvHeads}`);
+  // BitNetForCausalLM takes any ACT2FN name; we run its default relu2 and silu (what our `bitnet` models use)
+  const acts: string[] = arch === 'bitnet-b1.58' ? ['relu2', 'silu'] : [f.act];
   const act = cfg.hidden_act ?? f.act;
-  if (act !== f.act) fail(`config.json: hidden_act "${String(act)}" is not supported for ${f.hfArch} (expected "${f.act}")`);
+  if (!acts.includes(act as string)) {
+    fail(`config.json: hidden_act "${String(act)}" is not supported for ${f.hfArch} (supported: ${acts.join(', ')})`);
+  }
   return {
     arch, vocabSize: int('vocab_size'), dim, nLayers: int('num_hidden_layers'), nHeads, nKvHeads, headDim,
     ffnDim: int('intermediate_size'), contextLength: int('max_position_embeddings', 2048),
-    normEps: typeof cfg.rms_norm_eps === 'number' ? cfg.rms_norm_eps : 1e-6,
+    normEps: typeof cfg.rms_norm_eps === 'number' ? cfg.rms_norm_eps : f.rmsNormEps,
     ropeTheta: typeof cfg.rope_theta === 'number' ? cfg.rope_theta : f.ropeTheta,
-    ropeNeox: !f.permuteQK, activation: f.act, subNorms: f.subNorms,
+    ropeNeox: !f.permuteQK, activation: act as 'silu' | 'relu2', subNorms: f.subNorms,
   };
 }
 
@@ -76,7 +104,7 @@ export function configToHF(c: ModelConfig, tied: boolean): Json {
     vocab_size: c.vocabSize, hidden_size: c.dim, intermediate_size: c.ffnDim, num_hidden_layers: c.nLayers,
     num_attention_heads: c.nHeads, num_key_value_heads: c.nKvHeads, head_dim: c.headDim,
     max_position_embeddings: c.contextLength, rms_norm_eps: c.normEps, rope_theta: c.ropeTheta,
-    hidden_act: f.act, tie_word_embeddings: tied, torch_dtype: 'float32',
+    hidden_act: c.activation, tie_word_embeddings: tied, torch_dtype: 'float32',
   };
   if (c.arch === 'bitnet-b1.58') cfg.quantization_config = { quant_method: 'bitnet', linear_class: 'bitlinear', quantization_mode: 'offline' };
   return cfg;
@@ -236,6 +264,12 @@ export function loadHFDirectory(dir: string, onProgress?: (done: number, total: 
 // writing
 
 export interface WriteHFOptions {
+  /**
+   * HF layout of a `bitnet` model: 'custom' (default) = 1bitLLM's BitnetForCausalLM (custom code, latent f32
+   * weights); 'transformers' = transformers' native BitNetForCausalLM (model_type bitnet, packed 2-bit weights +
+   * weight_scale, hidden_act silu), so the model continues in PyTorch / transformers. Other archs: their own layout.
+   */
+  layout?: 'custom' | 'transformers';
   /** Float tensor dtype (embeddings, full-precision linears; norms stay F32). 'source': each tensor keeps
    * its own precision (f16 stays F16, anything else is F32). Default F32. */
   dtype?: 'F32' | 'F16' | 'BF16' | 'source';
@@ -286,6 +320,10 @@ function floatTensor(name: string, m: FloatMatrix, asked: 'F32' | 'F16' | 'BF16'
 
 /** Writes ModelWeights as a Hugging Face checkpoint: config.json, model.safetensors, tokenizer files. */
 export function writeHFDirectory(dir: string, w: ModelWeights, tokenizer: Tokenizer, opts: WriteHFOptions = {}): void {
+  if (opts.layout === 'transformers') {
+    if (w.config.arch === 'llama') fail('--hf-layout transformers: a llama model has no BitNet layout (it is full precision)');
+    w = { ...w, config: { ...w.config, arch: 'bitnet-b1.58' } }; // BitNetForCausalLM names, packing and config
+  }
   const c = w.config, f = HF_LAYOUTS[c.arch];
   const dtype = opts.dtype ?? 'F32';
   const tensors: SafetensorsTensorToWrite[] = [];
