@@ -1,11 +1,11 @@
-// Compiles the AssemblyScript kernels (src/kernels/assembly/kernels.ts) into two modules:
+// Compiles the AssemblyScript kernels (src/kernels/assembly/index.ts: kernels.ts + train.ts) into two modules:
 //   build/kernels-simd128.wasm  SIMD128 only (every current engine)
 //   build/kernels-relaxed.wasm  SIMD128 + relaxed SIMD (chosen at start-up when the engine validates it)
 // Both import one shared memory (env.memory), so all worker threads see the same weights.
 import { mkdirSync, renameSync, existsSync } from 'node:fs';
 import { main } from 'assemblyscript/asc';
 
-const source = 'src/kernels/assembly/kernels.ts';
+const source = 'src/kernels/assembly/index.ts';
 const variants = [
   { out: 'build/kernels-simd128.wasm', features: ['simd', 'threads', 'bulk-memory'] },
   { out: 'build/kernels-relaxed.wasm', features: ['simd', 'relaxed-simd', 'threads', 'bulk-memory'] },

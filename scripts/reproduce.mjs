@@ -23,7 +23,8 @@ import { join, resolve } from 'node:path';
 import { PRESETS as TRAIN_PRESETS } from '../dist/src/train/presets.js';
 import { train, validationLoss, modelConfigOf } from '../dist/src/train/trainer.js';
 import { hasCheckpoint } from '../dist/src/train/checkpoint.js';
-import { Params, TrainModel } from '../dist/src/train/model.js';
+import { Params } from '../dist/src/train/model.js';
+import { TrainModel } from '../dist/src/train/wasm-model.js';
 import { BPETokenizer } from '../dist/src/tokenizer/bpe.js';
 import { trainBPE } from '../dist/src/tokenizer/train-bpe.js';
 import { fitPowerLaw } from '../dist/src/report/powerlaw.js';
@@ -226,8 +227,13 @@ async function runOne(key, c, extra) {
   invocation.trainSeconds += seconds;
   const run = state.runs[key] = { ...extra, config: c, step: r.meta.step, steps: c.steps, done: false };
   if (r.meta.step < c.steps) { run.partialSeconds = r.meta.elapsedSec; saveState(); return false; }
-  const model = new TrainModel(r.params, c.batch);
-  const valLoss = validationLoss(model, valIds, c.batch, c.seqLen, Infinity);
+  /** Validation loss of these weights at a precision, on the fast model. */
+  const valLossOf = async (cfg) => {
+    const model = await TrainModel.create(modelConfigOf(cfg), c.batch);
+    try { model.params.data.set(r.params.data); return validationLoss(model, valIds, c.batch, c.seqLen, Infinity); }
+    finally { model.dispose(); }
+  };
+  const valLoss = await valLossOf(c);
   Object.assign(run, {
     params: r.params.count, nonEmbeddingParams: r.params.count - c.vocabSize * c.dim, tokens: r.meta.tokensSeen,
     valLoss, valPerplexity: Math.exp(valLoss), valTokens: Math.floor((valIds.length - 1) / c.seqLen / c.batch) * c.batch * c.seqLen,
@@ -236,8 +242,7 @@ async function runOne(key, c, extra) {
   if (c.precision === 'fp') {
     // post-training ternarization: these FP weights through the ternary absmean + int8 forward, no retraining
     const tc = { ...c, precision: 'ternary' };
-    const p2 = new Params(modelConfigOf(tc)); p2.data.set(r.params.data);
-    run.ptqTernaryValLoss = validationLoss(new TrainModel(p2, c.batch), valIds, c.batch, c.seqLen, Infinity);
+    run.ptqTernaryValLoss = await valLossOf(tc);
   }
   invocation.runsFinished++;
   saveState();

@@ -1,7 +1,7 @@
 // The trainer's ablation switches used by scripts/reproduce.mjs (docs/REPRODUCTION.md): no sub-norms, absmax scale.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Params, TrainModel, quantizeWeights, type TrainModelConfig } from '../src/train/model.js';
+import { Params, ReferenceModel, quantizeWeights, type TrainModelConfig } from '../src/train/model.js';
 import { gradCheck, mulberry32, randomIndices } from './util.js';
 
 test('without sub-norms: backward matches finite differences, sub-norm weights get no gradient', () => {
@@ -10,7 +10,7 @@ test('without sub-norms: backward matches finite differences, sub-norm weights g
   const params = new Params(cfg);
   params.init(rnd);
   for (let i = 0; i < params.data.length; i++) params.data[i] += (rnd() - 0.5) * 0.3;
-  const model = new TrainModel(params, 2);
+  const model = new ReferenceModel(params, 2);
   const tokens = Int32Array.from({ length: 10 }, () => Math.floor(rnd() * 12));
   const targets = Int32Array.from({ length: 10 }, () => Math.floor(rnd() * 12));
   params.grad.fill(0);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
@@ -20,11 +20,14 @@ test('bitnet train: SIGINT saves a checkpoint mid-run, --resume finishes it and 
     if (/step 20\//.test(stderr) && !child.killed) child.kill('SIGINT');
   });
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  assert.equal(code, 0, stderr);
-  assert.match(stderr, /interrupted: saving a checkpoint/);
+  assert.equal(code, 130, stderr); // 128 + SIGINT
+  assert.match(stderr, /SIGINT: saving a checkpoint/);
   const saved = loadCheckpoint(out).meta;
   assert.ok(saved.step >= 20 && saved.step < 100000, `saved at step ${saved.step}`);
-  assert.equal((JSON.parse(stdout) as { step: number }).step, saved.step);
+  const summary = JSON.parse(stdout) as { step: number; interrupted?: boolean };
+  assert.equal(summary.step, saved.step);
+  assert.equal(summary.interrupted, true);
+  assert.equal(saved.config.warmup, Math.round(100000 / 6), 'warmup is the preset\'s fraction of --steps');
 
   const res = await new Promise<{ code: number | null; err: string }>((resolve) => {
     const c = spawn(process.execPath, [...args.slice(0, 5), String(saved.step + 5), ...args.slice(6), '--resume', '--export', 'i2_s,hf']);
@@ -47,6 +50,8 @@ test('bitnet train: bad input is a one-line error and exit code 1', async () => 
     [['--data', data, '--config', 'huge'], /neither a preset/],
     [['--data', data, '--precision', 'int4'], /--precision must be/],
     [['--data', data, '--resume', '--batch', '3'], /only --steps may change/],
+    [['--data', data, '--resume', '--warmup', '3'], /only --steps may change/],
+    [['--data', data, '--threads', '0'], /--threads must be a positive integer/],
     [['--export-only'], /no checkpoint/],
   ] as const) {
     const r = await run([...extra]);
@@ -54,4 +59,29 @@ test('bitnet train: bad input is a one-line error and exit code 1', async () => 
     assert.match(r.err, msg);
     assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
   }
+});
+
+test('bitnet train: SIGTERM saves and exits 143; --resume with another --data is refused; --warmup; help shows defaults', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'train-term-'));
+  const run = (extra: string[], killAt?: RegExp) => new Promise<{ code: number | null; err: string; stdout: string }>((resolve) => {
+    const c = spawn(process.execPath, [bin, 'train', '--config', 'tiny', '--out', out, '--export', 'none', ...extra]);
+    let err = '', stdout = '';
+    c.stdout.on('data', (d) => (stdout += d));
+    c.stderr.on('data', (d) => { err += d; if (killAt && killAt.test(err) && !c.killed) c.kill('SIGTERM'); });
+    c.on('close', (code) => resolve({ code, err, stdout }));
+  });
+  const a = await run(['--data', data, '--steps', '100000', '--warmup', '7'], /step 10\//);
+  assert.equal(a.code, 143, a.err);
+  assert.equal((JSON.parse(a.stdout) as { interrupted?: boolean }).interrupted, true);
+  assert.equal(loadCheckpoint(out).meta.config.warmup, 7);
+  const other = join(mkdtempSync(join(tmpdir(), 'train-data-')), 'other.txt');
+  writeFileSync(other, readFileSync(data, 'utf8').slice(1000));
+  const b = await run(['--data', other, '--resume']);
+  assert.equal(b.code, 1, b.err);
+  assert.match(b.err, /not the corpus this run trained on/);
+  const help = await new Promise<string>((resolve) => {
+    const c = spawn(process.execPath, [bin, 'train', '--help']);
+    let o = ''; c.stdout.on('data', (d) => (o += d)); c.on('close', () => resolve(o));
+  });
+  for (const re of [/--steps.*small\s+2400/s, /--warmup.*small\s+4\.2%/s, /--threads.*default:\s+\d+/s, /--lr.*small\s+0\.003,0\.0015/s]) assert.match(help, re);
 });

@@ -13,6 +13,7 @@ import { benchBatch, formatBatchBench } from '../bench/batch.js';
 import { SHAPES } from '../model/synth.js';
 import { runServerBench, formatServerBench } from '../bench/server-load.js';
 import { formatSoak, runSoak } from '../bench/soak.js';
+import { benchTrain, formatTrainBench } from '../bench/train.js';
 
 const positiveInt = (name: string) => num(`--${name}`, { int: true, min: 1 });
 
@@ -41,17 +42,20 @@ function progress(label: string) {
 interface BenchOptions {
   model?: string; synthetic?: string; kernels?: boolean; threads?: number; prompt?: number; gen?: number; json?: boolean;
   batch?: number[]; kvType: KVDtype;
-  variant?: WasmVariant; repeat: number;
+  variant?: WasmVariant; repeat: number; train?: boolean; config: string; steps: number;
   server?: string; concurrency: number; requests?: number; maxTokens: number; apiKey?: string; soak?: number;
 }
 
 export function register(program: Command): void {
   program
     .command('bench')
-    .description('measure speed: kernels vs the pure-TS reference (--kernels), or a model\'s prompt and decode tok/s against memory bandwidth (--model)')
+    .description('measure speed: kernels vs the pure-TS reference (--kernels), a model\'s prompt and decode tok/s against memory bandwidth (--model), or training (--train)')
     .option('-m, --model <path>', 'GGUF model to benchmark')
     .option('--synthetic <shape|file>', `the engine on random weights of a shape (${Object.keys(SHAPES).join(', ')}; written to a temporary GGUF)`)
     .option('--kernels', 'benchmark each kernel against its pure-TS reference')
+    .option('--train', 'training speed of a preset\'s shape (random tokens): tokens/s, GEMM share, MFU')
+    .option('--config <preset>', 'with --train: the training preset', 'small')
+    .option('--steps <n>', 'with --train: timed steps (after 2 warm-up steps)', positiveInt('steps'), 10)
     .option('-t, --threads <n>', 'threads (default: all cores)', positiveInt('threads'))
     .option('--prompt <n>', 'prompt tokens to process (default: 128; with --batch, 16 per sequence)', positiveInt('prompt'))
     .option('--gen <n>', 'tokens to decode (default: 64; with --batch, 16 per sequence)', positiveInt('gen'))
@@ -68,7 +72,13 @@ export function register(program: Command): void {
     .option('--soak <seconds>', 'with --server: soak test for this long (hang-ups and bad requests mixed in; RSS sampled from /health)',
             positiveInt('soak'))
     .action(async (opts: BenchOptions) => {
-      if (!opts.model && !opts.kernels && !opts.synthetic && !opts.server) throw new Error('nothing to measure: give --model <path>, --synthetic <shape>, --kernels or --server <url>');
+      if (!opts.model && !opts.kernels && !opts.synthetic && !opts.server && !opts.train) {
+        throw new Error('nothing to measure: give --model <path>, --synthetic <shape>, --kernels, --train or --server <url>');
+      }
+      if (opts.train) {
+        const r = await benchTrain({ config: opts.config, threads: opts.threads, variant: opts.variant, steps: opts.steps });
+        console.log(opts.json ? JSON.stringify(r, null, 2) : formatTrainBench(r));
+      }
       if (opts.server && opts.soak) {
         const r = await runSoak({ server: opts.server, seconds: opts.soak, concurrency: opts.concurrency, maxTokens: opts.maxTokens, apiKey: opts.apiKey,
           onSample: (s) => process.stderr.write(`  ${s.t}s: ${s.requests} requests, RSS ${s.rssMB ?? '?'} MB\n`) });

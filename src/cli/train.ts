@@ -3,13 +3,14 @@ import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { progressBar } from './progress.js';
-import { PRESETS, type TrainConfig } from '../train/presets.js';
+import { PRESETS, warmupSteps, type TrainConfig } from '../train/presets.js';
 import { loadCheckpoint, loadTokenizerFile, train } from '../train/trainer.js';
 import { exportCheckpoint, exportCheckpointHF } from '../train/export.js';
 import { checkRunDirectory, hasCheckpoint } from '../train/checkpoint.js';
 import { exportProblem, validateTrainConfig } from '../train/config-schema.js';
 import { num } from './common.js';
 import type { Params } from '../train/model.js';
+import { defaultTrainThreads } from '../train/wasm-model.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 
 const EXPORT_TYPES = ['tq2_0', 'i2_s', 'tq1_0', 'hf'] as const;
@@ -41,8 +42,14 @@ function resolveConfig(spec: string): TrainConfig {
   const { preset = 'small', ...rest } = raw as Record<string, unknown>;
   const base = typeof preset === 'string' ? PRESETS[preset] : undefined;
   if (!base) throw new Error(`${spec}: unknown preset ${JSON.stringify(preset)} (${Object.keys(PRESETS).join(', ')})`);
-  return { ...base, ...rest } as TrainConfig;
+  // a fixed warmup in the file replaces the preset's fraction
+  const fixedWarmup = rest.warmup !== undefined && rest.warmupFraction === undefined ? { warmupFraction: undefined } : {};
+  return { ...base, ...fixedWarmup, ...rest } as TrainConfig;
 }
+
+/** Help text for an option whose default comes from the preset: each preset's value. */
+const presetDefault = (key: keyof TrainConfig, show: (c: TrainConfig) => string = (c) => String(c[key])) =>
+  `default: the preset's — ${Object.entries(PRESETS).map(([name, c]) => `${name} ${show(c)}`).join(', ')}`;
 
 /** The export list: as given, or the default (TQ2_0, or I2_S where TQ2_0's 256-wide rows do not fit); checked against the shape. */
 function exportsFor(spec: string | undefined, c: TrainConfig): ReturnType<typeof parseExports> {
@@ -60,16 +67,21 @@ export function register(program: Command): void {
     .option('--data <file>', 'plain-text training corpus (UTF-8); required unless --export-only')
     .requiredOption('--out <dir>', 'run directory: checkpoint, tokenizer.json, loss.svg, model-<type>.gguf, hf/')
     .option('--config <preset|file.json>', `preset (${Object.keys(PRESETS).join(', ')}) or a JSON file overriding one`, 'small')
-    .option('--precision <p>', 'ternary (BitNet b1.58) | binary (original BitNet) | fp (LLaMA baseline)')
-    .option('--steps <n>', 'total optimizer steps (with --resume: a new total; the LR schedule is re-laid over it)', num('--steps', { int: true, min: 1 }))
-    .option('--batch <n>', 'sequences per step (new runs; a resumed run keeps its own)', num('--batch', { int: true, min: 1 }))
-    .option('--lr <lr1,lr2>', 'two-stage learning rates, e.g. 3e-3,1.5e-3')
-    .option('--seed <n>', 'random seed', num('--seed', { int: true }))
+    .option('--precision <p>', `ternary (BitNet b1.58) | binary (original BitNet) | fp (LLaMA baseline) (${presetDefault('precision')})`)
+    .option('--steps <n>', `total optimizer steps; with --resume a new total, the LR schedule re-laid over it (${presetDefault('steps')})`,
+            num('--steps', { int: true, min: 1 }))
+    .option('--warmup <n>', `linear warmup steps (default: a fraction of --steps — ${Object.entries(PRESETS)
+      .map(([name, c]) => `${name} ${c.warmupFraction !== undefined ? `${+(100 * c.warmupFraction).toFixed(1)}%` : c.warmup}`).join(', ')})`,
+            num('--warmup', { int: true, min: 0 }))
+    .option('--batch <n>', `sequences per step (new runs; a resumed run keeps its own) (${presetDefault('batch')})`, num('--batch', { int: true, min: 1 }))
+    .option('--lr <lr1,lr2>', `two-stage learning rates, e.g. 3e-3,1.5e-3 (${presetDefault('lr1', (c) => `${c.lr1},${c.lr2}`)})`)
+    .option('--seed <n>', `random seed (${presetDefault('seed')})`, num('--seed', { int: true }))
+    .option('--threads <n>', 'kernel threads for forward and backward (default: all cores)', num('--threads', { int: true, min: 1 }), defaultTrainThreads())
     .option('--resume', 'continue from the checkpoint in --out')
     .option('--export-only', 'do not train: export the checkpoint in --out as it is (e.g. after an interrupted run)')
     .option('--export <types>', 'what to export at the end: comma list of tq2_0, i2_s, tq1_0 (GGUF) and hf (safetensors + config.json), ' +
             'or none (default: tq2_0, or i2_s when the rows are not multiples of 256)')
-    .action(async (o: { data?: string; out: string; config: string; precision?: string; steps?: number; batch?: number; lr?: string; seed?: number; resume?: boolean; export?: string; exportOnly?: boolean }) => {
+    .action(async (o: { data?: string; out: string; config: string; precision?: string; steps?: number; batch?: number; lr?: string; seed?: number; resume?: boolean; export?: string; exportOnly?: boolean; threads: number; warmup?: number }) => {
       if (o.exportOnly) {
         if (!hasCheckpoint(o.out)) throw new Error(`--export-only: no checkpoint in ${o.out}`);
         const { params, meta } = loadCheckpoint(o.out);
@@ -82,6 +94,8 @@ export function register(program: Command): void {
         config.precision = o.precision as TrainConfig['precision'];
       }
       if (o.steps !== undefined) config.steps = o.steps;
+      if (o.warmup !== undefined) { config.warmup = o.warmup; config.warmupFraction = undefined; }
+      config.warmup = warmupSteps(config);
       if (o.batch !== undefined) config.batch = o.batch;
       if (o.seed !== undefined) config.seed = o.seed;
       if (o.lr) { const [a, b] = o.lr.split(',').map(Number); config.lr1 = a; config.lr2 = b ?? a; }
@@ -91,17 +105,18 @@ export function register(program: Command): void {
       const exports = exportsFor(o.export, resumed ?? config);
       if (!o.resume) checkRunDirectory(o.out);
       if (!o.data) throw new Error('--data <file> is required to train');
-      if (o.resume && (o.batch !== undefined || o.lr || o.seed !== undefined || o.precision)) {
-        throw new Error('--resume continues the run as it was: only --steps may change (not --batch, --lr, --seed, --precision)');
+      if (o.resume && (o.batch !== undefined || o.lr || o.seed !== undefined || o.precision || o.warmup !== undefined)) {
+        throw new Error('--resume continues the run as it was: only --steps may change (not --batch, --lr, --seed, --precision, --warmup)');
       }
       if (!existsSync(o.data)) throw new Error(`--data: no such file '${o.data}'`);
       const controller = new AbortController();
-      const onSig = () => { process.stderr.write('\ninterrupted: saving a checkpoint…\n'); controller.abort(); };
+      let signal: NodeJS.Signals | undefined;
+      const onSig = (s: NodeJS.Signals) => { signal = s; process.stderr.write(`\n${s}: saving a checkpoint…\n`); controller.abort(); };
       process.once('SIGINT', onSig); process.once('SIGTERM', onSig);
       const tty = process.stderr.isTTY;
       const bar = progressBar('train');
       const res = await train({
-        config, dataFile: o.data, outDir: o.out, resume: o.resume, resumeSteps: o.resume ? o.steps : undefined, signal: controller.signal,
+        config, dataFile: o.data, outDir: o.out, resume: o.resume, resumeSteps: o.resume ? o.steps : undefined, signal: controller.signal, threads: o.threads,
         log: (s) => bar.log(s),
         progress: (p) => {
           const payload = { loss: p.loss.toFixed(3), val: p.valLoss?.toFixed(3) ?? '-', tps: Math.round(p.tokensPerSec) };
@@ -114,8 +129,11 @@ export function register(program: Command): void {
       bar.stop();
       process.removeListener('SIGINT', onSig); process.removeListener('SIGTERM', onSig);
       const done = res.meta.step >= res.meta.config.steps;
+      const interrupted = signal !== undefined && !done;
       console.log(JSON.stringify({ step: res.meta.step, steps: res.meta.config.steps, valLoss: res.finalValLoss, tokensSeen: res.meta.tokensSeen, seconds: Math.round(res.meta.elapsedSec), out: o.out,
-        tokensPerSec: Math.round(res.perf.tokensPerSec), gemmGflops: +res.perf.gemmGflops.toFixed(2), peakGemmGflops: +res.perf.peakGemmGflops.toFixed(2) }));
+        tokensPerSec: Math.round(res.perf.tokensPerSec), gemmGflops: +res.perf.gemmGflops.toFixed(2), peakGemmGflops: +res.perf.peakGemmGflops.toFixed(2),
+        threads: o.threads, ...(interrupted ? { interrupted: true } : {}) }));
       if (done) exportAll(res.params, res.tokenizer, o.out, exports);
+      if (interrupted) process.exitCode = signal === 'SIGINT' ? 130 : 143; // 128 + the signal's number, as a shell reports it
     });
 }

@@ -4,8 +4,10 @@
  * control block; they take the job's items in chunks (runChunks), so a job's split lives here.
  */
 
+import { trainJobs, type TrainKernelExports } from './train-jobs.js';
+
 /** Exports of build/kernels-*.wasm (addresses are byte offsets into the shared memory). */
-export interface KernelExports {
+export interface KernelExports extends TrainKernelExports {
   repackTernary(dst: number, src: number, rows: number, cols: number, groups: number, chunks: number): void;
   repackTernaryFile(dst: number, src: number, rows: number, cols: number, chunks: number, layout: number, g0: number, g1: number): void;
   tq2Scales(dst: number, src: number, rows: number, blocksPerRow: number, groups: number, perRow: number): void;
@@ -79,7 +81,7 @@ export const enum GatedArg { Gate, Up, Length, Relu2 } // Relu2: 0 = SiLU, 1 = s
 export const enum AddArg { X, Y, Length }
 export const enum F64Arg { Eps = 0, Theta = 0 } // RmsNorm: eps; Rope: theta
 
-interface JobSpec {
+export interface JobSpec {
   /** Number of independent work items (row groups, rows, heads, 64-byte lines). */
   items(p: Int32Array): number;
   run(k: KernelExports, p: Int32Array, begin: number, end: number, thread: number, ctrl: Int32Array, f: Float64Array): void;
@@ -177,6 +179,7 @@ const jobs: Record<number, JobSpec> = {
       k.addInPlace(u(p[AddArg.X]) + lo * 4, u(p[AddArg.Y]) + lo * 4, hi - lo);
     },
   },
+  ...trainJobs, // the trainer's kernels (train-jobs.ts)
 };
 
 /** Chunks per thread: enough that a thread the OS deschedules leaves little work stranded. */

@@ -32,6 +32,7 @@ export interface CheckpointMeta {
   elapsedSec: number;
   tokensSeen: number;
   dataFile: string;
+  dataSha256?: string; // of the corpus: --resume refuses another one (its validation split would move)
 }
 
 interface Header { format: 1; meta: CheckpointMeta; payloadBytes: number; tokenizerSha256: string | null }

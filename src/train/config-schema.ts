@@ -21,6 +21,7 @@ const pos = (max: number): Field => ({ kind: 'number', min: 0, max, exclusiveMin
 export const TRAIN_CONFIG_SCHEMA: Record<keyof TrainConfig, Field> = {
   vocabSize: int(257, 1 << 20), dim: int(2, 1 << 16), nLayers: int(1, 1024), nHeads: int(1, 1024), ffnDim: int(1, 1 << 18),
   seqLen: int(2, 1 << 16), batch: int(1, 1 << 16), steps: int(1, 1e9), warmup: int(0, 1e9),
+  warmupFraction: { kind: 'number', min: 0, max: 1, optional: true },
   lr1: pos(10), lr2: pos(10), wd1: { kind: 'number', min: 0, max: 10 }, wd2: { kind: 'number', min: 0, max: 10 },
   gradClip: pos(1e6), evalEvery: int(1, 1e9), evalBatches: int(1, 1e6), checkpointEvery: int(1, 1e9),
   seed: int(-(2 ** 31), 2 ** 32 - 1), precision: { kind: 'enum', values: ['ternary', 'binary', 'fp'] },

@@ -26,9 +26,10 @@ export class AdamW {
   readonly m: Float32Array;
   readonly v: Float32Array;
   t = 0;
-  constructor(private readonly params: Params, readonly beta1 = 0.9, readonly beta2 = 0.95, readonly eps = 1e-8) {
-    this.m = new Float32Array(params.count);
-    this.v = new Float32Array(params.count);
+  constructor(private readonly params: Params, alloc: (n: number) => Float32Array = (n) => new Float32Array(n),
+              readonly beta1 = 0.9, readonly beta2 = 0.95, readonly eps = 1e-8) {
+    this.m = alloc(params.count);
+    this.v = alloc(params.count);
   }
 
   /** Clips the gradient to maxNorm (global L2) and applies one update; returns the pre-clip norm. */

@@ -4,13 +4,14 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { seededRandom } from '../model/sampling.js';
-import { join } from 'node:path';
-import { Params, TrainModel } from './model.js';
+import { join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { Params } from './model.js';
+import { TrainModel } from './wasm-model.js';
 import { AdamW, scheduleAt } from './optim.js';
 import type { TrainConfig } from './presets.js';
 import { BPETokenizer, type BPEVocab } from '../tokenizer/bpe.js';
 import { trainBPE } from '../tokenizer/train-bpe.js';
-import { gemmStats, measureGemmPeak, trainGemmBackend } from '../kernels/train-gemm.js';
 import { lossCurveSVG } from './svg.js';
 import {
   checkRunDirectory, hasCheckpoint, loadLatestCheckpoint, modelConfigOf, saveCheckpoint as saveCheckpointFile,
@@ -41,7 +42,7 @@ export class Dataset {
 }
 
 /** Mean loss over consecutive non-overlapping windows of the validation split (deterministic). */
-export function validationLoss(model: TrainModel, data: Int32Array, B: number, T: number, maxBatches: number): number {
+export function validationLoss(model: { forward(tokens: Int32Array, targets: Int32Array): number }, data: Int32Array, B: number, T: number, maxBatches: number): number {
   const tokens = new Int32Array(B * T), targets = new Int32Array(B * T);
   const windows = Math.floor((data.length - 1) / T);
   const nb = Math.min(maxBatches, Math.floor(windows / B));
@@ -72,6 +73,7 @@ export interface TrainRunOptions {
   log?: (line: string) => void;
   progress?: (p: { step: number; steps: number; loss: number; valLoss?: number; tokensPerSec: number; etaSec: number }) => void;
   signal?: AbortSignal;
+  threads?: number;              // kernel threads (default: all cores)
 }
 
 /** Throughput of this run's training steps (evaluation excluded), against a GEMM peak measured at its start. */
@@ -107,6 +109,17 @@ export function saveCheckpoint(outDir: string, params: Params, opt: AdamW, meta:
   writeAtomic(join(outDir, 'loss.svg'), lossCurveSVG(meta.log, `${meta.config.precision} ${meta.config.dim}d×${meta.config.nLayers}L`));
 }
 
+const fileSha256 = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+/** --resume on another corpus is refused: the tail that was validation would become training data (or the reverse). */
+function checkSameData(meta: CheckpointMeta, dataFile: string): void {
+  const same = meta.dataSha256 !== undefined ? fileSha256(dataFile) === meta.dataSha256 : resolve(dataFile) === resolve(meta.dataFile);
+  if (!same) {
+    throw new Error(`--resume: --data ${dataFile} is not the corpus this run trained on (${meta.dataFile}); ` +
+      'its validation split would move into the training data: resume with the same file, or start a new --out');
+  }
+}
+
 /** Lets pending events (SIGINT) run between steps: the loop itself never blocks Ctrl-C for longer than one step. */
 const yieldToEvents = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -123,6 +136,7 @@ export async function train(o: TrainRunOptions): Promise<TrainResult> {
       log(`total steps ${meta.config.steps} -> ${o.resumeSteps}`);
       meta.config = { ...meta.config, steps: o.resumeSteps };
     }
+    checkSameData(meta, o.dataFile);
     log(`resuming at step ${meta.step}/${meta.config.steps} (${latest.ckpt.file})`);
   } else {
     if (o.resume) {
@@ -137,14 +151,20 @@ export async function train(o: TrainRunOptions): Promise<TrainResult> {
     params = new Params(modelConfigOf(o.config));
     params.init(rng(o.config.seed));
     opt = new AdamW(params);
-    meta = { config: o.config, step: 0, adamT: 0, log: [], elapsedSec: 0, tokensSeen: 0, dataFile: o.dataFile };
+    meta = { config: o.config, step: 0, adamT: 0, log: [], elapsedSec: 0, tokensSeen: 0, dataFile: o.dataFile, dataSha256: fileSha256(o.dataFile) };
   }
   const c = meta.config;
   const { tokenizer, data } = prepareData(o.dataFile, o.outDir, c, log);
-  log(`model: ${params.count.toLocaleString()} parameters (${c.precision}); data: ${data.train.length.toLocaleString()} train / ${data.val.length.toLocaleString()} val tokens; gemm: ${trainGemmBackend()}`);
-  const model = new TrainModel(params, c.batch);
+  // the whole training state moves into the kernels' memory once; nothing is allocated per step
+  const model = await TrainModel.create(modelConfigOf(c), c.batch, { threads: o.threads });
+  model.params.data.set(params.data);
+  model.opt.m.set(opt.m); model.opt.v.set(opt.v); model.opt.t = opt.t;
+  params = model.params; opt = model.opt;
+  const kernels = `wasm-${model.variant}, ${model.threads} thread${model.threads > 1 ? 's' : ''}`;
+  log(`model: ${params.count.toLocaleString()} parameters (${c.precision}); data: ${data.train.length.toLocaleString()} train / ${data.val.length.toLocaleString()} val tokens; kernels: ${kernels}, ${(model.stateBytes / 2 ** 20).toFixed(0)} MiB of state`);
   const tokens = new Int32Array(c.batch * c.seqLen), targets = new Int32Array(c.batch * c.seqLen);
-  const peakGemmGflops = measureGemmPeak();
+  const gemmStats = model.gemmStats;
+  const peakGemmGflops = model.measureGemmPeak();
   let stepSec = 0, stepTokens = 0, stepGemmFlops = 0, stepGemmSec = 0;
   const startStep = meta.step;
   const t0 = performance.now() / 1000 - meta.elapsedSec;
@@ -154,7 +174,7 @@ export async function train(o: TrainRunOptions): Promise<TrainResult> {
     await yieldToEvents();
     if (o.signal?.aborted) { saveCheckpoint(o.outDir, params, opt, meta); break; }
     const ts = performance.now();
-    gemmStats.reset();
+    gemmStats.flops = 0; gemmStats.seconds = 0;
     const { lr, wd } = scheduleAt(c, meta.step);
     data.batch(rng(c.seed * 1_000_003 + meta.step), c.batch, c.seqLen, tokens, targets);
     params.grad.fill(0);
@@ -186,7 +206,8 @@ export async function train(o: TrainRunOptions): Promise<TrainResult> {
   };
   if (stepsThisRun > 0) {
     log(`perf: ${perf.tokensPerSec.toFixed(0)} training tokens/s; GEMM ${perf.gemmGflops.toFixed(2)} GFLOPS achieved vs ${peakGemmGflops.toFixed(2)} peak ` +
-        `(${trainGemmBackend()}, 256³, measured at start) = ${((100 * perf.gemmGflops) / peakGemmGflops).toFixed(0)}%; GEMM is ${(100 * perf.gemmShare).toFixed(0)}% of step time`);
+        `(${kernels}, 256³, measured at start) = ${((100 * perf.gemmGflops) / peakGemmGflops).toFixed(0)}%; GEMM is ${(100 * perf.gemmShare).toFixed(0)}% of step time`);
   }
+  model.dispose();
   return { params, tokenizer, meta, finalValLoss, perf };
 }

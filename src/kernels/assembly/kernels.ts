@@ -15,6 +15,7 @@
 
 import { halfToF32 } from './load';
 export { repackTernaryFile, tq2Scales, tq2ScalesUniform, gatherHalfRows } from './load';
+import { expv, hsumf, madd } from './vmath';
 
 // ---------------------------------------------------------------------------------------------
 // Ternary weights: repack and matmul
@@ -260,15 +261,6 @@ export function prefetchChecksum(): u32 { return prefetchSink; }
 // ---------------------------------------------------------------------------------------------
 // Full-precision matmul (LM head, full-precision models)
 
-@inline function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
-
-@inline function hsumf(v: v128): f32 {
-  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
-}
-
 /** out[t*rows + r] = Σ_j W[r,j] x[t*cols + j] for rows [r0, r1), W f32 row-major. */
 export function f32Rows(w: usize, cols: i32, x: usize, n: i32, out: usize, rows: i32, r0: i32, r1: i32): void {
   const vecEnd = cols & ~7;
@@ -510,22 +502,6 @@ export function addInPlace(x: usize, y: usize, length: i32): void {
     const o = <usize>i << 2;
     store<f32>(x + o, load<f32>(x + o) + load<f32>(y + o));
   }
-}
-
-// e^x for 4 lanes: 2^n * p(r), r = x - n ln2 (|r| <= ln2/2), degree-6 Taylor: rel. error < 2e-7.
-@inline function expv(x: v128): v128 {
-  const xc = f32x4.max(f32x4.min(x, f32x4.splat(88)), f32x4.splat(-87));
-  const nf = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.4426950408889634)));
-  const r = f32x4.sub(f32x4.sub(xc, f32x4.mul(nf, f32x4.splat(0.693145751953125))), f32x4.mul(nf, f32x4.splat(1.428606765330187e-6)));
-  let p = f32x4.splat(1.0 / 720.0);
-  p = madd(p, r, f32x4.splat(1.0 / 120.0));
-  p = madd(p, r, f32x4.splat(1.0 / 24.0));
-  p = madd(p, r, f32x4.splat(1.0 / 6.0));
-  p = madd(p, r, f32x4.splat(0.5));
-  p = madd(p, r, f32x4.splat(1));
-  p = madd(p, r, f32x4.splat(1));
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(nf), i32x4.splat(127)), 23);
-  return f32x4.mul(p, scale);
 }
 
 /** gate[i] = silu(gate[i]) * up[i]. */

@@ -1,58 +1,544 @@
-// f32 GEMM for training (AssemblyScript, SIMD128): C[M×N] = A[M×K] · B[N×K]ᵀ (+ C if accumulate).
-// Both operands are read along contiguous rows, so every output is a dot product of two rows;
-// a 2×4 register tile reuses each loaded vector 2–4 times. K must be a multiple of 4.
+// Training kernels (AssemblyScript, SIMD128; fused multiply-add in the relaxed build). Compiled into the
+// same modules as the inference kernels (index.ts), so the inference worker pool runs them over the
+// trainer's shared memory. Each kernel that threads takes a [begin, end) range of its outer items (the
+// split is in src/kernels/train-jobs.ts). No split changes a result: every output element is computed
+// by one item in a fixed order, and reductions go through per-block partials summed in block order, so
+// a run gives the same numbers on 1, 2 or 16 threads.
+//
+// The pure-TS oracle of every kernel is in src/train/model.ts (layers) and src/train/optim.ts (AdamW);
+// test/train-kernels.test.ts compares them.
 
-export function gemmNT(c: usize, a: usize, b: usize, M: i32, N: i32, K: i32, accumulate: bool): void {
-  const rowA = <usize>K << 2;
-  let i = 0;
-  for (; i + 2 <= M; i += 2) {
-    const a0 = a + <usize>i * rowA, a1 = a0 + rowA;
-    let j = 0;
-    for (; j + 4 <= N; j += 4) {
-      const b0 = b + <usize>j * rowA, b1 = b0 + rowA, b2 = b1 + rowA, b3 = b2 + rowA;
-      let s00 = f32x4.splat(0), s01 = f32x4.splat(0), s02 = f32x4.splat(0), s03 = f32x4.splat(0);
-      let s10 = f32x4.splat(0), s11 = f32x4.splat(0), s12 = f32x4.splat(0), s13 = f32x4.splat(0);
-      for (let k: usize = 0; k < rowA; k += 16) {
-        const x0 = v128.load(a0 + k), x1 = v128.load(a1 + k);
-        const y0 = v128.load(b0 + k), y1 = v128.load(b1 + k), y2 = v128.load(b2 + k), y3 = v128.load(b3 + k);
-        s00 = f32x4.add(s00, f32x4.mul(x0, y0)); s01 = f32x4.add(s01, f32x4.mul(x0, y1));
-        s02 = f32x4.add(s02, f32x4.mul(x0, y2)); s03 = f32x4.add(s03, f32x4.mul(x0, y3));
-        s10 = f32x4.add(s10, f32x4.mul(x1, y0)); s11 = f32x4.add(s11, f32x4.mul(x1, y1));
-        s12 = f32x4.add(s12, f32x4.mul(x1, y2)); s13 = f32x4.add(s13, f32x4.mul(x1, y3));
-      }
-      const c0 = c + (<usize>i * <usize>N + <usize>j) * 4, c1 = c0 + (<usize>N << 2);
-      store4(c0, hsum4(s00, s01, s02, s03), accumulate);
-      store4(c1, hsum4(s10, s11, s12, s13), accumulate);
-    }
-    for (; j < N; j++) {
-      const bj = b + <usize>j * rowA;
-      put(c + (<usize>i * <usize>N + <usize>j) * 4, dot(a0, bj, rowA), accumulate);
-      put(c + (<usize>(i + 1) * <usize>N + <usize>j) * 4, dot(a1, bj, rowA), accumulate);
-    }
-  }
-  for (; i < M; i++) {
-    const ai = a + <usize>i * rowA;
-    for (let j = 0; j < N; j++) put(c + (<usize>i * <usize>N + <usize>j) * 4, dot(ai, b + <usize>j * rowA, rowA), accumulate);
+import { expv, hsumf, madd } from './vmath';
+import { quantizeRows } from './kernels';
+
+// ---------------------------------------------------------------------------------------------
+// GEMM
+
+/**
+ * C[M×N] (+)= op(A) · op(B) for output rows [i0, i1).
+ * transB: B is N×K and C = A·Bᵀ (rows of both read contiguously: dot-product form);
+ * otherwise B is K×N (axpy form: a broadcast A element times a row of B).
+ * transA: A is K×M (C = Aᵀ·B); otherwise A is M×K. transA with transB is not supported.
+ */
+export function gemm(c: usize, a: usize, b: usize, M: i32, N: i32, K: i32,
+                     transA: bool, transB: bool, accumulate: bool, i0: i32, i1: i32): void {
+  if (transB) { gemmDot(c, a, b, N, K, accumulate, i0, i1); return; }
+  // axpy form in blocks of K_BLOCK along k, so the block of B (K_BLOCK × N) stays in L2 and the rows of a
+  // transposed A in L1 while every row tile uses them; C is the running sum (a store and a load do not round)
+  const sI = transA ? 1 : K, sK = transA ? M : 1;
+  const kBlock = transA ? K_BLOCK_TN : K_BLOCK_NN;
+  for (let k0 = 0; k0 < K; k0 += kBlock) {
+    gemmAxpy(c, a + (<usize>k0 * <usize>sK << 2), b + (<usize>k0 * <usize>N << 2), N, min(kBlock, K - k0), sI, sK,
+             accumulate || k0 > 0, i0, i1);
   }
 }
 
-// Horizontal sums of four vectors into one vector [Σs0, Σs1, Σs2, Σs3].
-@inline function hsum4(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
+// Rows of B per block. Transposed A reads one line per k, so its block is short (TN 256×768×1024: 18 GFLOPS
+// unblocked, 35 at 128, 38 at 64, 42 at 32, 39 at 16); plain A streams its rows and wants long blocks (NN: 46 at 128, 44 at 64).
+const K_BLOCK_TN = 32;
+const K_BLOCK_NN = 256;
+
+// Lane sum in the order hsum4 uses: (l0 + l2) + (l1 + l3).
+@inline function hsumDot(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 2)) + (f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 3));
+}
+
+@inline function hsum4f(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
   const t0 = f32x4.add(v128.shuffle<f32>(s0, s1, 0, 1, 4, 5), v128.shuffle<f32>(s0, s1, 2, 3, 6, 7));
   const t1 = f32x4.add(v128.shuffle<f32>(s2, s3, 0, 1, 4, 5), v128.shuffle<f32>(s2, s3, 2, 3, 6, 7));
   return f32x4.add(v128.shuffle<f32>(t0, t1, 0, 2, 4, 6), v128.shuffle<f32>(t0, t1, 1, 3, 5, 7));
 }
 
-@inline function store4(p: usize, v: v128, accumulate: bool): void {
-  v128.store(p, accumulate ? f32x4.add(v128.load(p), v) : v);
+// Scalar tail of a dot product over k in [k4, K).
+@inline function dotTail(x: usize, y: usize, k4: i32, K: i32): f32 {
+  let s: f32 = 0;
+  for (let k = k4; k < K; k++) s += load<f32>(x + (<usize>k << 2)) * load<f32>(y + (<usize>k << 2));
+  return s;
 }
 
-@inline function put(p: usize, v: f32, accumulate: bool): void {
+@inline function putf(p: usize, v: f32, accumulate: bool): void {
   store<f32>(p, accumulate ? load<f32>(p) + v : v);
 }
 
-@inline function dot(x: usize, y: usize, bytes: usize): f32 {
+// One output of the dot form: the same arithmetic as a lane of the 2×4 tile.
+@inline function dotOne(x: usize, y: usize, k4: i32, K: i32): f32 {
   let s = f32x4.splat(0);
-  for (let k: usize = 0; k < bytes; k += 16) s = f32x4.add(s, f32x4.mul(v128.load(x + k), v128.load(y + k)));
-  return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1) + f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3);
+  for (let k: usize = 0; k < (<usize>k4 << 2); k += 16) s = madd(v128.load(x + k), v128.load(y + k), s);
+  return hsumDot(s) + dotTail(x, y, k4, K);
+}
+
+function gemmDot(c: usize, a: usize, b: usize, N: i32, K: i32, accumulate: bool, i0: i32, i1: i32): void {
+  const row = <usize>K << 2, k4 = K & ~3, kBytes = <usize>k4 << 2, ldc = <usize>N << 2;
+  let i = i0;
+  for (; i + 2 <= i1; i += 2) {
+    const a0 = a + <usize>i * row, a1 = a0 + row;
+    const c0 = c + <usize>i * ldc, c1 = c0 + ldc;
+    let j = 0;
+    for (; j + 4 <= N; j += 4) {
+      const b0 = b + <usize>j * row, b1 = b0 + row, b2 = b1 + row, b3 = b2 + row;
+      let s00 = f32x4.splat(0), s01 = f32x4.splat(0), s02 = f32x4.splat(0), s03 = f32x4.splat(0);
+      let s10 = f32x4.splat(0), s11 = f32x4.splat(0), s12 = f32x4.splat(0), s13 = f32x4.splat(0);
+      for (let k: usize = 0; k < kBytes; k += 16) {
+        const x0 = v128.load(a0 + k), x1 = v128.load(a1 + k);
+        const y0 = v128.load(b0 + k), y1 = v128.load(b1 + k), y2 = v128.load(b2 + k), y3 = v128.load(b3 + k);
+        s00 = madd(x0, y0, s00); s01 = madd(x0, y1, s01); s02 = madd(x0, y2, s02); s03 = madd(x0, y3, s03);
+        s10 = madd(x1, y0, s10); s11 = madd(x1, y1, s11); s12 = madd(x1, y2, s12); s13 = madd(x1, y3, s13);
+      }
+      let r0 = hsum4f(s00, s01, s02, s03), r1 = hsum4f(s10, s11, s12, s13);
+      if (k4 < K) {
+        r0 = f32x4.add(r0, f32x4(dotTail(a0, b0, k4, K), dotTail(a0, b1, k4, K), dotTail(a0, b2, k4, K), dotTail(a0, b3, k4, K)));
+        r1 = f32x4.add(r1, f32x4(dotTail(a1, b0, k4, K), dotTail(a1, b1, k4, K), dotTail(a1, b2, k4, K), dotTail(a1, b3, k4, K)));
+      }
+      const o = <usize>j << 2;
+      v128.store(c0 + o, accumulate ? f32x4.add(v128.load(c0 + o), r0) : r0);
+      v128.store(c1 + o, accumulate ? f32x4.add(v128.load(c1 + o), r1) : r1);
+    }
+    for (; j < N; j++) {
+      const bj = b + <usize>j * row;
+      putf(c0 + (<usize>j << 2), dotOne(a0, bj, k4, K), accumulate);
+      putf(c1 + (<usize>j << 2), dotOne(a1, bj, k4, K), accumulate);
+    }
+  }
+  for (; i < i1; i++) {
+    const ai = a + <usize>i * row, ci = c + <usize>i * ldc;
+    for (let j = 0; j < N; j++) putf(ci + (<usize>j << 2), dotOne(ai, b + <usize>j * row, k4, K), accumulate);
+  }
+}
+
+// Axpy form: A(i, k) at a + 4 (i sI + k sK), B row k at b + 4 k N. Each output is one madd chain over k
+// starting from C (accumulate) or 0, identical in the 4-row tile and the single-row path.
+function gemmAxpy(c: usize, a: usize, b: usize, N: i32, K: i32, sI: i32, sK: i32, accumulate: bool, i0: i32, i1: i32): void {
+  const ldb = <usize>N << 2, stepA = <usize>sK << 2, rowA = <usize>sI << 2;
+  const z = f32x4.splat(0);
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const a0 = a + <usize>i * rowA, a1 = a0 + rowA, a2 = a1 + rowA, a3 = a2 + rowA;
+    const c0 = c + <usize>i * ldb, c1 = c0 + ldb, c2 = c1 + ldb, c3 = c2 + ldb;
+    let j = 0;
+    for (; j + 8 <= N; j += 8) {
+      const o = <usize>j << 2;
+      let x00 = accumulate ? v128.load(c0 + o) : z, x01 = accumulate ? v128.load(c0 + o, 16) : z;
+      let x10 = accumulate ? v128.load(c1 + o) : z, x11 = accumulate ? v128.load(c1 + o, 16) : z;
+      let x20 = accumulate ? v128.load(c2 + o) : z, x21 = accumulate ? v128.load(c2 + o, 16) : z;
+      let x30 = accumulate ? v128.load(c3 + o) : z, x31 = accumulate ? v128.load(c3 + o, 16) : z;
+      let pb = b + o, pa: usize = 0;
+      for (let k = 0; k < K; k++) {
+        const b0 = v128.load(pb), b1 = v128.load(pb, 16);
+        let s = f32x4.splat(load<f32>(a0 + pa)); x00 = madd(s, b0, x00); x01 = madd(s, b1, x01);
+        s = f32x4.splat(load<f32>(a1 + pa)); x10 = madd(s, b0, x10); x11 = madd(s, b1, x11);
+        s = f32x4.splat(load<f32>(a2 + pa)); x20 = madd(s, b0, x20); x21 = madd(s, b1, x21);
+        s = f32x4.splat(load<f32>(a3 + pa)); x30 = madd(s, b0, x30); x31 = madd(s, b1, x31);
+        pb += ldb; pa += stepA;
+      }
+      v128.store(c0 + o, x00); v128.store(c0 + o, x01, 16);
+      v128.store(c1 + o, x10); v128.store(c1 + o, x11, 16);
+      v128.store(c2 + o, x20); v128.store(c2 + o, x21, 16);
+      v128.store(c3 + o, x30); v128.store(c3 + o, x31, 16);
+    }
+    for (; j + 4 <= N; j += 4) {
+      const o = <usize>j << 2;
+      let x0 = accumulate ? v128.load(c0 + o) : z, x1 = accumulate ? v128.load(c1 + o) : z;
+      let x2 = accumulate ? v128.load(c2 + o) : z, x3 = accumulate ? v128.load(c3 + o) : z;
+      let pb = b + o, pa: usize = 0;
+      for (let k = 0; k < K; k++) {
+        const b0 = v128.load(pb);
+        x0 = madd(f32x4.splat(load<f32>(a0 + pa)), b0, x0); x1 = madd(f32x4.splat(load<f32>(a1 + pa)), b0, x1);
+        x2 = madd(f32x4.splat(load<f32>(a2 + pa)), b0, x2); x3 = madd(f32x4.splat(load<f32>(a3 + pa)), b0, x3);
+        pb += ldb; pa += stepA;
+      }
+      v128.store(c0 + o, x0); v128.store(c1 + o, x1); v128.store(c2 + o, x2); v128.store(c3 + o, x3);
+    }
+    for (; j < N; j++) {
+      axpyScalar(c0, a0, b, j, N, K, stepA, accumulate); axpyScalar(c1, a1, b, j, N, K, stepA, accumulate);
+      axpyScalar(c2, a2, b, j, N, K, stepA, accumulate); axpyScalar(c3, a3, b, j, N, K, stepA, accumulate);
+    }
+  }
+  for (; i < i1; i++) {
+    const ai = a + <usize>i * rowA, ci = c + <usize>i * ldb;
+    let j = 0;
+    for (; j + 8 <= N; j += 8) {
+      const o = <usize>j << 2;
+      let x0 = accumulate ? v128.load(ci + o) : z, x1 = accumulate ? v128.load(ci + o, 16) : z;
+      let pb = b + o, pa: usize = 0;
+      for (let k = 0; k < K; k++) {
+        const s = f32x4.splat(load<f32>(ai + pa));
+        x0 = madd(s, v128.load(pb), x0); x1 = madd(s, v128.load(pb, 16), x1);
+        pb += ldb; pa += stepA;
+      }
+      v128.store(ci + o, x0); v128.store(ci + o, x1, 16);
+    }
+    for (; j + 4 <= N; j += 4) {
+      const o = <usize>j << 2;
+      let x0 = accumulate ? v128.load(ci + o) : z;
+      let pb = b + o, pa: usize = 0;
+      for (let k = 0; k < K; k++) { x0 = madd(f32x4.splat(load<f32>(ai + pa)), v128.load(pb), x0); pb += ldb; pa += stepA; }
+      v128.store(ci + o, x0);
+    }
+    for (; j < N; j++) axpyScalar(ci, ai, b, j, N, K, stepA, accumulate);
+  }
+}
+
+@inline function axpyScalar(ci: usize, ai: usize, b: usize, j: i32, N: i32, K: i32, stepA: usize, accumulate: bool): void {
+  const p = ci + (<usize>j << 2);
+  let s: f32 = accumulate ? load<f32>(p) : 0;
+  let pb = b + (<usize>j << 2), pa: usize = 0;
+  const ldb = <usize>N << 2;
+  for (let k = 0; k < K; k++) { s += load<f32>(ai + pa) * load<f32>(pb); pb += ldb; pa += stepA; }
+  store<f32>(p, s);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small vector helpers over f32 rows (n floats; scalar tails)
+
+@inline function dotRow(x: usize, y: usize, n: i32): f32 {
+  let s = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) s = madd(v128.load(x + (<usize>i << 2)), v128.load(y + (<usize>i << 2)), s);
+  let r = hsumf(s);
+  for (; i < n; i++) r += load<f32>(x + (<usize>i << 2)) * load<f32>(y + (<usize>i << 2));
+  return r;
+}
+
+/** y += a * x */
+@inline function axpyRow(y: usize, a: f32, x: usize, n: i32): void {
+  const av = f32x4.splat(a);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(y + o, madd(av, v128.load(x + o), v128.load(y + o)));
+  }
+  for (; i < n; i++) { const o = <usize>i << 2; store<f32>(y + o, load<f32>(y + o) + a * load<f32>(x + o)); }
+}
+
+@inline function zeroRow(y: usize, n: i32): void {
+  memory.fill(y, 0, <usize>n << 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// RMSNorm: out = x * rstd * w, rstd = 1 / sqrt(mean(x²) + eps), per row of d
+
+export function rmsnormForward(out: usize, rstd: usize, x: usize, w: usize, d: i32, eps: f32, t0: i32, t1: i32): void {
+  for (let t = t0; t < t1; t++) {
+    const xt = x + (<usize>(t * d) << 2), ot = out + (<usize>(t * d) << 2);
+    const r: f32 = <f32>1 / Mathf.sqrt(dotRow(xt, xt, d) / <f32>d + eps);
+    store<f32>(rstd + (<usize>t << 2), r);
+    const rv = f32x4.splat(r);
+    let j = 0;
+    for (; j + 4 <= d; j += 4) {
+      const o = <usize>j << 2;
+      v128.store(ot + o, f32x4.mul(f32x4.mul(v128.load(xt + o), rv), v128.load(w + o)));
+    }
+    for (; j < d; j++) { const o = <usize>j << 2; store<f32>(ot + o, load<f32>(xt + o) * r * load<f32>(w + o)); }
+  }
+}
+
+/** Rows per block of the weight-gradient partials (rmsnormBackward). */
+export const NORM_BLOCK: i32 = 16;
+
+/**
+ * dx += dout·w·r − x·(Σ dout·w·x)·r³/d for rows of blocks [b0, b1) (NORM_BLOCK rows each, n rows in all);
+ * dwParts[b, :] = Σ_{rows of block b} dout·x·r (summed into dw by sumParts, in block order).
+ */
+export function rmsnormBackward(dx: usize, dwParts: usize, dout: usize, x: usize, w: usize, rstd: usize,
+                                n: i32, d: i32, b0: i32, b1: i32): void {
+  for (let b = b0; b < b1; b++) {
+    const part = dwParts + (<usize>(b * d) << 2);
+    zeroRow(part, d);
+    const tEnd = min(n, (b + 1) * NORM_BLOCK);
+    for (let t = b * NORM_BLOCK; t < tEnd; t++) {
+      const o = <usize>(t * d) << 2;
+      const gt = dout + o, xt = x + o, dxt = dx + o;
+      const r = load<f32>(rstd + (<usize>t << 2));
+      let acc = f32x4.splat(0);
+      let j = 0;
+      for (; j + 4 <= d; j += 4) {
+        const q = <usize>j << 2;
+        acc = madd(f32x4.mul(v128.load(gt + q), v128.load(w + q)), v128.load(xt + q), acc);
+      }
+      let dot = hsumf(acc);
+      for (; j < d; j++) { const q = <usize>j << 2; dot += load<f32>(gt + q) * load<f32>(w + q) * load<f32>(xt + q); }
+      const k: f32 = (dot * r * r * r) / <f32>d;
+      const rv = f32x4.splat(r), kv = f32x4.splat(k);
+      j = 0;
+      for (; j + 4 <= d; j += 4) {
+        const q = <usize>j << 2;
+        const g = v128.load(gt + q), xv = v128.load(xt + q);
+        v128.store(dxt + q, f32x4.add(v128.load(dxt + q), f32x4.sub(f32x4.mul(f32x4.mul(g, v128.load(w + q)), rv), f32x4.mul(xv, kv))));
+        v128.store(part + q, madd(f32x4.mul(g, xv), rv, v128.load(part + q)));
+      }
+      for (; j < d; j++) {
+        const q = <usize>j << 2;
+        const g = load<f32>(gt + q), xv = load<f32>(xt + q);
+        store<f32>(dxt + q, load<f32>(dxt + q) + (g * load<f32>(w + q) * r - xv * k));
+        store<f32>(part + q, load<f32>(part + q) + g * xv * r);
+      }
+    }
+  }
+}
+
+/** dst[j] += Σ_p parts[p, j] (p in order) for j in [j0, j1). */
+export function sumParts(dst: usize, parts: usize, nParts: i32, d: i32, j0: i32, j1: i32): void {
+  for (let j = j0; j < j1; j++) {
+    let s: f32 = 0;
+    for (let p = 0; p < nParts; p++) s += load<f32>(parts + (<usize>(p * d + j) << 2));
+    store<f32>(dst + (<usize>j << 2), load<f32>(dst + (<usize>j << 2)) + s);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rotary embedding (NEOX pairs i, i + hd/2); cos/sin tables [T][hd/2]; sign −1 applies the inverse
+
+export function ropeRows(x: usize, cos: usize, sin: usize, T: i32, H: i32, hd: i32, sign: f32, t0: i32, t1: i32): void {
+  const half = hd >> 1;
+  for (let t = t0; t < t1; t++) {
+    const tab = <usize>((t % T) * half) << 2;
+    for (let h = 0; h < H; h++) {
+      const xa = x + (<usize>((t * H + h) * hd) << 2), xb = xa + (<usize>half << 2);
+      let i = 0;
+      for (; i + 4 <= half; i += 4) {
+        const o = <usize>i << 2;
+        const c = v128.load(cos + tab + o), s = f32x4.mul(v128.load(sin + tab + o), f32x4.splat(sign));
+        const a = v128.load(xa + o), b = v128.load(xb + o);
+        v128.store(xa + o, f32x4.sub(f32x4.mul(a, c), f32x4.mul(b, s)));
+        v128.store(xb + o, f32x4.add(f32x4.mul(a, s), f32x4.mul(b, c)));
+      }
+      for (; i < half; i++) {
+        const o = <usize>i << 2;
+        const c = load<f32>(cos + tab + o), s = sign * load<f32>(sin + tab + o);
+        const a = load<f32>(xa + o), b = load<f32>(xb + o);
+        store<f32>(xa + o, a * c - b * s);
+        store<f32>(xb + o, a * s + b * c);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Causal multi-head attention over (batch, head) items p = b·H + h in [p0, p1).
+// q, k, v, out: [B·T][H·hd]; probs: [B][H][T][T] (saved for backward; zero above the diagonal).
+
+// e^(x) for row[0..n) in place, returning the sum (vector exp, scalar tail).
+@inline function expRowSum(row: usize, n: i32, max: f32): f32 {
+  const mv = f32x4.splat(max);
+  let acc = f32x4.splat(0);
+  let s = 0;
+  for (; s + 4 <= n; s += 4) {
+    const e = expv(f32x4.sub(v128.load(row + (<usize>s << 2)), mv));
+    v128.store(row + (<usize>s << 2), e);
+    acc = f32x4.add(acc, e);
+  }
+  let sum = hsumf(acc);
+  for (; s < n; s++) {
+    const e = Mathf.exp(load<f32>(row + (<usize>s << 2)) - max);
+    store<f32>(row + (<usize>s << 2), e);
+    sum += e;
+  }
+  return sum;
+}
+
+export function attentionForward(out: usize, probs: usize, q: usize, k: usize, v: usize,
+                                 T: i32, H: i32, hd: i32, scale: f32, p0: i32, p1: i32): void {
+  const D = H * hd;
+  for (let p = p0; p < p1; p++) {
+    const b = p / H, h = p % H;
+    for (let t = 0; t < T; t++) {
+      const qt = q + (<usize>((b * T + t) * D + h * hd) << 2);
+      const row = probs + (<usize>((p * T + t) * T) << 2);
+      let mx: f32 = -Infinity;
+      for (let s = 0; s <= t; s++) {
+        const sc = dotRow(qt, k + (<usize>((b * T + s) * D + h * hd) << 2), hd) * scale;
+        store<f32>(row + (<usize>s << 2), sc);
+        if (sc > mx) mx = sc;
+      }
+      const inv: f32 = <f32>1 / expRowSum(row, t + 1, mx);
+      const iv = f32x4.splat(inv);
+      let s = 0;
+      for (; s + 4 <= t + 1; s += 4) v128.store(row + (<usize>s << 2), f32x4.mul(v128.load(row + (<usize>s << 2)), iv));
+      for (; s <= t; s++) store<f32>(row + (<usize>s << 2), load<f32>(row + (<usize>s << 2)) * inv);
+      for (s = t + 1; s < T; s++) store<f32>(row + (<usize>s << 2), 0);
+      const ot = out + (<usize>((b * T + t) * D + h * hd) << 2);
+      zeroRow(ot, hd);
+      for (s = 0; s <= t; s++) axpyRow(ot, load<f32>(row + (<usize>s << 2)), v + (<usize>((b * T + s) * D + h * hd) << 2), hd);
+    }
+  }
+}
+
+/** Writes (not accumulates) dq, dk, dv of the items' heads; dp: [B·H][T] scratch. */
+export function attentionBackward(dq: usize, dk: usize, dv: usize, dout: usize, probs: usize, q: usize, k: usize, v: usize,
+                                  dp: usize, T: i32, H: i32, hd: i32, scale: f32, p0: i32, p1: i32): void {
+  const D = H * hd;
+  for (let p = p0; p < p1; p++) {
+    const b = p / H, h = p % H;
+    for (let t = 0; t < T; t++) {
+      const o = <usize>((b * T + t) * D + h * hd) << 2;
+      zeroRow(dq + o, hd); zeroRow(dk + o, hd); zeroRow(dv + o, hd);
+    }
+    const dpp = dp + (<usize>(p * T) << 2);
+    for (let t = 0; t < T; t++) {
+      const ot = <usize>((b * T + t) * D + h * hd) << 2;
+      const row = probs + (<usize>((p * T + t) * T) << 2);
+      let dot: f32 = 0;
+      for (let s = 0; s <= t; s++) {
+        const os = <usize>((b * T + s) * D + h * hd) << 2;
+        const ps = load<f32>(row + (<usize>s << 2));
+        const g = dotRow(dout + ot, v + os, hd);
+        axpyRow(dv + os, ps, dout + ot, hd);
+        store<f32>(dpp + (<usize>s << 2), g);
+        dot += g * ps;
+      }
+      for (let s = 0; s <= t; s++) {
+        const os = <usize>((b * T + s) * D + h * hd) << 2;
+        const ds = load<f32>(row + (<usize>s << 2)) * (load<f32>(dpp + (<usize>s << 2)) - dot) * scale;
+        axpyRow(dq + ot, ds, k + os, hd);
+        axpyRow(dk + os, ds, q + ot, hd);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SiLU gate: h = silu(g) · u; backward du = dh·silu(g), dg = dh·u·σ(g)·(1 + g·(1 − σ(g)))
+
+@inline function sigmoidv(g: v128): v128 {
+  return f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), expv(f32x4.neg(g))));
+}
+
+export function swigluForward(h: usize, g: usize, u: usize, lo: i32, hi: i32): void {
+  let i = lo;
+  for (; i + 4 <= hi; i += 4) {
+    const o = <usize>i << 2;
+    const gv = v128.load(g + o);
+    v128.store(h + o, f32x4.mul(f32x4.mul(gv, sigmoidv(gv)), v128.load(u + o)));
+  }
+  for (; i < hi; i++) {
+    const o = <usize>i << 2;
+    const gv = load<f32>(g + o);
+    store<f32>(h + o, gv / (<f32>1 + Mathf.exp(-gv)) * load<f32>(u + o));
+  }
+}
+
+export function swigluBackward(dg: usize, du: usize, dh: usize, g: usize, u: usize, lo: i32, hi: i32): void {
+  const one = f32x4.splat(1);
+  let i = lo;
+  for (; i + 4 <= hi; i += 4) {
+    const o = <usize>i << 2;
+    const gv = v128.load(g + o), d = v128.load(dh + o), s = sigmoidv(gv);
+    v128.store(du + o, f32x4.mul(f32x4.mul(d, gv), s));
+    v128.store(dg + o, f32x4.mul(f32x4.mul(f32x4.mul(d, v128.load(u + o)), s), f32x4.add(one, f32x4.mul(gv, f32x4.sub(one, s)))));
+  }
+  for (; i < hi; i++) {
+    const o = <usize>i << 2;
+    const gv = load<f32>(g + o), d = load<f32>(dh + o), s: f32 = <f32>1 / (<f32>1 + Mathf.exp(-gv));
+    store<f32>(du + o, d * gv * s);
+    store<f32>(dg + o, d * load<f32>(u + o) * s * (<f32>1 + gv * (<f32>1 - s)));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cross-entropy over rows [t0, t1) of logits [n][V]: losses[t] = logsumexp − logit[target];
+// logits become the gradient of the mean loss, (softmax − onehot) · invN.
+
+export function crossEntropy(logits: usize, targets: usize, losses: usize, V: i32, invN: f32, t0: i32, t1: i32): void {
+  for (let t = t0; t < t1; t++) {
+    const row = logits + (<usize>(t * V) << 2);
+    let mv = f32x4.splat(-Infinity);
+    let j = 0;
+    for (; j + 4 <= V; j += 4) mv = f32x4.max(mv, v128.load(row + (<usize>j << 2)));
+    let mx = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+    for (; j < V; j++) mx = max(mx, load<f32>(row + (<usize>j << 2)));
+    const target = load<i32>(targets + (<usize>t << 2));
+    const lt = load<f32>(row + (<usize>target << 2));
+    const sum = expRowSum(row, V, mx);
+    store<f32>(losses + (<usize>t << 2), <f32>(Math.log(<f64>sum) + <f64>mx - <f64>lt));
+    const k: f32 = invN / sum, kv = f32x4.splat(k);
+    j = 0;
+    for (; j + 4 <= V; j += 4) v128.store(row + (<usize>j << 2), f32x4.mul(v128.load(row + (<usize>j << 2)), kv));
+    for (; j < V; j++) store<f32>(row + (<usize>j << 2), load<f32>(row + (<usize>j << 2)) * k);
+    store<f32>(row + (<usize>target << 2), load<f32>(row + (<usize>target << 2)) - invN);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quantizers (forward of BitLinear). Activations use the engine's quantizeRows, so training and
+// inference share one rounding; weights: absmean ternary.
+
+/** out[t, :] = Qa(x[t, :]) as f32 (xq[t, :] · invScales[t]), via the engine's int8 quantizer, rows [t0, t1). */
+export function fakeQuantRows(out: usize, x: usize, dim: i32, xq: usize, invScales: usize, t0: i32, t1: i32): void {
+  const n = t1 - t0;
+  quantizeRows(x + (<usize>(t0 * dim) << 2), n, dim, xq + <usize>(t0 * dim), invScales + (<usize>t0 << 2));
+  for (let t = t0; t < t1; t++) {
+    const inv = load<f32>(invScales + (<usize>t << 2)), iv = f32x4.splat(inv);
+    const qt = xq + <usize>(t * dim), ot = out + (<usize>(t * dim) << 2);
+    let j = 0;
+    for (; j + 4 <= dim; j += 4) {
+      const w = i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(qt + <usize>j)));
+      v128.store(ot + (<usize>j << 2), f32x4.mul(f32x4.convert_i32x4_s(w), iv));
+    }
+    for (; j < dim; j++) store<f32>(ot + (<usize>j << 2), <f32>load<i8>(qt + <usize>j) * inv);
+  }
+}
+
+/** Floats per block of the partial sums below. */
+export const SUM_BLOCK: i32 = 4096;
+
+/** parts[b] = Σ |x| (square = false) or Σ x² (square = true) over block b of x[0, n), b in [b0, b1). */
+export function partialSums(x: usize, n: i32, parts: usize, square: bool, b0: i32, b1: i32): void {
+  for (let b = b0; b < b1; b++) {
+    const lo = b * SUM_BLOCK, hi = min(n, lo + SUM_BLOCK);
+    let acc = f32x4.splat(0);
+    let i = lo;
+    for (; i + 4 <= hi; i += 4) {
+      const v = v128.load(x + (<usize>i << 2));
+      acc = square ? madd(v, v, acc) : f32x4.add(acc, f32x4.abs(v));
+    }
+    let s = <f64>hsumf(acc);
+    for (; i < hi; i++) { const v = load<f32>(x + (<usize>i << 2)); s += square ? <f64>(v * v) : <f64>abs(v); }
+    store<f64>(parts + (<usize>b << 3), s);
+  }
+}
+
+/** out[i] = clamp(round(w[i] / scale), −1, 1) · scale (round half to even, as torch.round) for i in [lo, hi). */
+export function ternaryWeights(out: usize, w: usize, scale: f32, lo: i32, hi: i32): void {
+  const sv = f32x4.splat(scale), one = f32x4.splat(1), mone = f32x4.splat(-1);
+  let i = lo;
+  for (; i + 4 <= hi; i += 4) {
+    const o = <usize>i << 2;
+    const q = f32x4.max(mone, f32x4.min(one, f32x4.nearest(f32x4.div(v128.load(w + o), sv))));
+    v128.store(out + o, f32x4.mul(q, sv));
+  }
+  for (; i < hi; i++) {
+    const o = <usize>i << 2;
+    store<f32>(out + o, max(<f32>-1, min(<f32>1, nearest(load<f32>(w + o) / scale))) * scale);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// AdamW over [lo, hi): g' = g·clip; m = β1 m + (1−β1) g'; v = β2 v + (1−β2) g'²;
+// p −= lr · ((m / c1) / (sqrt(v / c2) + eps) + wd · p)
+
+export function adamw(p: usize, g: usize, m: usize, v: usize, lr: f32, wd: f32, clip: f32, b1: f32, b2: f32,
+                      c1: f32, c2: f32, eps: f32, lo: i32, hi: i32): void {
+  const lrv = f32x4.splat(lr), wdv = f32x4.splat(wd), cl = f32x4.splat(clip), b1v = f32x4.splat(b1), b2v = f32x4.splat(b2);
+  const nb1 = f32x4.splat(<f32>1 - b1), nb2 = f32x4.splat(<f32>1 - b2), c1v = f32x4.splat(c1), c2v = f32x4.splat(c2);
+  const ev = f32x4.splat(eps);
+  let i = lo;
+  for (; i + 4 <= hi; i += 4) {
+    const o = <usize>i << 2;
+    const gi = f32x4.mul(v128.load(g + o), cl);
+    const mi = f32x4.add(f32x4.mul(b1v, v128.load(m + o)), f32x4.mul(nb1, gi));
+    const vi = f32x4.add(f32x4.mul(b2v, v128.load(v + o)), f32x4.mul(f32x4.mul(nb2, gi), gi));
+    v128.store(m + o, mi); v128.store(v + o, vi);
+    const pi = v128.load(p + o);
+    const upd = f32x4.add(f32x4.div(f32x4.div(mi, c1v), f32x4.add(f32x4.sqrt(f32x4.div(vi, c2v)), ev)), f32x4.mul(wdv, pi));
+    v128.store(p + o, f32x4.sub(pi, f32x4.mul(lrv, upd)));
+  }
+  for (; i < hi; i++) {
+    const o = <usize>i << 2;
+    const gi = load<f32>(g + o) * clip;
+    const mi = b1 * load<f32>(m + o) + (<f32>1 - b1) * gi;
+    const vi = b2 * load<f32>(v + o) + (<f32>1 - b2) * gi * gi;
+    store<f32>(m + o, mi); store<f32>(v + o, vi);
+    const pi = load<f32>(p + o);
+    store<f32>(p + o, pi - lr * ((mi / c1) / (Mathf.sqrt(vi / c2) + eps) + wd * pi));
+  }
 }
