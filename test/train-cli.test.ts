@@ -64,7 +64,7 @@ test('bitnet train: bad input is a one-line error and exit code 1', async () => 
 test('bitnet train: SIGTERM saves and exits 143; --resume with another --data is refused; --warmup; help shows defaults', async () => {
   const out = mkdtempSync(join(tmpdir(), 'train-term-'));
   const run = (extra: string[], killAt?: RegExp) => new Promise<{ code: number | null; err: string; stdout: string }>((resolve) => {
-    const c = spawn(process.execPath, [bin, 'train', '--config', 'tiny', '--out', out, '--export', 'none', ...extra]);
+    const c = spawn(process.execPath, [CLI, 'train', '--config', 'tiny', '--out', out, '--export', 'none', ...extra]);
     let err = '', stdout = '';
     c.stdout.on('data', (d) => (stdout += d));
     c.stderr.on('data', (d) => { err += d; if (killAt && killAt.test(err) && !c.killed) c.kill('SIGTERM'); });
@@ -80,7 +80,7 @@ test('bitnet train: SIGTERM saves and exits 143; --resume with another --data is
   assert.equal(b.code, 1, b.err);
   assert.match(b.err, /not the corpus this run trained on/);
   const help = await new Promise<string>((resolve) => {
-    const c = spawn(process.execPath, [bin, 'train', '--help']);
+    const c = spawn(process.execPath, [CLI, 'train', '--help']);
     let o = ''; c.stdout.on('data', (d) => (o += d)); c.on('close', () => resolve(o));
   });
   for (const re of [/--steps.*small\s+2400/s, /--warmup.*small\s+4\.2%/s, /--threads.*default:\s+\d+/s, /--lr.*small\s+0\.003,0\.0015/s]) assert.match(help, re);
