@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rollingWindows, perplexityWith, countWords } from '../src/eval/perplexity.js';
@@ -59,6 +59,12 @@ test('task formats and acc / acc_norm on hand-computed cases', () => {
   const arc2 = { question: 'Q?', choices: { text: ['a', 'xbbbbbbbbbbbbbbbbbbb'], label: ['A', 'B'] }, answerKey: 'B' };
   const r2 = evaluateTask('arc_easy', [arc2], scorer, charTok, 0);
   assert.equal(r2.acc, 0); assert.equal(r2.accNorm, 1);
+  // standard errors of both accuracies, sqrt(p(1-p)/(n-1)): arc3 is wrong both ways, so acc 1/4, acc_norm 3/4
+  const arc3 = { question: 'Q?', choices: { text: ['a', 'xxxxxxxxxx'], label: ['A', 'B'] }, answerKey: 'B' };
+  const r4 = evaluateTask('arc_easy', [arc, arc2, arc2, arc3], scorer, charTok, 0);
+  assert.equal(r4.acc, 0.25); assert.equal(r4.accNorm, 0.75);
+  assert.ok(Math.abs(r4.accStderr - Math.sqrt((0.25 * 0.75) / 3)) < 1e-12);
+  assert.ok(Math.abs(r4.accNormStderr - Math.sqrt((0.75 * 0.25) / 3)) < 1e-12);
   seen.length = 0;
   evaluateTask('winogrande', [{ sentence: 'A fits B because _ is small.', option1: 'A', option2: 'B', answer: '2' }], scorer, charTok, 0);
   assert.deepEqual(seen, ['A fits B because A is small.', 'A fits B because B is small.']);
@@ -86,4 +92,19 @@ test('bitnet eval ppl and tasks run end to end on a model (JSON)', () => {
   const tasks = JSON.parse(run('eval', 'tasks', '--model', model, '--tasks', Object.keys(TASKS).join(','), '--data', fixtures, '--json'));
   assert.equal(tasks.results.length, 7);
   for (const r of tasks.results) assert.ok(r.acc >= 0 && r.acc <= 1 && r.n >= 1);
+});
+
+test('README names the dataset, config and split of every task, and the fields the task reads', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const section = /### Evaluation data[\s\S]*?(?=\n### )/.exec(readme)?.[0] ?? '';
+  const src = readFileSync(new URL('../../src/eval/tasks.ts', import.meta.url), 'utf8');
+  for (const task of Object.keys(TASKS)) {
+    const row = section.split('\n').find((l) => l.startsWith(`| \`${task}\` |`));
+    assert.ok(row, `README: no row for ${task}`);
+    assert.match(row, /\| (test|validation) \|/, task);
+    assert.ok(section.includes(`("${task}",`), `README: the conversion script lacks ${task}`);
+    // every field the task's code asks for by name is in its row
+    const body = new RegExp(`need\\(d, '([a-z_0-9]+)', '${task}'\\)`, 'g');
+    for (const m of src.matchAll(body)) assert.ok(row.includes(`\`${m[1]}\``), `${task}: field ${m[1]} missing in README`);
+  }
 });

@@ -76,16 +76,23 @@ export async function runCost(o: CostOptions): Promise<{ rows: CostRow[]; report
   const write = (name: string, data: string) => { const p = join(o.outDir, name); writeFileSync(`${p}.tmp`, data); renameSync(`${p}.tmp`, p); };
   write('COST.md', report);
   write('cost.json', JSON.stringify({ rows, machine: machine(), options: { ...o, onProgress: undefined, fp16Reference: undefined } }, null, 1));
-  const sizes = o.shapes.map((s) => [s, linearParams(SHAPES[s]) / 1e9] as const);
+  for (const [name, svg] of costCharts(rows, o.shapes)) write(name, svg);
+  return { rows, report };
+}
+
+/** The report's plots (file name, SVG) from its rows: `bitnet cost --replot DIR` redraws them from DIR/cost.json. */
+export function costCharts(rows: CostRow[], shapes: string[]): Array<[string, string]> {
+  const sizes = shapes.map((s) => [s, linearParams(SHAPES[s]) / 1e9] as const);
   const COLORS: Record<SynthForm, string> = { ternary: '#1f77b4', 'ternary-blocks': '#2ca02c', fp16: '#d62728' };
   const chart = (title: string, xLabel: string, yLabel: string, series: Series[], logX = false) => lineChartSVG(series, { title, xLabel, yLabel, logX, yFromZero: true });
   const by = (form: SynthForm, f: (r: CostRow) => number | undefined): Series => ({ name: form, color: COLORS[form],
     points: sizes.flatMap(([s, n]) => { const r = rows.find((x) => x.shape === s && x.form === form); const v = r && f(r); return v === undefined ? [] : [[n, v] as [number, number]]; }) });
-  write('cost-memory.svg', chart('Weight memory vs model size', 'linear parameters (billions)', 'weight memory (GB)', FORMS.map(({ form }) => by(form, (r) => r.weightBytes / 1e9))));
-  write('cost-latency.svg', chart('Decode latency vs model size (measured, or modelled where marked)', 'linear parameters (billions)', 'ms / token', FORMS.map(({ form }) => by(form, (r) => r.decodeMsPerToken))));
-  const tp = rows.filter((r): r is CaseResult => r.measured && r.shape === o.shapes[0]);
-  write('cost-throughput.svg', chart(`Throughput vs batch size (${o.shapes[0]})`, 'batch size', 'tokens / s', tp.map((r) => ({ name: r.form, color: COLORS[r.form], points: r.batch.map((b) => [b.batch, b.tokPerS] as [number, number]) })), true));
-  return { rows, report };
+  const tp = rows.filter((r): r is CaseResult => r.measured && r.shape === shapes[0]);
+  return [
+    ['cost-memory.svg', chart('Weight memory vs model size', 'linear parameters (billions)', 'weight memory (GB)', FORMS.map(({ form }) => by(form, (r) => r.weightBytes / 1e9)))],
+    ['cost-latency.svg', chart('Decode latency vs model size (measured, or modelled where marked)', 'linear parameters (billions)', 'ms / token', FORMS.map(({ form }) => by(form, (r) => r.decodeMsPerToken)))],
+    ['cost-throughput.svg', chart(`Throughput vs batch size (${shapes[0]})`, 'batch size', 'tokens / s', tp.map((r) => ({ name: r.form, color: COLORS[r.form], points: r.batch.map((b) => [b.batch, b.tokPerS] as [number, number]) })), true)],
+  ];
 }
 
 function machine(): string {

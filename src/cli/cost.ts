@@ -1,9 +1,10 @@
 /** `bitnet cost`: memory, latency, throughput and energy — ternary vs FP16 at the paper's shapes. */
 import type { Command } from 'commander';
 import { freemem } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { num } from './common.js';
-import { runCost } from '../bench/cost-report.js';
+import { costCharts, runCost } from '../bench/cost-report.js';
 import { runCase } from '../bench/cost.js';
 import type { SynthForm } from '../model/synth.js';
 
@@ -22,9 +23,19 @@ export function register(program: Command): void {
     .option('--fp16-reference <file>', 'JSON of another engine\'s FP16 on the same file (scripts/bench-fp16-reference.mjs): ' +
       'adds the ratios against the faster FP16')
     .option('--json', 'print the rows as JSON')
+    .option('--replot <dir>', 'measure nothing: redraw the SVG plots of DIR/cost.json (an earlier report) with the current chart code')
     .option('--case <shape:form>', '(internal) run one case in this process and print JSON')
     .option('--deadline <ms>', '(internal) wall-clock deadline for the batch sweep', num('--deadline'))
-    .action(async (o: { shapes: string; threads?: number; out: string; budget: number; memBudget?: number; batches: string; prompt: number; gen: number; json?: boolean; case?: string; deadline?: number; fp16Reference?: string }) => {
+    .action(async (o: { shapes: string; threads?: number; out: string; budget: number; memBudget?: number; batches: string; prompt: number; gen: number; json?: boolean; case?: string; deadline?: number; fp16Reference?: string; replot?: string }) => {
+      if (o.replot) {
+        const saved = JSON.parse(readFileSync(join(o.replot, 'cost.json'), 'utf8')) as { rows: Parameters<typeof costCharts>[0]; options: { shapes: string[] } };
+        for (const [name, svg] of costCharts(saved.rows, saved.options.shapes)) {
+          const p = join(o.replot, name);
+          writeFileSync(`${p}.tmp`, svg); renameSync(`${p}.tmp`, p);
+          process.stderr.write(`wrote ${p}\n`);
+        }
+        return;
+      }
       const fp16Reference = o.fp16Reference ? JSON.parse(readFileSync(o.fp16Reference, 'utf8')) : undefined;
       if (fp16Reference && !fp16Reference.shapes) throw new Error(`--fp16-reference ${o.fp16Reference}: no "shapes" (write it with scripts/bench-fp16-reference.mjs)`);
       const batches = list(o.batches).map(num('--batches', { int: true, min: 1 }));

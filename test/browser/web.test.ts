@@ -12,6 +12,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { loadModel, writeModelGGUF } from '../../src/model/index.js';
 import { synthTokenizer, synthWeights } from '../../src/model/synth.js';
 import { ensureWebBundle, startWebServer, PACKAGE_ROOT } from '../../src/serve/static.js';
+import { lineChartSVG } from '../../src/report/chart.js';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const enabled = process.env.BITNET_BROWSER === '1';
@@ -86,6 +87,13 @@ test('browser demo: load the bundled model, type a prompt, stream text (greedy =
   assert.equal(r1.text, wantA, 'greedy text in the browser equals the Node engine\'s');
   mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: join(SHOTS, 'web-bundled.png') });
+  // the generated text is on screen: the output box renders differently from the same box emptied
+  const withText = await page.locator('#output').screenshot({ path: join(SHOTS, 'web-output.png') });
+  const saved = r1.text;
+  await page.evaluate(() => { document.getElementById('output')!.textContent = ''; });
+  const empty = await page.locator('#output').screenshot();
+  assert.ok(!withText.equals(empty), 'the generated text is not visible in the page');
+  await page.evaluate((t) => { document.getElementById('output')!.textContent = t; }, saved);
 
   await page.setInputFiles('#file', b);
   await waitState('ready');
@@ -94,4 +102,33 @@ test('browser demo: load the bundled model, type a prompt, stream text (greedy =
   assert.equal(r2.text, wantB);
   await page.screenshot({ path: join(SHOTS, 'web-picked.png') });
   assert.deepEqual(errors, []);
+});
+
+test('a plot in a real browser: every label inside the picture, none overlapping; the screenshot is not blank', { skip: !enabled && 'set BITNET_BROWSER=1 (npm run test:browser)', timeout: 60_000 }, async () => {
+  const svg = lineChartSVG([
+    { name: 'ternary', color: '#1f77b4', points: [[0.7, 0.00131], [1.3, 0.0024], [3.2, 0.0061], [3.9, 0.0074]] },
+    { name: 'fp16 (a longer name)', color: '#d62728', dashed: true, points: [[0.7, 1.4], [1.3, 2.6], [3.2, 6.4], [3.9, 7.8]] },
+  ], { title: 'weight memory vs model size', xLabel: 'linear parameters (billions)', yLabel: 'weight memory (GB)', yFromZero: true });
+  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
+  cleanup.push(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 900, height: 500 } });
+  await page.setContent(`<body style="margin:0">${svg}</body>`);
+  const boxes = await page.evaluate(() => {
+    const root = document.querySelector('svg')!;
+    const r = root.getBoundingClientRect();
+    return { w: r.width, h: r.height, texts: Array.from(root.querySelectorAll('text')).map((t) => { const b = t.getBoundingClientRect(); return { s: t.textContent, l: b.left, r: b.right, t: b.top, b: b.bottom }; }) };
+  });
+  for (const t of boxes.texts) assert.ok(t.l >= 0 && t.t >= 0 && t.r <= boxes.w && t.b <= boxes.h, `'${t.s}' is cut off`);
+  for (let i = 0; i < boxes.texts.length; i++) {
+    for (let j = i + 1; j < boxes.texts.length; j++) {
+      const a = boxes.texts[i], b = boxes.texts[j];
+      const overlap = a.l < b.r - 1 && b.l < a.r - 1 && a.t < b.b - 1 && b.t < a.b - 1;
+      assert.ok(!overlap, `'${a.s}' overlaps '${b.s}'`);
+    }
+  }
+  mkdirSync(SHOTS, { recursive: true });
+  const shot = await page.locator('svg').screenshot({ path: join(SHOTS, 'plot.png') });
+  await page.setContent(`<body style="margin:0"><svg xmlns="http://www.w3.org/2000/svg" width="${boxes.w}" height="${boxes.h}"><rect width="100%" height="100%" fill="white"/></svg></body>`);
+  const blank = await page.locator('svg').screenshot();
+  assert.ok(!shot.equals(blank), 'the plot renders as a blank picture');
 });
