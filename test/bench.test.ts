@@ -59,6 +59,7 @@ test('benchModel drives an engine: one session reset per run, bytes per token fr
   let sessions = 0, resets = 0, disposed = false;
   const load: ModelLoader = async (_path, opts) => {
     assert.match(opts.backend.name, /^wasm-/);
+    await new Promise((resolve) => setTimeout(resolve, 60)); // a slow load shows in loadSeconds
     return {
       config: { vocabSize: 100 },
       info: { weightBytes: 12345 },
@@ -80,6 +81,8 @@ test('benchModel drives an engine: one session reset per run, bytes per token fr
   assert.equal(r.weightBytes, 12345);
   assert.equal(r.runs.length, 2);
   assert.equal(r.model, 'fake.gguf');
+  assert.ok(r.loadSeconds >= 0.055 && r.loadSeconds < 30, `loadSeconds ${r.loadSeconds}`);
+  assert.ok(r.peakRssBytes >= process.memoryUsage().rss * 0.5, `peakRssBytes ${r.peakRssBytes}`);
   assert.ok(disposed);
 });
 
@@ -90,11 +93,12 @@ test('bench --model on `bitnet synth`\'s file and bench --synthetic measure the 
     const synth = spawnSync('node', [CLI, 'synth', '--shape', 'tiny', '--type', 'tq2_0', '-o', path], { encoding: 'utf8' });
     assert.equal(synth.status, 0, synth.stderr);
     const run = (args: string[]) => JSON.parse(execFileSync('node', [CLI, 'bench', ...args, '--prompt', '8', '--gen', '4', '--threads', '2', '--json'],
-      { encoding: 'utf8' })) as { model: string; decodeTokPerS: number; weightBytes: number; threads: number };
+      { encoding: 'utf8' })) as { model: string; decodeTokPerS: number; weightBytes: number; threads: number; loadSeconds: number; peakRssBytes: number };
     const file = run(['--model', path]), shape = run(['--synthetic', 'tiny']);
     assert.equal(file.model, 'tiny.gguf');
     assert.equal(file.threads, 2);
     assert.ok(file.decodeTokPerS > 0 && file.weightBytes > 0);
+    assert.ok(file.loadSeconds > 0 && file.peakRssBytes > file.weightBytes);
     assert.equal(shape.weightBytes, file.weightBytes);
   } finally {
     rmSync(dir, { recursive: true, force: true });

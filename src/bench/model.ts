@@ -41,6 +41,15 @@ export interface ModelBenchResult {
   rooflineFraction: number;
   rooflineTokPerS: number;
   runs: Array<{ promptTokPerS: number; decodeTokPerS: number }>;
+  /** Seconds from nothing to a model ready to evaluate (backend start, file read, repacking). */
+  loadSeconds: number;
+  /** The process's peak resident set size at the end of the run (bytes). */
+  peakRssBytes: number;
+}
+
+/** Peak resident set size of this process so far, in bytes (0 where the runtime cannot tell). */
+export function peakRssBytes(): number {
+  return typeof process !== 'undefined' && process.resourceUsage ? process.resourceUsage().maxRSS * 1024 : 0;
 }
 
 export interface BenchOptions {
@@ -54,7 +63,8 @@ export interface BenchOptions {
 
 /** Time prompt processing and decoding (best of `repeat` runs), then measure bandwidth. */
 export async function runBench(name: string, runner: BenchRunner, bandwidth: (bytes: number) => number,
-                               backend: { name: string; threads: number }, opts: BenchOptions): Promise<ModelBenchResult> {
+                               backend: { name: string; threads: number }, opts: BenchOptions,
+                               loadSeconds = 0): Promise<ModelBenchResult> {
   const P = opts.promptTokens ?? 128, G = opts.genTokens ?? 64, R = opts.repeat ?? 1;
   const runs: ModelBenchResult['runs'] = [];
   const total = R * (1 + G);
@@ -81,6 +91,7 @@ export async function runBench(name: string, runner: BenchRunner, bandwidth: (by
     promptTokPerS, decodeTokPerS, decodeMsPerToken: 1000 / decodeTokPerS, weightBytes: runner.weightBytes,
     achievedGBps: achieved / 1e9, bandwidthGBps: bytesPerSecond / 1e9,
     rooflineFraction: achieved / bytesPerSecond, rooflineTokPerS: bytesPerSecond / runner.weightBytes, runs,
+    loadSeconds, peakRssBytes: peakRssBytes(),
   };
 }
 
@@ -119,10 +130,12 @@ export type ModelLoader = (path: string, opts: { backend: Backend }) => Promise<
  */
 export async function benchModel(path: string, opts: BenchOptions = {}, load: ModelLoader = loadModel): Promise<ModelBenchResult> {
   const P = opts.promptTokens ?? 128, G = opts.genTokens ?? 64;
+  const t0 = performance.now();
   const be = await WasmBackend.create({ threads: opts.threads, variant: opts.variant });
   let model: EngineModel | undefined;
   try {
     model = await load(path, { backend: be });
+    const loadSeconds = (performance.now() - t0) / 1000;
     const { vocabSize } = model.config;
     const token = (i: number) => 1 + ((i * 7919) % (vocabSize - 1)); // arbitrary valid ids
     const session = model.createSession({ contextLength: P + G });
@@ -132,7 +145,7 @@ export async function benchModel(path: string, opts: BenchOptions = {}, load: Mo
       weightBytes: model.info.weightBytes,
     };
     const name = path.split('/').pop() ?? path;
-    const r = await runBench(name, runner, (bytes) => be.measureBandwidth(bytes).bytesPerSecond, be, opts);
+    const r = await runBench(name, runner, (bytes) => be.measureBandwidth(bytes).bytesPerSecond, be, opts, loadSeconds);
     session.dispose?.();
     return r;
   } finally {
@@ -151,6 +164,7 @@ export function formatModelBench(r: ModelBenchResult): string {
     `achieved     ${r.achievedGBps.toFixed(2)} GB/s`,
     `bandwidth    ${r.bandwidthGBps.toFixed(2)} GB/s (stream read, same threads)`,
     `roofline     ${(r.rooflineFraction * 100).toFixed(1)}% (bound ${r.rooflineTokPerS.toFixed(1)} tok/s)`,
+    `load         ${r.loadSeconds.toFixed(2)} s, peak RSS ${mb(r.peakRssBytes)}`,
     ...(r.runs.length > 1 ? [`runs         ${r.runs.map((x) => `${x.promptTokPerS.toFixed(1)}/${x.decodeTokPerS.toFixed(1)}`).join(', ')} (prompt/decode tok/s)`] : []),
   ].join('\n');
 }
