@@ -562,6 +562,28 @@ export function gatedRelu2(gate: usize, up: usize, length: i32): void {
  * scores: scratch of (h1 - h0) * (startPos + n + 1) floats. Loops run position-major so the cache
  * rows ([position][nKvHeads * headDim]) stream sequentially, touched a few positions ahead.
  */
+// scores[0..len) ← exp(scores − max(scores)) in place; returns their sum (softmax without the 1/sum)
+@inline function expShiftInPlace(sh: usize, len: i32): f32 {
+  let mx: f32 = -Infinity;
+  for (let p = 0; p < len; p++) mx = max(mx, load<f32>(sh + (<usize>p << 2)));
+  let sum: f32 = 0;
+  let p = 0;
+  const mv = f32x4.splat(mx);
+  for (; p + 4 <= len; p += 4) {
+    const o = sh + (<usize>p << 2);
+    const e = expv(f32x4.sub(v128.load(o), mv));
+    v128.store(o, e);
+    sum += hsumf(e);
+  }
+  for (; p < len; p++) {
+    const o = sh + (<usize>p << 2);
+    const e = Mathf.exp(load<f32>(o) - mx);
+    store<f32>(o, e);
+    sum += e;
+  }
+  return sum;
+}
+
 export function attention(out: usize, q: usize, n: i32, startPos: i32, kCache: usize, vCache: usize,
                           nHeads: i32, nKvHeads: i32, headDim: i32, scores: usize, h0: i32, h1: i32): void {
   const kvDim = nKvHeads * headDim;
@@ -587,23 +609,7 @@ export function attention(out: usize, q: usize, n: i32, startPos: i32, kCache: u
     // softmax per head (unnormalized; 1/sum applied at the end)
     for (let h = h0; h < h1; h++) {
       const sh = scores + (<usize>((h - h0) * stride) << 2);
-      let mx: f32 = -Infinity;
-      for (let p = 0; p < len; p++) mx = max(mx, load<f32>(sh + (<usize>p << 2)));
-      let sum: f32 = 0;
-      let p = 0;
-      const mv = f32x4.splat(mx);
-      for (; p + 4 <= len; p += 4) {
-        const o = sh + (<usize>p << 2);
-        const e = expv(f32x4.sub(v128.load(o), mv));
-        v128.store(o, e);
-        sum += hsumf(e);
-      }
-      for (; p < len; p++) {
-        const o = sh + (<usize>p << 2);
-        const e = Mathf.exp(load<f32>(o) - mx);
-        store<f32>(o, e);
-        sum += e;
-      }
+      const sum = expShiftInPlace(sh, len);
       const oo = out + (<usize>((t * nHeads + h) * headDim) << 2);
       memory.fill(oo, 0, <usize>headDim << 2);
       store<f32>(sums + (<usize>(h - h0) << 2), <f32>1 / sum);
@@ -729,23 +735,7 @@ export function pagedAttention(out: usize, q: usize, rowBlocks: usize, positions
     // softmax per head (unnormalized; 1/sum applied at the end)
     for (let h = 0; h < group; h++) {
       const sh = scores + (<usize>(h * len) << 2);
-      let mx: f32 = -Infinity;
-      for (let p = 0; p < len; p++) mx = max(mx, load<f32>(sh + (<usize>p << 2)));
-      let sum: f32 = 0;
-      let p = 0;
-      const mv = f32x4.splat(mx);
-      for (; p + 4 <= len; p += 4) {
-        const o = sh + (<usize>p << 2);
-        const e = expv(f32x4.sub(v128.load(o), mv));
-        v128.store(o, e);
-        sum += hsumf(e);
-      }
-      for (; p < len; p++) {
-        const o = sh + (<usize>p << 2);
-        const e = Mathf.exp(load<f32>(o) - mx);
-        store<f32>(o, e);
-        sum += e;
-      }
+      const sum = expShiftInPlace(sh, len);
       store<f32>(sums + (<usize>h << 2), <f32>1 / sum);
     }
     // out_h = sum_p e[h][p] * v_p / sum
