@@ -8,6 +8,7 @@
 // Needs a build (npm run build). Prints one markdown row per file and engine (best round), and the ratios.
 import { execFileSync } from 'node:child_process';
 import { uptime, loadavg } from 'node:os';
+import { checkBuild } from './check-build.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k, d) => { const i = args.indexOf(`--${k}`); if (i < 0) return d; const v = args[i + 1]; args.splice(i, 2); return v; };
@@ -15,6 +16,7 @@ const rounds = Number(opt('rounds', '2')), threads = opt('threads', '2'), P = op
 const llamacpp = opt('llamacpp', '/work/llamacpp-ref/llamacpp.mjs');
 const files = args;
 if (!files.length) { console.error('usage: node scripts/perf-table.mjs [options] MODEL.gguf...'); process.exit(1); }
+checkBuild();
 const cli = new URL('../bin/bitnet.js', import.meta.url).pathname;
 const run = (argv) => {
   const out = execFileSync(process.execPath, argv, { encoding: 'utf8', maxBuffer: 1 << 24 });

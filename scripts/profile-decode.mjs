@@ -3,11 +3,13 @@
 // Backend call timed (performance.now around it; calls are synchronous), matmuls labelled by shape.
 //   node scripts/profile-decode.mjs MODEL.gguf [threads=2] [prompt=64] [gen=32]
 // Needs a build (npm run build). Prints ms/token per kernel for the decode phase and the whole token.
+import { checkBuild } from './check-build.mjs';
 import { WasmBackend } from '../dist/src/kernels/wasm.js';
 import { loadModel } from '../dist/src/model/index.js';
 
 const [path, threads = '2', promptArg = '64', genArg = '32'] = process.argv.slice(2);
 if (!path) { console.error('usage: node scripts/profile-decode.mjs MODEL.gguf [threads=2] [prompt=64] [gen=32]'); process.exit(1); }
+checkBuild();
 const P = Number(promptArg), G = Number(genArg);
 const be = await WasmBackend.create({ threads: Number(threads) });
 const times = new Map(); // label -> [ms, calls]
