@@ -6,7 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { type Model } from '../src/model/index.js';
+import { loadModel, type Model } from '../src/model/index.js';
 import { Sampler } from '../src/model/sampling.js';
 import { tokenLogprob } from '../src/model/generate.js';
 import { BitnetServer, type ServeOptions } from '../src/serve/server.js';
@@ -16,7 +16,8 @@ import { synthModel } from './util.js';
 const shape = { dim: 128, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnDim: 256, vocabSize: 300, contextLength: 256 };
 const model: Model = await synthModel(shape, 21, 4, { backend: 'wasm', threads: 1 });
 const servers: BitnetServer[] = [];
-after(async () => { for (const s of servers.splice(0)) await s.close(); model.dispose(); });
+const models: Model[] = [model]; // disposed after the servers that use them are closed
+after(async () => { for (const s of servers.splice(0)) await s.close(); for (const m of models) m.dispose(); });
 
 async function start(opts: ServeOptions = {}, m: Model = model) {
   const server = new BitnetServer(m, { port: 0, ...opts });
@@ -116,6 +117,49 @@ test('completions logprobs: tokens, token_logprobs, top_logprobs, text_offset', 
   assert.ok(Math.abs(l.token_logprobs![0] - first.top[0].logprob) < 1e-5);
   assert.equal(Object.keys(l.top_logprobs![0]).length, 2);
   await rejects400(client.completions.create({ ...greedy, prompt: 'abc', logprobs: 6 }), 'logprobs');
+});
+
+test('logprobs end where the returned text ends: no tokens of a stop string, streaming or not', async () => {
+  // the bundled model: real text, tokens of several characters (the synthetic one repeats single bytes)
+  const kjv = await loadModel(undefined, { backend: 'wasm', threads: 1 });
+  models.push(kjv);
+  const { client } = await start({ modelName: 'tiny' }, kjv);
+  const prompt = 'And God said', max_tokens = 24;
+  const ascii = (t: string) => /^[\x20-\x7e]+$/.test(t);
+  const full = (await client.completions.create({ ...greedy, max_tokens, prompt, logprobs: 0 })).choices[0].logprobs!.tokens!;
+  const text = full.join('');
+  // a stop string made of tokens k and k+1 whose first occurrence starts at token k: the tokens before k remain;
+  // then one that starts inside token k (its last character): token k straddles the end and is listed
+  const k = full.findIndex((t, i) => i > 0 && i + 1 < full.length && t.length > 1 && ascii(t) && ascii(full[i + 1]) &&
+    text.indexOf(t + full[i + 1]) === full.slice(0, i).join('').length && text.indexOf(t.at(-1)! + full[i + 1]) === full.slice(0, i + 1).join('').length - 1);
+  assert.ok(k > 0, `no usable stop string in ${JSON.stringify(full)}`);
+  const cases = [{ stop: full[k] + full[k + 1], tokens: full.slice(0, k) }, { stop: full[k].at(-1)! + full[k + 1], tokens: full.slice(0, k + 1) }];
+  for (const { stop, tokens } of cases) {
+    const want = text.slice(0, text.indexOf(stop));
+    const c = (await client.completions.create({ ...greedy, max_tokens, prompt, logprobs: 1, stop })).choices[0];
+    assert.equal(c.text, want);
+    assert.equal(c.finish_reason, 'stop');
+    assert.deepEqual(c.logprobs!.tokens, tokens, `stop ${JSON.stringify(stop)}`);
+    assert.ok(c.logprobs!.text_offset!.every((o) => o < want.length)); // every listed token shows in the text
+    const messages = [{ role: 'user' as const, content: prompt }];
+    const chat = (await client.chat.completions.create({ ...greedy, max_tokens, messages, logprobs: true, stop })).choices[0];
+    const chatText = chat.message.content!;
+    const lp = chat.logprobs!.content!;
+    const bytes = (ts: typeof lp) => Buffer.from(ts.flatMap((t) => t.bytes!)).toString('latin1');
+    const body = Buffer.from(chatText).toString('latin1');
+    if (tokens.length === k) assert.equal(bytes(lp), body); // the tokens spell the returned text exactly
+    assert.ok(bytes(lp).startsWith(body) && body.length > bytes(lp.slice(0, -1)).length); // the last one may run on
+    const stream = await client.chat.completions.create({ ...greedy, max_tokens, messages, logprobs: true, stop, stream: true });
+    let streamedText = '';
+    const streamed: typeof lp = [];
+    for await (const ch of stream) { streamedText += ch.choices[0]?.delta?.content ?? ''; streamed.push(...(ch.choices[0]?.logprobs?.content ?? [])); }
+    assert.equal(streamedText, chatText);
+    assert.deepEqual(streamed, lp);
+    const cstream = await client.completions.create({ ...greedy, max_tokens, prompt, logprobs: 1, stop, stream: true });
+    const ctoks: string[] = [];
+    for await (const ch of cstream) ctoks.push(...(ch.choices[0]?.logprobs?.tokens ?? []));
+    assert.deepEqual(ctoks, tokens);
+  }
 });
 
 test('logit_bias: +100 forces a token, -100 bans the greedy choice', async () => {

@@ -18,6 +18,8 @@ export interface TokenLogprob { token: number; logprob: number; top: Array<{ tok
 export type FinishReason = 'stop' | 'length' | 'abort';
 export interface GenerationResult { finishReason: FinishReason; promptTokens: number; completionTokens: number; text: string }
 
+const NO_LOGPROBS: readonly TokenLogprob[] = Object.freeze([]);
+
 /** Length of the longest suffix of `text` that is a prefix of some stop string (text that must be held back). */
 function holdBack(text: string, stops: string[]): number {
   let keep = 0;
@@ -39,10 +41,16 @@ export class Decoding {
   produced = 0;
   finishReason: FinishReason | undefined;
 
-  /** With `logprobs` (the number of alternatives to report, 0..20): each sampled token's TokenLogprob. */
+  /**
+   * With `logprobs` (the number of alternatives to report, 0..20): the TokenLogprob of each token of `text`, in
+   * order. A token is listed once its text has started to appear in `text` (so held-back text holds its logprob
+   * back too); stop tokens, and tokens that produced only (part of) a stop string, are never listed, so the
+   * tokens spell the returned text (the last one may run on into the stop string when one token straddles it).
+   */
   readonly logprobs: TokenLogprob[] | undefined;
   private readonly topLogprobs: number;
   private raw: Float32Array = new Float32Array(0); // (vocab) the logits before the sampler changes them
+  private held: Array<{ lp: TokenLogprob; start: number }> = []; // sampled, not yet in `text`; start: its first char
 
   constructor(private readonly tokenizer: Tokenizer, readonly maxTokens: number,
               opts: SamplingOptions & { stop?: string[]; logprobs?: number } = {}) {
@@ -57,13 +65,22 @@ export class Decoding {
 
   get done(): boolean { return this.finishReason !== undefined; }
 
-  /** Samples from logits, advances the text; returns the sampled id and the new printable text. */
-  step(logits: Float32Array, history: readonly number[]): { token: number; text: string } {
+  /**
+   * Samples from logits, advances the text; returns the sampled id, the new printable text and (with `logprobs`)
+   * the logprobs of the tokens that text begins to show.
+   */
+  step(logits: Float32Array, history: readonly number[]): { token: number; text: string; logprobs: readonly TokenLogprob[] } {
     if (this.logprobs) { if (this.raw.length !== logits.length) this.raw = new Float32Array(logits.length); this.raw.set(logits); }
     const token = this.sampler.sample(logits, history);
-    if (this.logprobs) this.logprobs.push(tokenLogprob(this.raw, token, this.topLogprobs));
     this.produced++;
-    if (this.tokenizer.stopTokens.has(token)) { this.finishReason = 'stop'; const t = this.flushText(); this.text += t; return { token, text: t }; }
+    if (this.tokenizer.stopTokens.has(token)) {
+      this.finishReason = 'stop';
+      const t = this.flushText();
+      this.text += t;
+      return { token, text: t, logprobs: this.release(Infinity) }; // the stop token itself is not text
+    }
+    const start = this.text.length + this.pending.length; // where this token's text begins in the decoded stream
+    if (this.logprobs) this.held.push({ lp: tokenLogprob(this.raw, token, this.topLogprobs), start });
     this.pending += this.decoder.push(token);
     const hits = this.stops.map((s) => this.pending.indexOf(s)).filter((i) => i >= 0);
     if (hits.length) {
@@ -71,14 +88,27 @@ export class Decoding {
       this.pending = '';
       this.text += out;
       this.finishReason = 'stop';
-      return { token, text: out };
+      const lps = this.release(this.text.length);
+      this.held = []; // what is left produced only the stop string
+      return { token, text: out, logprobs: lps };
     }
     const keep = holdBack(this.pending, this.stops);
     let out = this.pending.slice(0, this.pending.length - keep);
     this.pending = this.pending.slice(this.pending.length - keep);
     if (this.produced >= this.maxTokens) { this.finishReason = 'length'; out += this.flushText(); }
     this.text += out;
-    return { token, text: out };
+    return { token, text: out, logprobs: this.release(this.done ? Infinity : this.text.length) };
+  }
+
+  /** Moves the held tokens that start before `end` (a position in the decoded stream) to `logprobs`. */
+  private release(end: number): readonly TokenLogprob[] {
+    if (!this.logprobs) return NO_LOGPROBS;
+    let n = 0;
+    while (n < this.held.length && this.held[n].start < end) n++;
+    if (n === 0) return NO_LOGPROBS;
+    const out = this.held.splice(0, n).map((h) => h.lp);
+    this.logprobs.push(...out);
+    return out;
   }
 
   /** Ends early (client gone, signal aborted). */

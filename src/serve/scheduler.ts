@@ -23,9 +23,10 @@ export interface Job {
   prompt: number[];
   maxTokens: number;
   sampling: SamplingOptions & { stop?: string[]; logprobs?: number };
-  /** Every sampled token, before its text (if any) goes to onText; with sampling.logprobs, its logprob. */
-  onToken?(token: number, logprob: TokenLogprob | undefined): void;
-  onText(text: string): void;
+  /** Every sampled token, before its text (if any) goes to onText. */
+  onToken?(token: number): void;
+  /** New text, with (sampling.logprobs) the logprobs of the tokens it begins to show (Decoding.step); either may be empty. */
+  onText(text: string, logprobs: readonly TokenLogprob[]): void;
   onDone(result: { finishReason: FinishReason; promptTokens: number; completionTokens: number; text: string }): void;
   onError(err: Error): void;
 }
@@ -164,9 +165,9 @@ export class Scheduler {
   }
 
   private emit(a: Active, logits: Float32Array): void {
-    const { token, text } = a.dec.step(logits, a.session.tokens);
-    a.job.onToken?.(token, a.dec.logprobs?.[a.dec.logprobs.length - 1]);
-    if (text) a.job.onText(text);
+    const { token, text, logprobs } = a.dec.step(logits, a.session.tokens);
+    a.job.onToken?.(token);
+    if (text || logprobs.length) a.job.onText(text, logprobs);
     a.next = token;
     if (a.dec.done) this.finish(a);
   }

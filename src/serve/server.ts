@@ -246,13 +246,15 @@ export class BitnetServer {
         const seed = r.sampling.seed === undefined ? undefined : r.sampling.seed + index;
         return {
           prompt: r.prompt, maxTokens: r.maxTokens, sampling: { ...r.sampling, seed, logprobs: r.logprobs },
-          onToken: (token, lp) => {
+          onToken: () => {
             const now = performance.now();
             if (c.lastToken === 0) m.ttft.observe((now - t0) / 1000); else m.perToken.observe((now - c.lastToken) / 1000);
             c.lastToken = now;
-            if (lp && !tok.stopTokens.has(token)) { c.pendingLps.push(lp); c.allLps.push(lp); }
           },
-          onText: (text) => { if (r.stream && !closed && !failed) send(chunk(index, text, null)); },
+          onText: (text, lps) => {
+            c.pendingLps.push(...lps); c.allLps.push(...lps);
+            if (r.stream && !closed && !failed) send(chunk(index, text, null));
+          },
           onDone: (d) => {
             const finishReason = d.finishReason === 'abort' ? 'stop' : d.finishReason;
             c.result = { finishReason, completionTokens: d.completionTokens, text: d.text };
