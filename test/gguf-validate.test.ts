@@ -1,4 +1,4 @@
-/** GGUF metadata types and ranges (src/model/gguf-check.ts), non-regular files, `logits` input. */
+/** GGUF metadata types and ranges (src/model/gguf-check.ts), invalid ternary codes, non-regular files, `logits` input. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GGUFValueType, gguf, parseGGUFBytes, serializeGGUF, type GGUFValue } from '../src/formats/gguf.js';
 import { configFromGGUF, writeModelGGUF } from '../src/model/gguf-model.js';
+import { loadModel } from '../src/model/index.js';
 import { tokenizerFromGGUF } from '../src/tokenizer/gguf.js';
 import { synthTokenizer, synthWeights } from '../src/model/synth.js';
 
@@ -49,6 +50,26 @@ test('every metadata key the loader reads is checked for type and range', () => 
   const ok = patched({ 'bitnet.attention.layer_norm_rms_epsilon': f64(1e-6) });
   assert.equal(configFromGGUF(ok).normEps, 1e-6);
   assert.ok(tokenizerFromGGUF((k) => ok.get(k)).vocabSize === 300);
+});
+
+test('a model file whose TQ2_0 / I2_S tensor holds code 3 is refused on every load path, naming the tensor', async () => {
+  for (const ternaryType of ['tq2_0', 'i2_s'] as const) {
+    const path = join(dir, `code3-${ternaryType}.gguf`);
+    writeModelGGUF(path, synthWeights(shape, 3, 1, 'ternary'), synthTokenizer(shape.vocabSize), { ternaryType });
+    const good = new Uint8Array(readFileSync(path));
+    const f = parseGGUFBytes(good);
+    const info = f.tensors.find((t) => t.name === 'blk.1.ffn_down.weight')!;
+    const bad = good.slice();
+    bad[info.offset + 3] |= ternaryType === 'tq2_0' ? 0x03 : 0xc0; // element 3 of either layout: code 3
+    writeFileSync(path, bad);
+    const want = /tensor "blk\.1\.ffn_down\.weight" \((TQ2_0|I2_S)\) holds the invalid 2-bit code 3 at row 0, column 3/;
+    // streamed into wasm memory (repack kernel's flag), the eager canonical reader, the reference backend
+    for (const opts of [{ threads: 2 }, { threads: 1, keepWeights: true }, { backend: 'reference' as const }]) {
+      await assert.rejects(loadModel(path, opts), want, `${ternaryType} ${JSON.stringify(opts)}`);
+    }
+    writeFileSync(path, good);
+    (await loadModel(path, { threads: 1 })).dispose();
+  }
 });
 
 const bin = new URL('../../bin/bitnet.js', import.meta.url).pathname;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import * as ref from '../src/kernels/reference.js';
 import { supportedVariants, WasmBackend } from '../src/kernels/index.js';
 import type { GGMLTensor, TernaryMatrix } from '../src/quant/matrix.js';
-import { GGMLType, quantize } from '../src/quant/ggml.js';
+import { GGML_TYPES, GGMLType, quantize } from '../src/quant/ggml.js';
 import { floatFromGGML, ternaryFromGGML, ternaryToGGML } from '../src/quant/ternary.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../src/quant/half.js';
 import { loadModel, writeModelGGUF } from '../src/model/index.js';
@@ -20,6 +20,16 @@ const rand = mulberry32(99);
 
 function tensorOf(type: GGMLType, bytes: Uint8Array, rows: number, cols: number): GGMLTensor {
   return { type, rows, cols, nbytes: bytes.byteLength, read: (dst) => dst.set(bytes) };
+}
+
+/** Sets the 2-bit code of one element in a TQ2_0 / I2_S file layout (quant/ggml.ts ternaryLayout). */
+function setFileCode(type: GGMLType, bytes: Uint8Array, element: number, code: number): void {
+  const { blockSize, typeSize } = GGML_TYPES[type];
+  const b = Math.floor(element / blockSize), i = element % blockSize;
+  // TQ2_0: element i at qs[(i>>7)*32 + (i&31)], bits 2*((i>>5)&3); I2_S: byte i&31, bits 6 - 2*(i>>5)
+  const at = b * typeSize + (type === GGMLType.TQ2_0 ? (i >> 7) * 32 + (i & 31) : i & 31);
+  const shift = type === GGMLType.TQ2_0 ? 2 * ((i >> 5) & 3) : 6 - 2 * (i >> 5);
+  bytes[at] = (bytes[at] & ~(3 << shift)) | (code << shift);
 }
 
 function randomTernary(rows: number, cols: number, blockSize: number, uniform: boolean): TernaryMatrix {
@@ -55,7 +65,6 @@ for (const variant of variants) {
           const m = randomTernary(rows, cols, bs, uniform);
           if (type === GGMLType.I2_S) m.scales.fill(m.scales[0]);
           const bytes = ternaryToGGML(type, m);
-          if (type === GGMLType.TQ2_0 && rows === 13) bytes[5] |= 0xc0; // an invalid code 3: weight 0, as the canonical reader
           const canonical = ternaryFromGGML(type, bytes, rows, cols);
           const direct = be.prepareGGML(tensorOf(type, bytes, rows, cols));
           if (cols % 64 !== 0) { assert.equal(direct, undefined); continue; }
@@ -74,6 +83,24 @@ for (const variant of variants) {
             let scale = 1e-6;
             for (const v of want) scale = Math.max(scale, Math.abs(v));
             want.forEach((v, i) => assert.ok(Math.abs(a[i] - v) <= 1e-5 * scale, `${type} ${rows}x${cols}[${i}]: ${a[i]} vs ${v}`));
+          }
+        }
+      });
+
+      await t.test('TQ2_0 and I2_S code 3: refused by both readers with one message naming the tensor and element', () => {
+        for (const [type, rows, cols] of [[GGMLType.TQ2_0, 13, 512], [GGMLType.I2_S, 13, 384], [GGMLType.I2_S, 6, 64]] as const) {
+          const m = randomTernary(rows, cols, cols, true);
+          m.scales.fill(m.scales[0]); // I2_S: one scale
+          const good = ternaryToGGML(type, m);
+          assert.ok(be.prepareGGML({ ...tensorOf(type, good, rows, cols), name: 'w' }));
+          // the first element, one in the middle, the very last one of the last (partial) row group
+          for (const element of [0, (rows >> 1) * cols + 37, rows * cols - 1]) {
+            const bytes = good.slice();
+            setFileCode(type, bytes, element, 3);
+            const want = new RegExp(`tensor "blk\\.1\\.ffn_up\\.weight" \\(${type === GGMLType.TQ2_0 ? 'TQ2_0' : 'I2_S'}\\) holds ` +
+              `the invalid 2-bit code 3 at row ${Math.floor(element / cols)}, column ${element % cols}:`);
+            assert.throws(() => ternaryFromGGML(type, bytes, rows, cols, 'blk.1.ffn_up.weight'), want);
+            assert.throws(() => be.prepareGGML({ ...tensorOf(type, bytes, rows, cols), name: 'blk.1.ffn_up.weight' }), want);
           }
         }
       });

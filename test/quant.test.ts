@@ -86,21 +86,20 @@ test('TQ2_0 keeps per-256 block scales through the canonical matrix; I2_S refuse
   }
 });
 
-test('the unused code 3: dequantize reads code - 1 = +2 as upstream kernels do, the canonical matrix 0', () => {
+test('the unused code 3: dequantize reads code - 1 = +2 as upstream dequantize_row_tq2_0 does; ternaryFromGGML refuses it', () => {
   const bytes = new Uint8Array(tensorBytes(GGMLType.I2_S, 128));
-  bytes[0] = 0xff; // element 0, 32, 64, 96 all code 3
+  bytes[0] = 0xff; // I2_S: elements 0, 32, 64, 96 all code 3
   new DataView(bytes.buffer).setFloat32(32, 2, true);
-  const m = ternaryFromGGML(GGMLType.I2_S, bytes, 1, 128);
-  assert.equal(ternaryToF32(m)[0], 0);
-  assert.equal(ternaryToF32(m)[32], 0);
-  assert.equal(ternaryToF32(m)[1], -2);
   assert.equal(dequantize(GGMLType.I2_S, bytes, 128)[0], 4);
-  const tq2 = new Uint8Array(66);
-  tq2[0] = 0xff;
-  tq2[64] = 0x00; tq2[65] = 0x3c; // d = 1
-  assert.equal(dequantize(GGMLType.TQ2_0, tq2, 256)[0], 2);
-  const t = ternaryFromGGML(GGMLType.TQ2_0, tq2, 1, 256);
-  assert.deepEqual(Array.from(ternaryToF32(t).subarray(0, 2)), [0, -1]);
+  assert.throws(() => ternaryFromGGML(GGMLType.I2_S, bytes, 1, 128), /a tensor \(I2_S\) holds the invalid 2-bit code 3 at row 0, column 0:/);
+  const tq2 = new Uint8Array(66 * 2);
+  tq2[64] = 0x00; tq2[65] = 0x3c; tq2[66 + 64] = 0x00; tq2[66 + 65] = 0x3c; // d = 1
+  tq2[66 + 40] = 0x30; // TQ2_0 block 1, qs[40] bits 4-5: element 128 + 2*32 + 8 = 200 of row 1
+  assert.equal(dequantize(GGMLType.TQ2_0, tq2, 512)[256 + 200], 2);
+  assert.throws(() => ternaryFromGGML(GGMLType.TQ2_0, tq2, 2, 256, 'blk.0.attn_q.weight'),
+    /tensor "blk.0.attn_q.weight" \(TQ2_0\) holds the invalid 2-bit code 3 at row 1, column 200:/);
+  tq2[66 + 40] = 0x20; // code 2 is weight +1: accepted
+  assert.equal(ternaryToF32(ternaryFromGGML(GGMLType.TQ2_0, tq2, 2, 256))[256 + 200], 1);
 });
 
 test('floatFromGGML: F16 stays half bits, BF16 and Q8_0 become f32', () => {

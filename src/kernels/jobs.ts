@@ -9,7 +9,7 @@ import { trainJobs, type TrainKernelExports } from './train-jobs.js';
 /** Exports of build/kernels-*.wasm (addresses are byte offsets into the shared memory). */
 export interface KernelExports extends TrainKernelExports {
   repackTernary(dst: number, src: number, rows: number, cols: number, groups: number, chunks: number): void;
-  repackTernaryFile(dst: number, src: number, rows: number, cols: number, chunks: number, layout: number, g0: number, g1: number): void;
+  repackTernaryFile(dst: number, src: number, rows: number, cols: number, chunks: number, layout: number, g0: number, g1: number): number;
   tq2Scales(dst: number, src: number, rows: number, blocksPerRow: number, groups: number, perRow: number): void;
   tq2ScalesUniform(src: number, rows: number, blocksPerRow: number): number;
   gatherHalfRows(w: number, cols: number, ids: number, n: number, out: number, bf16: number): void;
@@ -44,7 +44,7 @@ export const NTHREADS = 3;
 export const CLAIM = 4;     // (chunks << 16) | next unclaimed chunk: threads take chunks by CAS
 export const EXIT = 5;      // set once: workers return
 export const PARAMS = 8;    // PARAMS .. PARAMS+15: job parameters
-export const RESULTS = 32;  // RESULTS + thread: per-thread result (stream checksum)
+export const RESULTS = 32;  // RESULTS + thread: per-thread result (stream checksum, repack's invalid-code flag)
 export const MAX_THREADS = 32;
 export const FLOATS = 64;   // FLOATS/2 .. : f64 job parameters (eps, theta), as a Float64Array index base
 export const CONTROL_INTS = 96;
@@ -110,11 +110,13 @@ const jobs: Record<number, JobSpec> = {
       u(p[FloatArg.W]), p[FloatArg.Cols], u(p[FloatArg.X]), p[FloatArg.N], u(p[FloatArg.Out]), p[FloatArg.Rows],
       4 * b, Math.min(4 * e, p[FloatArg.Rows]), p[FloatArg.Mode]),
   },
-  // ternary file layout -> kernel layout, split over row groups
+  // ternary file layout -> kernel layout, split over row groups; RESULTS + thread |= 1 where a code 3 was met
   [Job.Repack]: {
     items: (p) => p[RepackArg.Groups],
-    run: (k, p, b, e) => k.repackTernaryFile(u(p[RepackArg.Dst]), u(p[RepackArg.Src]), p[RepackArg.Rows], p[RepackArg.Cols],
-      p[RepackArg.Chunks], p[RepackArg.Layout], b, e),
+    run: (k, p, b, e, thread, ctrl) => {
+      ctrl[RESULTS + thread] |= k.repackTernaryFile(u(p[RepackArg.Dst]), u(p[RepackArg.Src]), p[RepackArg.Rows],
+        p[RepackArg.Cols], p[RepackArg.Chunks], p[RepackArg.Layout], b, e);
+    },
   },
   // split over heads; each thread has its own scores scratch
   [Job.Attention]: {

@@ -19,9 +19,10 @@ import type { FloatMatrix, GGMLTensor, TernaryMatrix } from '../quant/matrix.js'
 import { attentionRef, kvWriteRef, pagedAttentionRef, ternaryMatMulRef } from './reference.js';
 import {
   AddArg, AttentionArg, ELEMENT_UNIT, PagedAttentionArg, F64Arg, FloatArg, GatedArg, HalfMode, Job, QuantizeArg, RepackArg,
-  RmsNormArg, RopeArg, StreamArg, TernaryArg, type KernelExports,
+  RESULTS, RmsNormArg, RopeArg, StreamArg, TernaryArg, type KernelExports,
 } from './jobs.js';
 import { GGMLType } from '../quant/ggml.js';
+import { findInvalidTernaryCode, invalidTernaryCode } from '../quant/ternary.js';
 import { ThreadPool } from './pool.js';
 import { compileVariant, instantiate, supportedVariants, type WasmVariant } from './wasm-module.js';
 
@@ -232,7 +233,7 @@ export class WasmBackend implements Backend {
   /**
    * From the file bytes: F32/F16/BF16 are read straight into their final place (the one copy that both
    * gatherRows and floatMatMul use); TQ2_0 and I2_S into a staging region, then repacked by a WASM kernel
-   * on the worker threads. Other types (TQ1_0, Q8_0) and shapes the repack kernel does not take: undefined.
+   * on the worker threads, which also flags the invalid code 3 (refused as ternaryFromGGML refuses it). Other types (TQ1_0, Q8_0) and shapes the repack kernel does not take: undefined.
    */
   prepareGGML(t: GGMLTensor): { kind: 'ternary'; w: PreparedTernary } | { kind: 'float'; w: PreparedFloat } | undefined {
     const { type, rows, cols, nbytes } = t;
@@ -253,7 +254,13 @@ export class WasmBackend implements Backend {
     const a = this.pool.params;
     a[RepackArg.Dst] = ptr; a[RepackArg.Src] = src; a[RepackArg.Rows] = rows; a[RepackArg.Cols] = cols;
     a[RepackArg.Chunks] = chunks; a[RepackArg.Layout] = layout; a[RepackArg.Groups] = groups;
+    const flags = this.pool.ctrl.subarray(RESULTS, RESULTS + this.threads);
+    flags.fill(0);
     this.pool.run(Job.Repack);
+    if (flags.some((v) => v !== 0)) { // a code 3 somewhere: find it for the message (error path only)
+      const bad = findInvalidTernaryCode(type, this.u8.subarray(src, src + nbytes), rows, cols);
+      throw invalidTernaryCode(type, bad, cols, t.name);
+    }
     const blocksPerRow = cols / 256;
     const uniform = layout === 1 || this.k.tq2ScalesUniform(src, rows, blocksPerRow) === 1;
     const nBlocks = uniform ? 1 : blocksPerRow;

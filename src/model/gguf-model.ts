@@ -128,7 +128,7 @@ function readMatrix(f: GGUFFile, name: string, rows: number, cols: number, bitne
   expectDims(info, [cols, rows]);
   const bytes = f.readTensor(info);
   let m: Matrix;
-  if (isTernaryType(info.type)) m = { kind: 'ternary', m: ternaryFromGGML(info.type, bytes, rows, cols) };
+  if (isTernaryType(info.type)) m = { kind: 'ternary', m: ternaryFromGGML(info.type, bytes, rows, cols, name) };
   else {
     const fm = floatFromGGML(info.type, bytes, rows, cols);
     const t = bitnet ? exactTernary(fm) : undefined;
@@ -172,7 +172,7 @@ function readWeights(f: GGUFFile, stream: boolean, onTensor?: (done: number, tot
     expectDims(info, [cols, rows]);
     return {
       kind: 'file',
-      tensor: { type: info.type, rows, cols, nbytes: info.nbytes, read: (dst) => { f.readTensorInto(info, dst); tick(); } },
+      tensor: { type: info.type, rows, cols, nbytes: info.nbytes, name, read: (dst) => { f.readTensorInto(info, dst); tick(); } },
       load: () => { const m = load(); tick(); return m; },
     };
   };

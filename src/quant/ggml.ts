@@ -17,7 +17,7 @@
  * 6-2*(j/32); scale = max|w| as f32 right after the n/4 code bytes. Its ARM build packs 64-element
  * blocks of 16 bytes and its non-ACT_PARALLEL x86 build interleaves 4 rows per byte: those files differ
  * and are not read here. Code 3 never comes out of a quantizer; dequantize reads it as upstream's
- * kernels do (code - 1 = +2), ternaryFromGGML as 0 (a TernaryMatrix holds only -1/0/+1).
+ * dequantize_row_tq2_0 does (code - 1 = +2), while the model readers refuse it (quant/ternary.ts invalidTernaryCode).
  */
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './half.js';
 import { roundHalfAway } from './round.js';

@@ -38,5 +38,7 @@ export interface GGMLTensor {
   rows: number;
   cols: number;
   nbytes: number;
+  /** The tensor's name in its file, for error messages. */
+  name?: string;
   read(dst: Uint8Array): void;
 }

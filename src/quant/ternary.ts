@@ -52,7 +52,7 @@ export function ternaryToF32(m: TernaryMatrix): Float32Array {
   return out;
 }
 
-/** Canonical byte of 4 codes; an invalid code 3 becomes 1 (weight 0): a TernaryMatrix holds only -1/0/+1. */
+/** Canonical byte of 4 codes (0..2; file readers refuse code 3 first, see invalidTernaryCode). */
 const VALID = [0, 1, 2, 1];
 function packCanonical(codes: Uint8Array, dst: Uint8Array, at: number): void {
   for (let k = 0; k < codes.length; k += 4) {
@@ -67,10 +67,39 @@ function unpackCanonical(src: Uint8Array, at: number, codes: Uint8Array): void {
 }
 
 /**
- * File layout -> canonical matrix, block by block (codes to codes, no f32 copy). TQ1_0/TQ2_0 keep their
- * per-256 f16 scales (blockSize 256); I2_S has one scale (blockSize = cols).
+ * The 2-bit code 3 (TQ2_0, I2_S; TQ1_0 trits are 0..2 by construction) is no ternary weight. No quantizer
+ * writes it (llama.cpp quantize_row_tq2_0_ref and bitnet.cpp quantize_i2_s emit 0..2), so a tensor holding
+ * one is corrupt. Upstream does not look: llama.cpp's dequantize_row_tq2_0 and vec_dot_tq2_0 compute
+ * (code - 1)·d, i.e. +2·d (its ggml_validate_row_data checks only d, and only with --check-tensors), and
+ * bitnet.cpp's I2_S kernels sum code·x - Σx, +2 as well. We refuse the tensor, naming it, before any use.
+ * This is the one message both readers give (ternaryFromGGML here, WasmBackend.prepareGGML on its file bytes).
  */
-export function ternaryFromGGML(type: GGMLType, bytes: Uint8Array, rows: number, cols: number): TernaryMatrix {
+export function invalidTernaryCode(type: GGMLType, element: number, cols: number, name?: string): Error {
+  const r = Math.floor(element / cols), c = element % cols;
+  return new Error(`${name ? `tensor "${name}"` : 'a tensor'} (${ggmlTypeName(type)}) holds the invalid 2-bit code 3 at row ${r}, ` +
+    `column ${c}: a ternary code is 0, 1 or 2 (weight -1, 0, +1), so the file is corrupt ` +
+    '(llama.cpp and bitnet.cpp would silently use it as weight +2)');
+}
+
+/** First element of a TQ2_0/I2_S tensor (in the file layout `bytes`) whose code is 3, or -1. */
+export function findInvalidTernaryCode(type: GGMLType, bytes: Uint8Array, rows: number, cols: number): number {
+  if (type !== GGMLType.TQ2_0 && type !== GGMLType.I2_S) return -1;
+  const { blockSize, typeSize } = GGML_TYPES[type];
+  const codes = new Uint8Array(blockSize);
+  for (let b = 0; b < (rows * cols) / blockSize; b++) {
+    unpackTernaryBlock(type, bytes, b * typeSize, codes);
+    const k = codes.indexOf(3);
+    if (k >= 0) return b * blockSize + k;
+  }
+  return -1;
+}
+
+/**
+ * File layout -> canonical matrix, block by block (codes to codes, no f32 copy). TQ1_0/TQ2_0 keep their
+ * per-256 f16 scales (blockSize 256); I2_S has one scale (blockSize = cols). A code 3 throws (invalidTernaryCode;
+ * `name` is the tensor's, for the message).
+ */
+export function ternaryFromGGML(type: GGMLType, bytes: Uint8Array, rows: number, cols: number, name?: string): TernaryMatrix {
   const n = rows * cols;
   const need = tensorBytes(type, n);
   if (bytes.byteLength < need) throw new Error(`${ggmlTypeName(type)} tensor data too short: ${bytes.byteLength} < ${need}`);
@@ -82,6 +111,8 @@ export function ternaryFromGGML(type: GGMLType, bytes: Uint8Array, rows: number,
   const codes = new Uint8Array(blockSize);
   for (let b = 0; b < n / blockSize; b++) {
     unpackTernaryBlock(type, bytes, b * typeSize, codes);
+    const bad = codes.indexOf(3);
+    if (bad >= 0) throw invalidTernaryCode(type, b * blockSize + bad, cols, name);
     packCanonical(codes, m.codes, (b * blockSize) >> 2);
     if (!perTensor) m.scales[b] = f16ToF32(dv.getUint16(b * typeSize + typeSize - 2, true));
   }

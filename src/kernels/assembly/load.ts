@@ -1,7 +1,8 @@
 // Loading kernels: ternary file layouts (quant/ggml.ts) straight into the 4-row-interleaved kernel layout
 // (see repackTernary in kernels.ts), and half/bfloat16 rows to f32. Re-exported by kernels.ts.
 // Each computes exactly what the canonical path does (quant/ternary.ts ternaryFromGGML, then repackTernary):
-// the codes bit for bit (an invalid code 3 reads as 1, weight 0), the scales as exact f16 -> f32.
+// the codes bit for bit, the scales as exact f16 -> f32. The invalid 2-bit code 3 is reported to the caller
+// (repackTernaryFile returns 1), which refuses the tensor as the canonical reader does.
 
 /** IEEE half bits -> f32, exact (subnormal halves as m * 2^-24, computed without f32 subnormals). */
 @inline export function halfToF32(h: u32): f32 {
@@ -16,11 +17,14 @@
   return v128.and(i16x8.shr_u(v, shift), i8x16.splat(3));
 }
 
-// Four code vectors into one byte per column position (k-th code at bits 2k), code 3 read as 1.
+// Four code vectors into one byte per column position (k-th code at bits 2k).
 @inline function packFields(c0: v128, c1: v128, c2: v128, c3: v128): v128 {
-  const out = v128.or(v128.or(c0, i16x8.shl(c1, 2)), v128.or(i16x8.shl(c2, 4), i16x8.shl(c3, 6)));
-  const three = v128.and(v128.and(out, i16x8.shr_u(out, 1)), i8x16.splat(0x55)); // fields equal to 3
-  return v128.xor(out, i16x8.shl(three, 1));
+  return v128.or(v128.or(c0, i16x8.shl(c1, 2)), v128.or(i16x8.shl(c2, 4), i16x8.shl(c3, 6)));
+}
+
+// Bit 2k of each byte set where field k of `packed` is 3 (both of its bits set).
+@inline function threes(packed: v128): v128 {
+  return v128.and(v128.and(packed, i16x8.shr_u(packed, 1)), i8x16.splat(0x55));
 }
 
 /**
@@ -29,9 +33,11 @@
  * I2_S blocks of 128 elements run through the tensor (element i at byte i&31, bits 6 - 2*(i>>5)).
  * For the kernel's byte p of a 64-column chunk, code k is column p + 16k: both layouts hold columns
  * p and p + 16 of a 32-column run in bytes p and p + 16 of one 32-byte run, so a chunk is two 16-byte loads.
+ * Returns 1 if any code of these rows is 3 (no ternary weight: the caller refuses the tensor), else 0.
  */
-export function repackTernaryFile(dst: usize, src: usize, rows: i32, cols: i32, chunks: i32, layout: i32, g0: i32, g1: i32): void {
+export function repackTernaryFile(dst: usize, src: usize, rows: i32, cols: i32, chunks: i32, layout: i32, g0: i32, g1: i32): i32 {
   const blocksPerRow = cols >> 8;
+  let bad = i8x16.splat(0);
   for (let g = g0; g < g1; g++) {
     for (let rr = 0; rr < 4; rr++) {
       const r = g * 4 + rr;
@@ -49,10 +55,13 @@ export function repackTernaryFile(dst: usize, src: usize, rows: i32, cols: i32, 
           lo = 6 - (<i32>((e0 >> 6) & 1) << 2); hi = lo - 2;
         }
         const a = v128.load(base), b = v128.load(base, 16);
-        v128.store(out, packFields(field(a, lo), field(b, lo), field(a, hi), field(b, hi)));
+        const packed = packFields(field(a, lo), field(b, lo), field(a, hi), field(b, hi));
+        bad = v128.or(bad, threes(packed));
+        v128.store(out, packed);
       }
     }
   }
+  return v128.any_true(bad) ? 1 : 0;
 }
 
 /**
