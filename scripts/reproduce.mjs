@@ -74,6 +74,7 @@ const HELP = `usage: reproduce.mjs --train FILE --val FILE --work DIR [options]
   --results FILE      a copy of results.json (default: none)
   --plan              print the runs (steps, tokens) and, after --measure, the estimated CPU time; train nothing
   --measure STEPS     time STEPS training steps of ternary and fp-llama at every size (WORK/timing.json)
+  --threads N         kernel threads per training run (as bitnet train --threads); default: all cores
   -h, --help          this text`;
 
 // ---- options ----------------------------------------------------------------------------------------------------
@@ -82,10 +83,10 @@ const flag = (f) => argv.includes(f);
 const opt = (f) => { const i = argv.indexOf(f); if (i < 0) return undefined; const v = argv[i + 1]; if (v === undefined || v.startsWith('--')) fail(`${f} needs a value`); return v; };
 function fail(msg) { console.error(`reproduce: ${msg}`); process.exit(2); }
 if (flag('-h') || flag('--help')) { console.log(HELP); process.exit(0); }
-const KNOWN = new Set(['--train', '--val', '--work', '--quick', '--resume', '--max-minutes', '--figures', '--results', '--plan', '--measure']);
+const KNOWN = new Set(['--train', '--val', '--work', '--quick', '--resume', '--max-minutes', '--figures', '--results', '--plan', '--measure', '--threads']);
 for (let i = 0; i < argv.length; i++) {
   if (!KNOWN.has(argv[i])) fail(`unknown argument '${argv[i]}'\n${HELP}`);
-  if (['--train', '--val', '--work', '--max-minutes', '--figures', '--results', '--measure'].includes(argv[i])) i++;
+  if (['--train', '--val', '--work', '--max-minutes', '--figures', '--results', '--measure', '--threads'].includes(argv[i])) i++;
 }
 const trainFile = opt('--train'), valFile = opt('--val'), work = opt('--work');
 if (!trainFile || !valFile || !work) fail(`--train, --val and --work are required\n${HELP}`);
@@ -95,6 +96,8 @@ const maxMinutes = opt('--max-minutes') === undefined ? Infinity : Number(opt('-
 if (!(maxMinutes > 0)) fail('--max-minutes must be a positive number');
 const measureSteps = opt('--measure') === undefined ? 0 : Number(opt('--measure'));
 if (flag('--measure') && !(Number.isInteger(measureSteps) && measureSteps > 0)) fail('--measure needs a positive whole number of steps');
+const threads = opt('--threads') === undefined ? undefined : Number(opt('--threads'));
+if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) fail('--threads needs a positive whole number');
 const figures = opt('--figures') ?? join(work, 'figures');
 const log = (s) => process.stderr.write(`${s}\n`);
 const atomic = (p, s) => { writeFileSync(`${p}.tmp`, s); renameSync(`${p}.tmp`, p); };
@@ -214,7 +217,7 @@ async function runOne(key, c, extra) {
   const t0 = performance.now();
   let r;
   try {
-    r = await train({ config: c, dataFile: corpus, outDir: out, resume, signal: controller.signal, log: () => {} });
+    r = await train({ config: c, dataFile: corpus, outDir: out, resume, signal: controller.signal, threads, log: () => {} });
   } catch (e) {
     if (!/loss became/.test(String(e?.message))) throw e;
     // a diverged run is a result of the LR sweep, not a failure of the sweep
@@ -229,7 +232,7 @@ async function runOne(key, c, extra) {
   if (r.meta.step < c.steps) { run.partialSeconds = r.meta.elapsedSec; saveState(); return false; }
   /** Validation loss of these weights at a precision, on the fast model. */
   const valLossOf = async (cfg) => {
-    const model = await TrainModel.create(modelConfigOf(cfg), c.batch);
+    const model = await TrainModel.create(modelConfigOf(cfg), c.batch, { threads });
     try { model.params.data.set(r.params.data); return validationLoss(model, valIds, c.batch, c.seqLen, Infinity); }
     finally { model.dispose(); }
   };
@@ -261,7 +264,7 @@ if (measureSteps) {
       const out = join(work, 'measure', `${variant}-${sizeName(i)}`);
       rmSync(out, { recursive: true, force: true }); mkdirSync(out, { recursive: true });
       copyFileSync(tokPath, join(out, 'tokenizer.json'));
-      const r = await train({ config: c, dataFile: corpus, outDir: out, log: () => {} });
+      const r = await train({ config: c, dataFile: corpus, outDir: out, threads, log: () => {} });
       (timing.sizes[sizeName(i)] ??= {})[variant] = r.perf.tokensPerSec;
       log(`${sizeName(i)} ${variant}: ${r.perf.tokensPerSec.toFixed(0)} training tokens/s over ${measureSteps} steps`);
     }

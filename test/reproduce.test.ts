@@ -30,7 +30,11 @@ test('reproduce.mjs --quick: stops on --max-minutes, refuses a wrong restart, --
   assert.equal(moved.status, 2);
   assert.match(moved.stderr, /differs from the file this sweep started with/);
 
-  const done = run('--val', valF, '--resume');
+  const badThreads = run('--val', valF, '--resume', '--threads', '0');
+  assert.equal(badThreads.status, 2);
+  assert.match(badThreads.stderr, /--threads needs a positive whole number/);
+
+  const done = run('--val', valF, '--resume', '--threads', '1'); // runs are thread-count independent
   assert.equal(done.status, 0, done.stderr);
   const res = JSON.parse(readFileSync(join(work, 'results.json'), 'utf8'));
   assert.equal(res.complete, true);

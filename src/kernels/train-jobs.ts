@@ -1,7 +1,10 @@
 /**
  * The training kernels (src/kernels/assembly/train.ts) as pool jobs: how many items each has and how a
- * range of them runs. Same control block and parameter slots as the inference jobs (jobs.ts merges this
- * table into its own). Splits never change results (see train.ts): items own disjoint outputs.
+ * range of them runs. Same control block as the inference jobs (jobs.ts merges this table into its own)
+ * and the same convention: each job's parameter slots by name, one const enum per job; TrainModel
+ * (src/train/wasm-model.ts) writes `p[GemmArg.C] = …` and the table below reads the same names.
+ * Int slots index ThreadPool.params, f64 slots ThreadPool.f64. Splits never change results (see train.ts):
+ * items own disjoint outputs.
  */
 import type { JobSpec } from './jobs.js';
 
@@ -35,6 +38,36 @@ export const enum TrainJob {
   SwigluForward, SwigluBackward, CrossEntropy, FakeQuant, PartialSums, Ternary, AdamW,
 }
 
+// Parameter slots of each job. Int slots hold i32 (addresses above 2 GiB read back negative: see u()).
+/** C (+)= op(A)·op(B), C is M×N; flags 0/1. */
+export const enum GemmArg { C, A, B, M, N, K, TransA, TransB, Accumulate }
+/** out, rstd (N), x, w over N rows of D; f64 Eps. */
+export const enum RmsForwardArg { Out, Rstd, X, W, N, D }
+/** dx +=, dw partials per NormBlock rows. */
+export const enum RmsBackwardArg { Dx, DwParts, Dout, X, W, Rstd, N, D, NormBlock }
+/** dst[j] += Σ_p parts[p, j], D columns. */
+export const enum SumPartsArg { Dst, Parts, NParts, D }
+/** x (N rows of H heads), tables [T][hd/2]; Sign 1 forward, −1 inverse. */
+export const enum RopeRowsArg { X, Cos, Sin, N, T, H, HeadDim, Sign }
+/** Items: B·H (batch, head) pairs; f64 Scale. */
+export const enum AttnForwardArg { Out, Probs, Q, K, V, B, T, H, HeadDim }
+export const enum AttnBackwardArg { Dq, Dk, Dv, Dout, Probs, Q, K, V, Dp, B, T, H, HeadDim }
+export const enum SwigluForwardArg { H, G, U, Length }
+export const enum SwigluBackwardArg { Dg, Du, Dh, G, U, Length }
+/** N rows of V logits; f64 InvN. */
+export const enum CrossEntropyArg { Logits, Targets, Losses, N, V }
+/** out = Qa(x) as f32 over N rows of Dim; Xq, InvScales: the int8 rows and their 1/s. */
+export const enum FakeQuantArg { Out, X, N, Dim, Xq, InvScales }
+/** parts[b] = Σ |x| or Σ x² over blocks of SumBlock floats. */
+export const enum PartialSumsArg { X, N, Parts, Square, SumBlock }
+/** out = ternary(w) over N floats; f64 Scale. */
+export const enum TernaryWeightsArg { Out, W, N }
+/** One parameter tensor of N floats; f64 slots in AdamWF64. */
+export const enum AdamWArg { P, G, M, V, N }
+export const enum AdamWF64 { Lr, Wd, Clip, Beta1, Beta2, C1, C2, Eps }
+/** The single f64 slot of RmsForward (Eps), AttnForward/AttnBackward (Scale), CrossEntropy (InvN), Ternary (Scale). */
+export const enum TrainF64 { Eps = 0, Scale = 0, InvN = 0 }
+
 /** GEMM rows per item; element-wise items are this many floats. */
 export const GEMM_ROWS = 4;
 export const TRAIN_UNIT = 256;
@@ -43,78 +76,79 @@ const u = (v: number) => v >>> 0;
 const units = (n: number) => Math.ceil(n / TRAIN_UNIT);
 const range = (b: number, e: number, n: number): [number, number] => [b * TRAIN_UNIT, Math.min(e * TRAIN_UNIT, n)];
 
-// p[i] is PARAMS + i, f[i] the f64 parameters; the orders below are the ones src/train/wasm-model.ts writes.
 export const trainJobs: Record<number, JobSpec> = {
-  // c, a, b, M, N, K, transA, transB, accumulate
   [TrainJob.Gemm]: {
-    items: (p) => Math.ceil(p[3] / GEMM_ROWS),
-    run: (k, p, b, e) => k.gemm(u(p[0]), u(p[1]), u(p[2]), p[3], p[4], p[5], p[6], p[7], p[8], b * GEMM_ROWS, Math.min(e * GEMM_ROWS, p[3])),
+    items: (p) => Math.ceil(p[GemmArg.M] / GEMM_ROWS),
+    run: (k, p, b, e) => k.gemm(u(p[GemmArg.C]), u(p[GemmArg.A]), u(p[GemmArg.B]), p[GemmArg.M], p[GemmArg.N], p[GemmArg.K],
+      p[GemmArg.TransA], p[GemmArg.TransB], p[GemmArg.Accumulate], b * GEMM_ROWS, Math.min(e * GEMM_ROWS, p[GemmArg.M])),
   },
-  // out, rstd, x, w, n, d; f[0] = eps
   [TrainJob.RmsForward]: {
-    items: (p) => p[4],
-    run: (k, p, b, e, _t, _c, f) => k.rmsnormForward(u(p[0]), u(p[1]), u(p[2]), u(p[3]), p[5], f[0], b, e),
+    items: (p) => p[RmsForwardArg.N],
+    run: (k, p, b, e, _t, _c, f) => k.rmsnormForward(u(p[RmsForwardArg.Out]), u(p[RmsForwardArg.Rstd]), u(p[RmsForwardArg.X]),
+      u(p[RmsForwardArg.W]), p[RmsForwardArg.D], f[TrainF64.Eps], b, e),
   },
-  // dx, dwParts, dout, x, w, rstd, n, d, normBlock
   [TrainJob.RmsBackward]: {
-    items: (p) => Math.ceil(p[6] / p[8]),
-    run: (k, p, b, e) => k.rmsnormBackward(u(p[0]), u(p[1]), u(p[2]), u(p[3]), u(p[4]), u(p[5]), p[6], p[7], b, e),
+    items: (p) => Math.ceil(p[RmsBackwardArg.N] / p[RmsBackwardArg.NormBlock]),
+    run: (k, p, b, e) => k.rmsnormBackward(u(p[RmsBackwardArg.Dx]), u(p[RmsBackwardArg.DwParts]), u(p[RmsBackwardArg.Dout]),
+      u(p[RmsBackwardArg.X]), u(p[RmsBackwardArg.W]), u(p[RmsBackwardArg.Rstd]), p[RmsBackwardArg.N], p[RmsBackwardArg.D], b, e),
   },
-  // dst, parts, nParts, d
   [TrainJob.SumParts]: {
-    items: (p) => units(p[3]),
-    run: (k, p, b, e) => k.sumParts(u(p[0]), u(p[1]), p[2], p[3], ...range(b, e, p[3])),
+    items: (p) => units(p[SumPartsArg.D]),
+    run: (k, p, b, e) => k.sumParts(u(p[SumPartsArg.Dst]), u(p[SumPartsArg.Parts]), p[SumPartsArg.NParts], p[SumPartsArg.D],
+      ...range(b, e, p[SumPartsArg.D])),
   },
-  // x, cos, sin, n, T, H, hd, sign
   [TrainJob.Rope]: {
-    items: (p) => p[3],
-    run: (k, p, b, e) => k.ropeRows(u(p[0]), u(p[1]), u(p[2]), p[4], p[5], p[6], p[7], b, e),
+    items: (p) => p[RopeRowsArg.N],
+    run: (k, p, b, e) => k.ropeRows(u(p[RopeRowsArg.X]), u(p[RopeRowsArg.Cos]), u(p[RopeRowsArg.Sin]), p[RopeRowsArg.T],
+      p[RopeRowsArg.H], p[RopeRowsArg.HeadDim], p[RopeRowsArg.Sign], b, e),
   },
-  // out, probs, q, k, v, B, T, H, hd; f[0] = scale
   [TrainJob.AttnForward]: {
-    items: (p) => p[5] * p[7],
-    run: (k, p, b, e, _t, _c, f) => k.attentionForward(u(p[0]), u(p[1]), u(p[2]), u(p[3]), u(p[4]), p[6], p[7], p[8], f[0], b, e),
+    items: (p) => p[AttnForwardArg.B] * p[AttnForwardArg.H],
+    run: (k, p, b, e, _t, _c, f) => k.attentionForward(u(p[AttnForwardArg.Out]), u(p[AttnForwardArg.Probs]), u(p[AttnForwardArg.Q]),
+      u(p[AttnForwardArg.K]), u(p[AttnForwardArg.V]), p[AttnForwardArg.T], p[AttnForwardArg.H], p[AttnForwardArg.HeadDim],
+      f[TrainF64.Scale], b, e),
   },
-  // dq, dk, dv, dout, probs, q, k, v, dp, B, T, H, hd; f[0] = scale
   [TrainJob.AttnBackward]: {
-    items: (p) => p[9] * p[11],
-    run: (k, p, b, e, _t, _c, f) => k.attentionBackward(u(p[0]), u(p[1]), u(p[2]), u(p[3]), u(p[4]), u(p[5]), u(p[6]), u(p[7]),
-      u(p[8]), p[10], p[11], p[12], f[0], b, e),
+    items: (p) => p[AttnBackwardArg.B] * p[AttnBackwardArg.H],
+    run: (k, p, b, e, _t, _c, f) => k.attentionBackward(u(p[AttnBackwardArg.Dq]), u(p[AttnBackwardArg.Dk]), u(p[AttnBackwardArg.Dv]),
+      u(p[AttnBackwardArg.Dout]), u(p[AttnBackwardArg.Probs]), u(p[AttnBackwardArg.Q]), u(p[AttnBackwardArg.K]),
+      u(p[AttnBackwardArg.V]), u(p[AttnBackwardArg.Dp]), p[AttnBackwardArg.T], p[AttnBackwardArg.H], p[AttnBackwardArg.HeadDim],
+      f[TrainF64.Scale], b, e),
   },
-  // h, g, u, length
   [TrainJob.SwigluForward]: {
-    items: (p) => units(p[3]),
-    run: (k, p, b, e) => k.swigluForward(u(p[0]), u(p[1]), u(p[2]), ...range(b, e, p[3])),
+    items: (p) => units(p[SwigluForwardArg.Length]),
+    run: (k, p, b, e) => k.swigluForward(u(p[SwigluForwardArg.H]), u(p[SwigluForwardArg.G]), u(p[SwigluForwardArg.U]),
+      ...range(b, e, p[SwigluForwardArg.Length])),
   },
-  // dg, du, dh, g, u, length
   [TrainJob.SwigluBackward]: {
-    items: (p) => units(p[5]),
-    run: (k, p, b, e) => k.swigluBackward(u(p[0]), u(p[1]), u(p[2]), u(p[3]), u(p[4]), ...range(b, e, p[5])),
+    items: (p) => units(p[SwigluBackwardArg.Length]),
+    run: (k, p, b, e) => k.swigluBackward(u(p[SwigluBackwardArg.Dg]), u(p[SwigluBackwardArg.Du]), u(p[SwigluBackwardArg.Dh]),
+      u(p[SwigluBackwardArg.G]), u(p[SwigluBackwardArg.U]), ...range(b, e, p[SwigluBackwardArg.Length])),
   },
-  // logits, targets, losses, n, V; f[0] = 1/n
   [TrainJob.CrossEntropy]: {
-    items: (p) => p[3],
-    run: (k, p, b, e, _t, _c, f) => k.crossEntropy(u(p[0]), u(p[1]), u(p[2]), p[4], f[0], b, e),
+    items: (p) => p[CrossEntropyArg.N],
+    run: (k, p, b, e, _t, _c, f) => k.crossEntropy(u(p[CrossEntropyArg.Logits]), u(p[CrossEntropyArg.Targets]),
+      u(p[CrossEntropyArg.Losses]), p[CrossEntropyArg.V], f[TrainF64.InvN], b, e),
   },
-  // out, x, n, dim, xq, invScales
   [TrainJob.FakeQuant]: {
-    items: (p) => p[2],
-    run: (k, p, b, e) => k.fakeQuantRows(u(p[0]), u(p[1]), p[3], u(p[4]), u(p[5]), b, e),
+    items: (p) => p[FakeQuantArg.N],
+    run: (k, p, b, e) => k.fakeQuantRows(u(p[FakeQuantArg.Out]), u(p[FakeQuantArg.X]), p[FakeQuantArg.Dim], u(p[FakeQuantArg.Xq]),
+      u(p[FakeQuantArg.InvScales]), b, e),
   },
-  // x, n, parts, square, sumBlock
   [TrainJob.PartialSums]: {
-    items: (p) => Math.ceil(p[1] / p[4]),
-    run: (k, p, b, e) => k.partialSums(u(p[0]), p[1], u(p[2]), p[3], b, e),
+    items: (p) => Math.ceil(p[PartialSumsArg.N] / p[PartialSumsArg.SumBlock]),
+    run: (k, p, b, e) => k.partialSums(u(p[PartialSumsArg.X]), p[PartialSumsArg.N], u(p[PartialSumsArg.Parts]),
+      p[PartialSumsArg.Square], b, e),
   },
-  // out, w, n; f[0] = scale
   [TrainJob.Ternary]: {
-    items: (p) => units(p[2]),
-    run: (k, p, b, e, _t, _c, f) => k.ternaryWeights(u(p[0]), u(p[1]), f[0], ...range(b, e, p[2])),
+    items: (p) => units(p[TernaryWeightsArg.N]),
+    run: (k, p, b, e, _t, _c, f) => k.ternaryWeights(u(p[TernaryWeightsArg.Out]), u(p[TernaryWeightsArg.W]), f[TrainF64.Scale],
+      ...range(b, e, p[TernaryWeightsArg.N])),
   },
-  // p, g, m, v, n; f = lr, wd, clip, b1, b2, c1, c2, eps
   [TrainJob.AdamW]: {
-    items: (p) => units(p[4]),
-    run: (k, p, b, e, _t, _c, f) => k.adamw(u(p[0]), u(p[1]), u(p[2]), u(p[3]), f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7],
-      ...range(b, e, p[4])),
+    items: (p) => units(p[AdamWArg.N]),
+    run: (k, p, b, e, _t, _c, f) => k.adamw(u(p[AdamWArg.P]), u(p[AdamWArg.G]), u(p[AdamWArg.M]), u(p[AdamWArg.V]),
+      f[AdamWF64.Lr], f[AdamWF64.Wd], f[AdamWF64.Clip], f[AdamWF64.Beta1], f[AdamWF64.Beta2], f[AdamWF64.C1], f[AdamWF64.C2],
+      f[AdamWF64.Eps], ...range(b, e, p[AdamWArg.N])),
   },
 };

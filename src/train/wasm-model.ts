@@ -10,7 +10,10 @@
 import { availableParallelism } from 'node:os';
 import { MAX_THREADS, type KernelExports } from '../kernels/jobs.js';
 import { ThreadPool } from '../kernels/pool.js';
-import { TrainJob } from '../kernels/train-jobs.js';
+import {
+  AdamWArg, AdamWF64, AttnBackwardArg, AttnForwardArg, CrossEntropyArg, FakeQuantArg, GemmArg, PartialSumsArg, RmsBackwardArg,
+  RmsForwardArg, RopeRowsArg, SumPartsArg, SwigluBackwardArg, SwigluForwardArg, TernaryWeightsArg, TrainF64, TrainJob,
+} from '../kernels/train-jobs.js';
 import { compileVariant, instantiate, supportedVariants, type WasmVariant } from '../kernels/wasm-module.js';
 import { AdamW } from './optim.js';
 import { LINEARS, Params, quantizeWeights, ropeTables, type ParamView, type TrainModelConfig } from './model.js';
@@ -202,41 +205,65 @@ export class TrainModel {
 
   // ---- kernel calls ---------------------------------------------------------------------------
 
-  private job(kind: TrainJob, ints: number[], floats: number[] = []): void {
-    const p = this.pool.params, f = this.pool.f64;
-    for (let i = 0; i < ints.length; i++) p[i] = ints[i];
-    for (let i = 0; i < floats.length; i++) f[i] = floats[i];
-    this.pool.run(kind as number);
-  }
+  // Each call writes its job's parameter slots by name (src/kernels/train-jobs.ts), then runs it on the pool.
+  private get p(): Int32Array { return this.pool.params; }
+  private get f(): Float64Array { return this.pool.f64; }
+  private run(kind: TrainJob): void { this.pool.run(kind as number); }
 
   /** C[M×N] (+)= op(A)·op(B): B is N×K if transB (C = A·Bᵀ) else K×N; A is K×M if transA. */
   gemm(c: Float32Array, a: Float32Array, b: Float32Array, M: number, N: number, K: number,
        transA: boolean, transB: boolean, accumulate: boolean): void {
     const t0 = performance.now();
-    this.job(TrainJob.Gemm, [at(c), at(a), at(b), M, N, K, +transA, +transB, +accumulate]);
+    const p = this.p;
+    p[GemmArg.C] = at(c); p[GemmArg.A] = at(a); p[GemmArg.B] = at(b); p[GemmArg.M] = M; p[GemmArg.N] = N; p[GemmArg.K] = K;
+    p[GemmArg.TransA] = +transA; p[GemmArg.TransB] = +transB; p[GemmArg.Accumulate] = +accumulate;
+    this.run(TrainJob.Gemm);
     this.gemmStats.seconds += (performance.now() - t0) / 1000;
     this.gemmStats.flops += 2 * M * N * K;
   }
 
   private rmsnorm(out: Float32Array, rstd: Float32Array, x: Float32Array, w: ParamView, n: number, d: number): void {
-    this.job(TrainJob.RmsForward, [at(out), at(rstd), at(x), at(w.data), n, d], [this.config.normEps]);
+    const p = this.p;
+    p[RmsForwardArg.Out] = at(out); p[RmsForwardArg.Rstd] = at(rstd); p[RmsForwardArg.X] = at(x); p[RmsForwardArg.W] = at(w.data);
+    p[RmsForwardArg.N] = n; p[RmsForwardArg.D] = d; this.f[TrainF64.Eps] = this.config.normEps;
+    this.run(TrainJob.RmsForward);
   }
 
   /** dx += RMSNorm backward; w.grad += its weight gradient (per-block partials summed in block order). */
   private rmsnormBack(dx: Float32Array, dout: Float32Array, x: Float32Array, w: ParamView, rstd: Float32Array, n: number, d: number): void {
     const parts = this.grads.dwParts;
-    this.job(TrainJob.RmsBackward, [at(dx), at(parts), at(dout), at(x), at(w.data), at(rstd), n, d, this.normBlock]);
-    this.job(TrainJob.SumParts, [at(w.grad), at(parts), Math.ceil(n / this.normBlock), d]);
+    const p = this.p;
+    p[RmsBackwardArg.Dx] = at(dx); p[RmsBackwardArg.DwParts] = at(parts); p[RmsBackwardArg.Dout] = at(dout); p[RmsBackwardArg.X] = at(x);
+    p[RmsBackwardArg.W] = at(w.data); p[RmsBackwardArg.Rstd] = at(rstd); p[RmsBackwardArg.N] = n; p[RmsBackwardArg.D] = d;
+    p[RmsBackwardArg.NormBlock] = this.normBlock;
+    this.run(TrainJob.RmsBackward);
+    p[SumPartsArg.Dst] = at(w.grad); p[SumPartsArg.Parts] = at(parts); p[SumPartsArg.NParts] = Math.ceil(n / this.normBlock);
+    p[SumPartsArg.D] = d;
+    this.run(TrainJob.SumParts);
   }
 
   private fakeQuant(out: Float32Array, x: Float32Array, n: number, dim: number): void {
     if (out === x) return; // fp precision: no quantization
-    this.job(TrainJob.FakeQuant, [at(out), at(x), n, dim, at(this.xq8), at(this.invScales)]);
+    const p = this.p;
+    p[FakeQuantArg.Out] = at(out); p[FakeQuantArg.X] = at(x); p[FakeQuantArg.N] = n; p[FakeQuantArg.Dim] = dim;
+    p[FakeQuantArg.Xq] = at(this.xq8); p[FakeQuantArg.InvScales] = at(this.invScales);
+    this.run(TrainJob.FakeQuant);
+  }
+
+  /** RoPE over all N rows of x (N, D) in place; sign −1 undoes it (backward). */
+  private rope(x: Float32Array, sign: 1 | -1): void {
+    const c = this.config, p = this.p;
+    p[RopeRowsArg.X] = at(x); p[RopeRowsArg.Cos] = at(this.ropeCos); p[RopeRowsArg.Sin] = at(this.ropeSin); p[RopeRowsArg.N] = this.N;
+    p[RopeRowsArg.T] = c.seqLen; p[RopeRowsArg.H] = c.nHeads; p[RopeRowsArg.HeadDim] = c.dim / c.nHeads; p[RopeRowsArg.Sign] = sign;
+    this.run(TrainJob.Rope);
   }
 
   private blockSum(x: Float32Array, square: boolean): number {
     const n = x.length, nb = Math.ceil(n / this.sumBlock);
-    this.job(TrainJob.PartialSums, [at(x), n, at(this.sums), +square, this.sumBlock]);
+    const p = this.p;
+    p[PartialSumsArg.X] = at(x); p[PartialSumsArg.N] = n; p[PartialSumsArg.Parts] = at(this.sums);
+    p[PartialSumsArg.Square] = +square; p[PartialSumsArg.SumBlock] = this.sumBlock;
+    this.run(TrainJob.PartialSums);
     let s = 0;
     for (let b = 0; b < nb; b++) s += this.sums[b];
     return s;
@@ -249,7 +276,10 @@ export class TrainModel {
       const w = l[name].data, out = this.qw.get(l[name])!;
       if (c.precision === 'ternary' && c.weightScale !== 'absmax') {
         const scale = Math.max(this.blockSum(w, false) / w.length, 1e-5);
-        this.job(TrainJob.Ternary, [at(out), at(w), w.length], [scale]);
+        const p = this.p;
+        p[TernaryWeightsArg.Out] = at(out); p[TernaryWeightsArg.W] = at(w); p[TernaryWeightsArg.N] = w.length;
+        this.f[TrainF64.Scale] = scale;
+        this.run(TrainJob.Ternary);
       } else {
         quantizeWeights(w, out, c.precision, c.weightScale); // ablations: the reference quantizer
       }
@@ -265,8 +295,12 @@ export class TrainModel {
     for (const view of this.params.views) {
       const o = view.data.byteOffset - this.params.data.byteOffset;
       const m = opt.m.subarray(o / 4, o / 4 + view.data.length), v = opt.v.subarray(o / 4, o / 4 + view.data.length);
-      this.job(TrainJob.AdamW, [at(view.data), at(view.grad), at(m), at(v), view.data.length],
-        [lr, view.decay ? wd : 0, clip, opt.beta1, opt.beta2, c1, c2, opt.eps]);
+      const p = this.p, f = this.f;
+      p[AdamWArg.P] = at(view.data); p[AdamWArg.G] = at(view.grad); p[AdamWArg.M] = at(m); p[AdamWArg.V] = at(v);
+      p[AdamWArg.N] = view.data.length;
+      f[AdamWF64.Lr] = lr; f[AdamWF64.Wd] = view.decay ? wd : 0; f[AdamWF64.Clip] = clip; f[AdamWF64.Beta1] = opt.beta1;
+      f[AdamWF64.Beta2] = opt.beta2; f[AdamWF64.C1] = c1; f[AdamWF64.C2] = c2; f[AdamWF64.Eps] = opt.eps;
+      this.run(TrainJob.AdamW);
     }
     return norm;
   }
@@ -302,10 +336,13 @@ export class TrainModel {
       this.fakeQuant(A.aq, A.a, N, D);
       this.linear(A.q, A.aq, W.wq); this.linear(A.k, A.aq, W.wk); this.linear(A.v, A.aq, W.wv);
       // RoPE
-      this.job(TrainJob.Rope, [at(A.q), at(this.ropeCos), at(this.ropeSin), N, T, H, hd, 1]);
-      this.job(TrainJob.Rope, [at(A.k), at(this.ropeCos), at(this.ropeSin), N, T, H, hd, 1]);
+      this.rope(A.q, 1); this.rope(A.k, 1);
       // causal multi-head attention
-      this.job(TrainJob.AttnForward, [at(A.o), at(A.probs), at(A.q), at(A.k), at(A.v), B, T, H, hd], [1 / Math.sqrt(hd)]);
+      const p = this.p;
+      p[AttnForwardArg.Out] = at(A.o); p[AttnForwardArg.Probs] = at(A.probs); p[AttnForwardArg.Q] = at(A.q);
+      p[AttnForwardArg.K] = at(A.k); p[AttnForwardArg.V] = at(A.v); p[AttnForwardArg.B] = B; p[AttnForwardArg.T] = T;
+      p[AttnForwardArg.H] = H; p[AttnForwardArg.HeadDim] = hd; this.f[TrainF64.Scale] = 1 / Math.sqrt(hd);
+      this.run(TrainJob.AttnForward);
       // sub-norm, output BitLinear, residual (accumulated into a copy of the stream)
       if (A.o2 !== A.o) this.rmsnorm(A.o2, A.rO, A.o, W.attnSubNorm, N, D);
       this.fakeQuant(A.o2q, A.o2, N, D);
@@ -315,7 +352,9 @@ export class TrainModel {
       this.rmsnorm(A.f, A.rF, A.xMid, W.ffnNorm, N, D);
       this.fakeQuant(A.fq, A.f, N, D);
       this.linear(A.g, A.fq, W.wGate); this.linear(A.u, A.fq, W.wUp);
-      this.job(TrainJob.SwigluForward, [at(A.h), at(A.g), at(A.u), N * F]);
+      p[SwigluForwardArg.H] = at(A.h); p[SwigluForwardArg.G] = at(A.g); p[SwigluForwardArg.U] = at(A.u);
+      p[SwigluForwardArg.Length] = N * F;
+      this.run(TrainJob.SwigluForward);
       // ffn sub-norm, down BitLinear, residual
       if (A.h2 !== A.h) this.rmsnorm(A.h2, A.rH, A.h, W.ffnSubNorm, N, F);
       this.fakeQuant(A.h2q, A.h2, N, F);
@@ -325,7 +364,11 @@ export class TrainModel {
     // final norm, tied head, cross-entropy (logits become d(loss)/d(logits))
     this.rmsnorm(this.xf, this.rOut, this.xOut, P.outNorm, N, D);
     this.gemm(this.logits, this.xf, P.tokEmb.data, N, V, D, false, true, false);
-    this.job(TrainJob.CrossEntropy, [at(this.logits), at(this.targets), at(this.losses), N, V], [1 / N]);
+    const p = this.p;
+    p[CrossEntropyArg.Logits] = at(this.logits); p[CrossEntropyArg.Targets] = at(this.targets);
+    p[CrossEntropyArg.Losses] = at(this.losses); p[CrossEntropyArg.N] = N; p[CrossEntropyArg.V] = V;
+    this.f[TrainF64.InvN] = 1 / N;
+    this.run(TrainJob.CrossEntropy);
     let loss = 0;
     for (let t = 0; t < N; t++) loss += this.losses[t];
     return loss / N;
@@ -345,16 +388,21 @@ export class TrainModel {
       // ffn: x = xMid + down(h2q)
       this.linearBack(G.dh2, G.dx, A.h2q, W.wDown, false);
       if (G.dh !== G.dh2) { G.dh.fill(0); this.rmsnormBack(G.dh, G.dh2, A.h, W.ffnSubNorm, A.rH, N, F); }
-      this.job(TrainJob.SwigluBackward, [at(G.dg), at(G.du), at(G.dh), at(A.g), at(A.u), N * F]);
+      const p = this.p;
+      p[SwigluBackwardArg.Dg] = at(G.dg); p[SwigluBackwardArg.Du] = at(G.du); p[SwigluBackwardArg.Dh] = at(G.dh);
+      p[SwigluBackwardArg.G] = at(A.g); p[SwigluBackwardArg.U] = at(A.u); p[SwigluBackwardArg.Length] = N * F;
+      this.run(TrainJob.SwigluBackward);
       this.linearBack(G.dfq, G.dg, A.fq, W.wGate, false); this.linearBack(G.dfq, G.du, A.fq, W.wUp, true);
       this.rmsnormBack(G.dx, G.dfq, A.xMid, W.ffnNorm, A.rF, N, D); // the residual passes dx through
       // attention: x = xIn + wo(o2q)
       this.linearBack(G.do2, G.dx, A.o2q, W.wo, false);
       if (G.dO !== G.do2) { G.dO.fill(0); this.rmsnormBack(G.dO, G.do2, A.o, W.attnSubNorm, A.rO, N, D); }
-      this.job(TrainJob.AttnBackward, [at(G.dq), at(G.dk), at(G.dv), at(G.dO), at(A.probs), at(A.q), at(A.k), at(A.v), at(G.dp),
-        B, T, H, hd], [1 / Math.sqrt(hd)]);
-      this.job(TrainJob.Rope, [at(G.dq), at(this.ropeCos), at(this.ropeSin), N, T, H, hd, -1]);
-      this.job(TrainJob.Rope, [at(G.dk), at(this.ropeCos), at(this.ropeSin), N, T, H, hd, -1]);
+      p[AttnBackwardArg.Dq] = at(G.dq); p[AttnBackwardArg.Dk] = at(G.dk); p[AttnBackwardArg.Dv] = at(G.dv);
+      p[AttnBackwardArg.Dout] = at(G.dO); p[AttnBackwardArg.Probs] = at(A.probs); p[AttnBackwardArg.Q] = at(A.q);
+      p[AttnBackwardArg.K] = at(A.k); p[AttnBackwardArg.V] = at(A.v); p[AttnBackwardArg.Dp] = at(G.dp); p[AttnBackwardArg.B] = B;
+      p[AttnBackwardArg.T] = T; p[AttnBackwardArg.H] = H; p[AttnBackwardArg.HeadDim] = hd; this.f[TrainF64.Scale] = 1 / Math.sqrt(hd);
+      this.run(TrainJob.AttnBackward);
+      this.rope(G.dq, -1); this.rope(G.dk, -1);
       this.linearBack(G.daq, G.dq, A.aq, W.wq, false); this.linearBack(G.daq, G.dk, A.aq, W.wk, true);
       this.linearBack(G.daq, G.dv, A.aq, W.wv, true);
       this.rmsnormBack(G.dx, G.daq, A.xIn, W.attnNorm, A.rA, N, D);
