@@ -19,7 +19,7 @@
  */
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { PRESETS as TRAIN_PRESETS } from '../dist/src/train/presets.js';
 import { train, validationLoss, modelConfigOf } from '../dist/src/train/trainer.js';
 import { hasCheckpoint } from '../dist/src/train/checkpoint.js';
@@ -62,7 +62,86 @@ const ABLATIONS = {
 };
 const SEED0 = 1000;
 
+/** The sweep's figures (file name, SVG) from its results.json: `--replot` redraws them with the current chart code. */
+export function sweepFigures(results) {
+  const sizeName = (i) => results.sizes[i].name;
+  const scaling = [];
+  for (const [variant, v] of Object.entries(VARIANTS)) {
+    const ms = results.main[variant].filter(Boolean);
+    if (!ms.length) continue;
+    scaling.push({ name: v.label, color: v.color, points: ms.map((m) => [m.N, m.mean]), yErr: ms.map((m) => m.sd) });
+    const f = results.fits[variant];
+    if (f) {
+      const lo = ms[0].N, hi = ms.at(-1).N;
+      scaling.push({ name: `${variant} fit`, color: v.color, dashed: true, noMarkers: true,
+                     points: Array.from({ length: 40 }, (_, j) => lo * (hi / lo) ** (j / 39)).map((n) => [n, f.a * n ** f.b + f.c]) });
+    }
+  }
+  const gapSeries = [['ternary-fp-llama', 'ternary − FP LLaMA', '#d62728'], ['ternary-fp-subnorm', 'ternary − FP sub-norm', '#ff7f0e'],
+                     ['binary-fp-llama', 'binary − FP LLaMA', '#2ca02c']]
+    .map(([k, name, color]) => ({ k, name, color, g: results.gaps[k].filter(Boolean) })).filter((s) => s.g.length)
+    .map(({ name, color, g }) => ({ name, color, points: g.map((x) => [x.N, x.mean]), yErr: g.map((x) => x.sd) }));
+  if (gapSeries.length) {
+    const xs = gapSeries.flatMap((s) => s.points.map((p) => p[0]));
+    gapSeries.push({ name: 'no gap', color: '#888', dashed: true, noMarkers: true, points: [[Math.min(...xs), 0], [Math.max(...xs), 0]] });
+  }
+  const lrSeries = [];
+  for (const [variant, v] of Object.entries(VARIANTS)) for (const i of results.sweep.lrSweepSizes) {
+    const pts = results.sweep.lrGrid.map((lr) => [lr, results.runs[`lr/${variant}/${sizeName(i)}/lr${lr}`]])
+      .filter(([, r]) => r?.done && !r.diverged).map(([lr, r]) => [lr, r.valLoss]);
+    if (pts.length) lrSeries.push({ name: `${variant} ${sizeName(i)}`, color: v.color, dashed: i !== results.sweep.lrSweepSizes[0], points: pts });
+  }
+  return [
+    ['scaling.svg', lineChartSVG(scaling, { title: 'held-out loss vs N (mean ± sd over seeds; dashed: L = a·N^b + c)',
+      xLabel: 'non-embedding parameters N', yLabel: 'val loss (nats/token)', logX: true })],
+    ['gap.svg', lineChartSVG(gapSeries, { title: 'loss gap vs N, paired by seed (mean ± sd)', xLabel: 'non-embedding parameters N',
+      yLabel: 'val loss difference (nats/token)', logX: true })],
+    ['lr-sweep.svg', lineChartSVG(lrSeries, { title: 'LR sweep at the two smallest sizes (seed 0)', xLabel: 'peak learning rate',
+      yLabel: 'val loss (nats/token)', logX: true })],
+  ];
+}
+
+/**
+ * The figures of the earlier script (e7b8838, the "earlier runs" of docs/REPRODUCTION.md) from its results.json
+ * (`setup.dims`, runs keyed `<precision>-d<dim>` with validation curves, `fits`): scaling.svg and loss-d<dim>.svg.
+ */
+export function earlierFigures(results) {
+  const { dims, precisions } = results.setup;
+  const colors = { ternary: '#d62728', binary: '#2ca02c', fp: '#1f77b4' };
+  const ablations = [['ternary-absmax', '#9467bd'], ['ternary-nosubnorm', '#ff7f0e'], ['fp-nosubnorm', '#17becf']];
+  const series = [];
+  for (const p of precisions) {
+    const pts = dims.map((d) => results.runs[`${p}-d${d}`]).filter(Boolean).map((r) => [r.nonEmbeddingParams, r.valLoss]);
+    series.push({ name: p, color: colors[p], points: pts });
+    const f = results.fits[p];
+    if (f) {
+      const lo = Math.min(...pts.map((q) => q[0])), hi = Math.max(...pts.map((q) => q[0]));
+      series.push({ name: `${p} fit`, color: colors[p], dashed: true, noMarkers: true,
+                    points: Array.from({ length: 40 }, (_, i) => lo * (hi / lo) ** (i / 39)).map((n) => [n, f.a * n ** f.b + f.c]) });
+    }
+  }
+  const out = [['scaling.svg', lineChartSVG(series, { title: 'validation loss vs non-embedding parameters (fit L = a·N^b + c)',
+    xLabel: 'non-embedding parameters N', yLabel: 'validation loss (nats/token)', logX: true })]];
+  for (const d of dims) {
+    const s = precisions.map((p) => results.runs[`${p}-d${d}`]).filter(Boolean)
+      .map((r) => ({ name: r.precision, color: colors[r.precision], points: r.curve, noMarkers: true }));
+    for (const [name, color] of ablations) {
+      const r = results.runs[`${name}-d${d}`];
+      if (r) s.push({ name, color, points: r.curve, noMarkers: true, dashed: true });
+    }
+    out.push([`loss-d${d}.svg`, lineChartSVG(s, { title: `validation loss, dim ${d} (${results.runs[`ternary-d${d}`]?.nonEmbeddingParams ?? '?'} non-embedding params)`,
+      xLabel: 'step', yLabel: 'validation loss (nats/token)' })]);
+  }
+  return out;
+}
+
+function writeFigures(dir, figs) {
+  mkdirSync(dir, { recursive: true });
+  for (const [name, svg] of figs) { const p = join(dir, name); writeFileSync(`${p}.tmp`, svg); renameSync(`${p}.tmp`, p); }
+}
+
 const HELP = `usage: reproduce.mjs --train FILE --val FILE --work DIR [options]
+       reproduce.mjs --replot RESULTS.json [--figures DIR]
 
   --train FILE        training text (scripts/make-corpus-en.mjs writes train.txt)
   --val FILE          held-out text, never trained on (val.txt)
@@ -75,6 +154,8 @@ const HELP = `usage: reproduce.mjs --train FILE --val FILE --work DIR [options]
   --plan              print the runs (steps, tokens) and, after --measure, the estimated CPU time; train nothing
   --measure STEPS     time STEPS training steps of ternary and fp-llama at every size (WORK/timing.json)
   --threads N         kernel threads per training run (as bitnet train --threads); default: all cores
+  --replot FILE       train nothing: redraw the figures of a results.json (this script's, or the earlier script's
+                      with setup.dims) with the current chart code, into --figures (default: the file's folder)
   -h, --help          this text`;
 
 // ---- options ----------------------------------------------------------------------------------------------------
@@ -83,6 +164,15 @@ const flag = (f) => argv.includes(f);
 const opt = (f) => { const i = argv.indexOf(f); if (i < 0) return undefined; const v = argv[i + 1]; if (v === undefined || v.startsWith('--')) fail(`${f} needs a value`); return v; };
 function fail(msg) { console.error(`reproduce: ${msg}`); process.exit(2); }
 if (flag('-h') || flag('--help')) { console.log(HELP); process.exit(0); }
+if (flag('--replot')) {
+  const file = opt('--replot');
+  const extra = argv.filter((a, i) => !['--replot', '--figures'].includes(a) && !['--replot', '--figures'].includes(argv[i - 1]));
+  if (extra.length) fail(`--replot takes only --figures, not ${extra.join(' ')}`);
+  if (!existsSync(file)) fail(`${file}: no such file`);
+  const saved = JSON.parse(readFileSync(file, 'utf8'));
+  writeFigures(opt('--figures') ?? dirname(file), saved.setup?.dims ? earlierFigures(saved) : sweepFigures(saved));
+  process.exit(0);
+}
 const KNOWN = new Set(['--train', '--val', '--work', '--quick', '--resume', '--max-minutes', '--figures', '--results', '--plan', '--measure', '--threads']);
 for (let i = 0; i < argv.length; i++) {
   if (!KNOWN.has(argv[i])) fail(`unknown argument '${argv[i]}'\n${HELP}`);
@@ -382,37 +472,7 @@ for (const variant of Object.keys(VARIANTS)) {
   // a·N^b + c has 3 parameters: fit only with more points than that
   if (pts.length > 3) results.fits[variant] = { ...fitPowerLaw(pts), points: pts.length };
 }
-mkdirSync(figures, { recursive: true });
-const scaling = [];
-for (const [variant, v] of Object.entries(VARIANTS)) {
-  const ms = results.main[variant].filter(Boolean);
-  if (!ms.length) continue;
-  scaling.push({ name: v.label, color: v.color, points: ms.map((m) => [m.N, m.mean]), yErr: ms.map((m) => m.sd) });
-  const f = results.fits[variant];
-  if (f) {
-    const lo = ms[0].N, hi = ms.at(-1).N;
-    scaling.push({ name: `${variant} fit`, color: v.color, dashed: true, noMarkers: true,
-                   points: Array.from({ length: 40 }, (_, j) => lo * (hi / lo) ** (j / 39)).map((n) => [n, f.a * n ** f.b + f.c]) });
-  }
-}
-atomic(join(figures, 'scaling.svg'), lineChartSVG(scaling, { title: 'held-out loss vs N (mean ± sd over seeds; dashed: L = a·N^b + c)',
-  xLabel: 'non-embedding parameters N', yLabel: 'val loss (nats/token)', logX: true }));
-const gapSeries = [['ternary-fp-llama', 'ternary − FP LLaMA', '#d62728'], ['ternary-fp-subnorm', 'ternary − FP sub-norm', '#ff7f0e'], ['binary-fp-llama', 'binary − FP LLaMA', '#2ca02c']]
-  .map(([k, name, color]) => ({ k, name, color, g: results.gaps[k].filter(Boolean) })).filter((s) => s.g.length)
-  .map(({ name, color, g }) => ({ name, color, points: g.map((x) => [x.N, x.mean]), yErr: g.map((x) => x.sd) }));
-if (gapSeries.length) {
-  const xs = gapSeries.flatMap((s) => s.points.map((p) => p[0]));
-  gapSeries.push({ name: 'no gap', color: '#888', dashed: true, noMarkers: true, points: [[Math.min(...xs), 0], [Math.max(...xs), 0]] });
-}
-atomic(join(figures, 'gap.svg'), lineChartSVG(gapSeries, { title: 'loss gap vs N, paired by seed (mean ± sd)', xLabel: 'non-embedding parameters N',
-  yLabel: 'val loss difference (nats/token)', logX: true }));
-const lrSeries = [];
-for (const [variant, v] of Object.entries(VARIANTS)) for (const i of S.lrSweepSizes) {
-  const pts = S.lrGrid.map((lr) => [lr, state.runs[lrKey(variant, i, lr)]]).filter(([, r]) => r?.done && !r.diverged).map(([lr, r]) => [lr, r.valLoss]);
-  if (pts.length) lrSeries.push({ name: `${variant} ${sizeName(i)}`, color: v.color, dashed: i !== S.lrSweepSizes[0], points: pts });
-}
-atomic(join(figures, 'lr-sweep.svg'), lineChartSVG(lrSeries, { title: 'LR sweep at the two smallest sizes (seed 0)', xLabel: 'peak learning rate',
-  yLabel: 'val loss (nats/token)', logX: true }));
+writeFigures(figures, sweepFigures(results));
 atomic(join(work, 'results.json'), JSON.stringify(results, null, 1) + '\n');
 if (opt('--results')) atomic(opt('--results'), JSON.stringify(results, null, 1) + '\n');
 

@@ -12,4 +12,4 @@ mkdir -p "$work"
 resume=(); compgen -G "$work/run/checkpoint-*.ckpt" >/dev/null && resume=(--resume)
 node bin/bitnet.js train --config small --steps "$steps" --data "$work/kjv.txt" --out "$work/run" --export tq2_0,i2_s "${resume[@]}"
 cp "$work/run/model-tq2_0.gguf" models/default.gguf.tmp && mv models/default.gguf.tmp models/default.gguf
-echo "models/default.gguf <- $work/run/model-tq2_0.gguf (loss curve: $work/run/loss.svg)"
+echo "models/default.gguf <- $work/run/model-tq2_0.gguf (loss curve: $work/run/loss.svg, its data: $work/run/log.json)"

@@ -9,6 +9,7 @@ import { exportCheckpoint, exportCheckpointHF } from '../src/train/export.js';
 import { loadModel, modelFromWeights } from '../src/model/index.js';
 import { loadHFDirectory } from '../src/model/hf-model.js';
 import { scheduleAt } from '../src/train/optim.js';
+import { lossLogSVG, readLossLog } from '../src/train/svg.js';
 
 const data = new URL('../../test/fixtures/kjv-sample.txt', import.meta.url).pathname;
 const cfg = { ...PRESETS.tiny, steps: 12, evalEvery: 4, checkpointEvery: 4 };
@@ -23,6 +24,11 @@ test('resume continues exactly: same loss curve as an uninterrupted run', async 
   assert.deepEqual(rest.meta.log.map((r) => r.loss), full.meta.log.map((r) => r.loss));
   assert.equal(rest.finalValLoss, full.finalValLoss);
   assert.ok(existsSync(join(b, 'loss.svg')) && readFileSync(join(b, 'loss.svg'), 'utf8').includes('<svg'));
+  // log.json keeps the curve's data beside it, the whole run's (resume included): loss.svg is redrawn from it
+  const lossLog = readLossLog(b);
+  assert.deepEqual(lossLog.log.map((r) => r.loss), full.meta.log.map((r) => r.loss));
+  assert.equal(lossLog.config.steps, 12);
+  assert.equal(readFileSync(join(b, 'loss.svg'), 'utf8'), lossLogSVG(lossLog));
   assert.ok(full.meta.log[full.meta.log.length - 1].loss < full.meta.log[0].loss, 'loss goes down');
   await assert.rejects(() => train({ config: cfg, dataFile: data, outDir: a }), /already holds a checkpoint/);
   assert.ok(full.perf.tokensPerSec > 0 && full.perf.gemmGflops > 0 && full.perf.peakGemmGflops > 0);

@@ -1,6 +1,6 @@
 /** `bitnet train`: BitLinear quantization-aware training from scratch, and export. */
 import type { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { progressBar } from './progress.js';
 import { PRESETS, warmupSteps, type TrainConfig } from '../train/presets.js';
@@ -11,6 +11,7 @@ import { exportProblem, validateTrainConfig } from '../train/config-schema.js';
 import { num } from './common.js';
 import type { Params } from '../train/model.js';
 import { defaultTrainThreads } from '../train/wasm-model.js';
+import { LOSS_SVG_FILE, lossLogSVG, readLossLog } from '../train/svg.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 
 const EXPORT_TYPES = ['tq2_0', 'i2_s', 'tq1_0', 'hf'] as const;
@@ -65,7 +66,7 @@ export function register(program: Command): void {
   program.command('train')
     .description('train a BitNet b1.58 model from scratch on a plain-text corpus (quantization-aware), then export GGUF')
     .option('--data <file>', 'plain-text training corpus (UTF-8); required unless --export-only')
-    .requiredOption('--out <dir>', 'run directory: checkpoint, tokenizer.json, loss.svg, model-<type>.gguf, hf/')
+    .requiredOption('--out <dir>', 'run directory: checkpoint, tokenizer.json, log.json + loss.svg, model-<type>.gguf, hf/')
     .option('--config <preset|file.json>', `preset (${Object.keys(PRESETS).join(', ')}) or a JSON file overriding one`, 'small')
     .option('--precision <p>', `ternary (BitNet b1.58) | binary (original BitNet) | fp (LLaMA baseline) (${presetDefault('precision')})`)
     .option('--steps <n>', `total optimizer steps; with --resume a new total, the LR schedule re-laid over it (${presetDefault('steps')})`,
@@ -79,9 +80,15 @@ export function register(program: Command): void {
     .option('--threads <n>', 'kernel threads for forward and backward (default: all cores)', num('--threads', { int: true, min: 1 }), defaultTrainThreads())
     .option('--resume', 'continue from the checkpoint in --out')
     .option('--export-only', 'do not train: export the checkpoint in --out as it is (e.g. after an interrupted run)')
+    .option('--replot', 'do not train: redraw --out\'s loss.svg from its log.json with the current chart code')
     .option('--export <types>', 'what to export at the end: comma list of tq2_0, i2_s, tq1_0 (GGUF) and hf (safetensors + config.json), ' +
             'or none (default: tq2_0, or i2_s when the rows are not multiples of 256)')
-    .action(async (o: { data?: string; out: string; config: string; precision?: string; steps?: number; batch?: number; lr?: string; seed?: number; resume?: boolean; export?: string; exportOnly?: boolean; threads: number; warmup?: number }) => {
+    .action(async (o: { data?: string; out: string; config: string; precision?: string; steps?: number; batch?: number; lr?: string; seed?: number; resume?: boolean; export?: string; exportOnly?: boolean; replot?: boolean; threads: number; warmup?: number }) => {
+      if (o.replot) {
+        writeFileSync(join(o.out, LOSS_SVG_FILE), lossLogSVG(readLossLog(o.out)));
+        process.stderr.write(`wrote ${join(o.out, LOSS_SVG_FILE)}\n`);
+        return;
+      }
       if (o.exportOnly) {
         if (!hasCheckpoint(o.out)) throw new Error(`--export-only: no checkpoint in ${o.out}`);
         const { params, meta } = loadCheckpoint(o.out);

@@ -185,7 +185,7 @@ export function loadCheckpoint(outDir: string): LoadedCheckpoint {
 }
 
 /** Files a run directory may hold; `--out` refuses a non-empty directory with anything else in it. */
-const RUN_FILE_RE = /^(checkpoint-\d+\.ckpt|tokenizer\.json|loss\.svg|model-[a-z0-9_]+\.gguf|hf)(\.\d+)?(\.tmp)?$/;
+const RUN_FILE_RE = /^(checkpoint-\d+\.ckpt|tokenizer\.json|loss\.svg|log\.json|model-[a-z0-9_]+\.gguf|hf)(\.\d+)?(\.tmp)?$/;
 
 /** Throws unless `dir` is missing, empty, or holds only what a training run writes. */
 export function checkRunDirectory(dir: string): void {

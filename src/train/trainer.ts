@@ -12,7 +12,7 @@ import { AdamW, scheduleAt } from './optim.js';
 import type { TrainConfig } from './presets.js';
 import { BPETokenizer, type BPEVocab } from '../tokenizer/bpe.js';
 import { trainBPE } from '../tokenizer/train-bpe.js';
-import { lossCurveSVG } from './svg.js';
+import { LOSS_LOG_FILE, LOSS_SVG_FILE, lossLogSVG, type LossLog } from './svg.js';
 import {
   checkRunDirectory, hasCheckpoint, loadLatestCheckpoint, modelConfigOf, saveCheckpoint as saveCheckpointFile,
   TOKENIZER_FILE, writeFileDurable, type CheckpointMeta, type LogRow,
@@ -103,10 +103,12 @@ export function prepareData(dataFile: string, outDir: string, c: TrainConfig, lo
   return { tokenizer, data: new Dataset(ids, c.valFraction) };
 }
 
-/** One atomic checkpoint (src/train/checkpoint.ts), then the loss curve beside it. */
+/** One atomic checkpoint (src/train/checkpoint.ts), then the loss log and its curve beside it (they outlive checkpoints). */
 export function saveCheckpoint(outDir: string, params: Params, opt: AdamW, meta: CheckpointMeta): void {
   saveCheckpointFile(outDir, params, opt, meta);
-  writeAtomic(join(outDir, 'loss.svg'), lossCurveSVG(meta.log, `${meta.config.precision} ${meta.config.dim}d×${meta.config.nLayers}L`));
+  const lossLog: LossLog = { config: meta.config, log: meta.log };
+  writeAtomic(join(outDir, LOSS_LOG_FILE), JSON.stringify(lossLog) + '\n');
+  writeAtomic(join(outDir, LOSS_SVG_FILE), lossLogSVG(lossLog));
 }
 
 const fileSha256 = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
