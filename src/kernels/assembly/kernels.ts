@@ -338,59 +338,118 @@ const F16 = 0, F16_PRESCALED = 1, BF16 = 2;
   return mode == F16_PRESCALED ? v * TWO_M112 : v;
 }
 
-// Rows ra..ra+3 (4 = true) or the single row ra, one token: dot products with x, stored at out (row stride 4 bytes).
-@inline function halfDots(wa: usize, rowBytes: usize, xt: usize, cols: i32, mode: i32, out: usize, four: bool): void {
-  const vecEnd = cols & ~7;
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), b0 = f32x4.splat(0), b1 = f32x4.splat(0);
-  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), d0 = f32x4.splat(0), d1 = f32x4.splat(0);
+// acc + lo·x[o..o+4) + hi·x[o+4..o+8): one row's 8 widened weights against one token (lo first, then hi).
+@inline function dot8(lo: v128, hi: v128, xt: usize, o: usize, acc: v128): v128 {
+  return madd(hi, v128.load(xt + o, 16), madd(lo, v128.load(xt + o), acc));
+}
+
+// The columns past the last multiple of 8 of one row against one token, scalar.
+@inline function halfTail(wr: usize, xt: usize, j: i32, cols: i32, mode: i32): f32 {
+  let s: f32 = 0;
+  for (; j < cols; j++) s += weight1(wr + (<usize>j << 1), mode) * load<f32>(xt + (<usize>j << 2));
+  return s;
+}
+
+/**
+ * One register tile: R rows (1, 2 or 4: wa and the next rows, rowBytes apart) × T tokens (1..4: xt and the next
+ * tokens, cols f32 apart), one accumulator per (row, token). Each 8 weights are widened once and used for all T
+ * tokens. Every (row, token) sum sees the same operations in the same order whatever R and T are, so a row's
+ * logits do not depend on the batch around it. out: (first token, first row); token stride rows f32.
+ */
+@inline function halfTile(wa: usize, rowBytes: usize, xt: usize, cols: i32, mode: i32, out: usize, rows: i32,
+                          R: i32, T: i32): void {
+  const xs = <usize>cols << 2;
+  const x0 = xt, x1 = xt + xs, x2 = xt + 2 * xs, x3 = xt + 3 * xs;
   const wb = wa + rowBytes, wc = wb + rowBytes, wd = wc + rowBytes;
+  const z = f32x4.splat(0);
+  let a0 = z, a1 = z, a2 = z, a3 = z, b0 = z, b1 = z, b2 = z, b3 = z;
+  let c0 = z, c1 = z, c2 = z, c3 = z, d0 = z, d1 = z, d2 = z, d3 = z;
+  const vecEnd = cols & ~7;
   let j = 0;
   for (; j < vecEnd; j += 8) {
     const o = <usize>j << 2, oh = <usize>j << 1;
-    const x0 = v128.load(xt + o), x1 = v128.load(xt + o, 16);
-    const ha = v128.load(wa + oh);
-    a0 = madd(weights4(ha, mode, true), x0, a0); a1 = madd(weights4(ha, mode, false), x1, a1);
-    if (four) {
-      const hb = v128.load(wb + oh), hc = v128.load(wc + oh), hd = v128.load(wd + oh);
-      b0 = madd(weights4(hb, mode, true), x0, b0); b1 = madd(weights4(hb, mode, false), x1, b1);
-      c0 = madd(weights4(hc, mode, true), x0, c0); c1 = madd(weights4(hc, mode, false), x1, c1);
-      d0 = madd(weights4(hd, mode, true), x0, d0); d1 = madd(weights4(hd, mode, false), x1, d1);
+    let h = v128.load(wa + oh);
+    let lo = weights4(h, mode, true), hi = weights4(h, mode, false);
+    a0 = dot8(lo, hi, x0, o, a0);
+    if (T > 1) a1 = dot8(lo, hi, x1, o, a1);
+    if (T > 2) a2 = dot8(lo, hi, x2, o, a2);
+    if (T > 3) a3 = dot8(lo, hi, x3, o, a3);
+    if (R > 1) {
+      h = v128.load(wb + oh); lo = weights4(h, mode, true); hi = weights4(h, mode, false);
+      b0 = dot8(lo, hi, x0, o, b0);
+      if (T > 1) b1 = dot8(lo, hi, x1, o, b1);
+      if (T > 2) b2 = dot8(lo, hi, x2, o, b2);
+      if (T > 3) b3 = dot8(lo, hi, x3, o, b3);
+    }
+    if (R > 2) {
+      h = v128.load(wc + oh); lo = weights4(h, mode, true); hi = weights4(h, mode, false);
+      c0 = dot8(lo, hi, x0, o, c0);
+      if (T > 1) c1 = dot8(lo, hi, x1, o, c1);
+      if (T > 2) c2 = dot8(lo, hi, x2, o, c2);
+      if (T > 3) c3 = dot8(lo, hi, x3, o, c3);
+      h = v128.load(wd + oh); lo = weights4(h, mode, true); hi = weights4(h, mode, false);
+      d0 = dot8(lo, hi, x0, o, d0);
+      if (T > 1) d1 = dot8(lo, hi, x1, o, d1);
+      if (T > 2) d2 = dot8(lo, hi, x2, o, d2);
+      if (T > 3) d3 = dot8(lo, hi, x3, o, d3);
     }
   }
-  let sa = hsumf(f32x4.add(a0, a1)), sb = hsumf(f32x4.add(b0, b1));
-  let sc = hsumf(f32x4.add(c0, c1)), sd = hsumf(f32x4.add(d0, d1));
-  for (; j < cols; j++) {
-    const xv = load<f32>(xt + (<usize>j << 2)), oh = <usize>j << 1;
-    sa += weight1(wa + oh, mode) * xv;
-    if (four) { sb += weight1(wb + oh, mode) * xv; sc += weight1(wc + oh, mode) * xv; sd += weight1(wd + oh, mode) * xv; }
+  const os = <usize>rows << 2;
+  store<f32>(out, hsumf(a0) + halfTail(wa, x0, j, cols, mode));
+  if (T > 1) store<f32>(out + os, hsumf(a1) + halfTail(wa, x1, j, cols, mode));
+  if (T > 2) store<f32>(out + 2 * os, hsumf(a2) + halfTail(wa, x2, j, cols, mode));
+  if (T > 3) store<f32>(out + 3 * os, hsumf(a3) + halfTail(wa, x3, j, cols, mode));
+  if (R > 1) {
+    store<f32>(out, hsumf(b0) + halfTail(wb, x0, j, cols, mode), 4);
+    if (T > 1) store<f32>(out + os, hsumf(b1) + halfTail(wb, x1, j, cols, mode), 4);
+    if (T > 2) store<f32>(out + 2 * os, hsumf(b2) + halfTail(wb, x2, j, cols, mode), 4);
+    if (T > 3) store<f32>(out + 3 * os, hsumf(b3) + halfTail(wb, x3, j, cols, mode), 4);
   }
-  store<f32>(out, sa);
-  if (four) { store<f32>(out, sb, 4); store<f32>(out, sc, 8); store<f32>(out, sd, 12); }
+  if (R > 2) {
+    store<f32>(out, hsumf(c0) + halfTail(wc, x0, j, cols, mode), 8);
+    if (T > 1) store<f32>(out + os, hsumf(c1) + halfTail(wc, x1, j, cols, mode), 8);
+    if (T > 2) store<f32>(out + 2 * os, hsumf(c2) + halfTail(wc, x2, j, cols, mode), 8);
+    if (T > 3) store<f32>(out + 3 * os, hsumf(c3) + halfTail(wc, x3, j, cols, mode), 8);
+    store<f32>(out, hsumf(d0) + halfTail(wd, x0, j, cols, mode), 12);
+    if (T > 1) store<f32>(out + os, hsumf(d1) + halfTail(wd, x1, j, cols, mode), 12);
+    if (T > 2) store<f32>(out + 2 * os, hsumf(d2) + halfTail(wd, x2, j, cols, mode), 12);
+    if (T > 3) store<f32>(out + 3 * os, hsumf(d3) + halfTail(wd, x3, j, cols, mode), 12);
+  }
 }
+
+// R rows from wa (row index r) against all n tokens: tiles of HALF_T tokens, then the remaining 1..HALF_T-1.
+@inline function halfRowBand(wa: usize, rowBytes: usize, x: usize, cols: i32, n: i32, out: usize, rows: i32, r: i32,
+                             mode: i32, R: i32): void {
+  const xs = <usize>cols << 2;
+  let t = 0;
+  for (; t + HALF_T <= n; t += HALF_T) {
+    halfTile(wa, rowBytes, x + <usize>t * xs, cols, mode, out + (<usize>(t * rows + r) << 2), rows, R, HALF_T);
+  }
+  const left = n - t, xt = x + <usize>t * xs, ot = out + (<usize>(t * rows + r) << 2);
+  if (left == 3) halfTile(wa, rowBytes, xt, cols, mode, ot, rows, R, 3);
+  else if (left == 2) halfTile(wa, rowBytes, xt, cols, mode, ot, rows, R, 2);
+  else if (left == 1) halfTile(wa, rowBytes, xt, cols, mode, ot, rows, R, 1);
+}
+
+const HALF_R = 4, HALF_T = 4;
 
 @inline function halfRowsMode(w: usize, cols: i32, x: usize, n: i32, out: usize, rows: i32, r0: i32, r1: i32, mode: i32): u32 {
   const rowBytes = <usize>cols << 1;
   let sink: u32 = 0;
   let r = r0;
-  for (; r + 4 <= r1; r += 4) {
+  for (; r + HALF_R <= r1; r += HALF_R) {
     const wa = w + <usize>r * rowBytes;
-    if (r + 8 <= rows) sink ^= touchLines(wa + 4 * rowBytes, 4 * rowBytes); // next quad (see ternaryRows)
-    for (let t = 0; t < n; t++) {
-      halfDots(wa, rowBytes, x + (<usize>(t * cols) << 2), cols, mode, out + (<usize>(t * rows + r) << 2), true);
-    }
+    if (r + 2 * HALF_R <= rows) sink ^= touchLines(wa + HALF_R * rowBytes, HALF_R * rowBytes); // next band (see ternaryRows)
+    halfRowBand(wa, rowBytes, x, cols, n, out, rows, r, mode, HALF_R);
   }
-  for (; r < r1; r++) {
-    for (let t = 0; t < n; t++) {
-      halfDots(w + <usize>r * rowBytes, rowBytes, x + (<usize>(t * cols) << 2), cols, mode, out + (<usize>(t * rows + r) << 2), false);
-    }
-  }
+  for (; r < r1; r++) halfRowBand(w + <usize>r * rowBytes, rowBytes, x, cols, n, out, rows, r, mode, 1);
   return sink;
 }
 
 /**
  * As f32Rows with W as 16-bit floats: mode 0 = IEEE half, 1 = IEEE half with x prescaled by 2^112
- * (scaleForHalf: no multiply per weight), 2 = bfloat16. Rows four at a time (one x load feeds four rows),
- * the next four rows' lines touched ahead. The LM head of a tied-embedding model: the F16 token
+ * (scaleForHalf: no multiply per weight), 2 = bfloat16. Register tiles of 4 rows × up to 4 tokens (halfTile:
+ * each weight is widened once per 4 tokens, each x load feeds 4 rows), the next four rows' lines touched ahead. The LM head of a tied-embedding model: the F16 token
  * embedding itself, read in place.
  */
 export function halfRows(w: usize, cols: i32, x: usize, n: i32, out: usize, rows: i32, r0: i32, r1: i32, mode: i32): void {
