@@ -63,7 +63,16 @@ test('GGUF <arch>.hidden_activation: read (relu2 runs as relu2), written only wh
   f.close();
   const gelu = join(dir, 'gelu.gguf');
   writeModelGGUF(gelu, { ...w0, config: { ...w0.config, activation: 'gelu' as 'silu' } }, synthTokenizer(SHAPE.vocabSize), { floatType: 'f32' });
-  await assert.rejects(loadModel(gelu, { backend: 'reference' }), /hidden_activation" is 'gelu': only silu, swish, relu2/);
+  await assert.rejects(loadModel(gelu, { backend: 'reference' }), /hidden_activation" is 'gelu': only silu, swish, swiglu, relu2/);
+  // llama.cpp's other spellings of SiLU (LLM_FFN_OP_TYPES_FROM_STRING) read as silu, on a file that says relu2 otherwise
+  for (const name of ['swish', 'swiglu']) {
+    const p = join(dir, `${name}.gguf`);
+    writeModelGGUF(p, { ...w0, config: { ...w0.config, activation: name as 'silu' } }, synthTokenizer(SHAPE.vocabSize), { floatType: 'f32' });
+    f = openGGUF(p);
+    assert.equal(f.get('bitnet.hidden_activation'), name);
+    assert.equal(configFromGGUF(f).activation, 'silu', name);
+    f.close();
+  }
 }));
 
 test('HF config defaults per config class (BitNetConfig: rms_norm_eps 1e-5, 5 KV heads; LlamaConfig: 1e-6, all heads)', () => {
@@ -86,7 +95,7 @@ test('HF config switches that change the math are refused, not ignored', () => {
     [{ mlp_bias: true }, /"mlp_bias": true is not supported/],
     [{ use_rms_norm: false }, /"use_rms_norm": false is not supported/],
     [{ rope_scaling: { type: 'linear', factor: 2 } }, /"rope_scaling" .* is not supported/],
-    [{ hidden_act: 'gelu' }, /hidden_act "gelu" is not supported for BitNetForCausalLM \(supported: relu2, silu\)/],
+    [{ hidden_act: 'gelu' }, /hidden_act "gelu" is not supported for BitNetForCausalLM \(supported: silu, swish, swiglu, relu2\)/],
   ] as const) {
     assert.throws(() => configFromHF({ ...cfg, ...extra }), re as RegExp, JSON.stringify(extra));
   }

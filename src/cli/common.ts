@@ -2,6 +2,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { defaultModelPath, loadModel, type Model } from '../model/index.js';
+import { I2S_HELP } from '../model/gguf-model.js';
+import { I2S_LAYOUTS, type I2SLayout } from '../quant/ggml.js';
 import { progressBar } from './progress.js';
 
 /** The bundled model, resolved relative to the package (not the working directory). */
@@ -38,14 +40,23 @@ export function byteSize(name: string) {
   };
 }
 
+/** The value of an --i2s-layout flag, checked. */
+export function i2sLayout(flag: string) {
+  return (v: string): I2SLayout => {
+    if (!I2S_LAYOUTS.includes(v as I2SLayout)) throw new Error(`${flag} must be one of ${I2S_LAYOUTS.join(', ')}, got '${v}'`);
+    return v as I2SLayout;
+  };
+}
+
 export function addModelOptions(cmd: Command): Command {
   return cmd
     .option('-m, --model <path>', 'GGUF file or Hugging Face model directory (default: the bundled models/default.gguf)')
+    .option('--i2s-layout <layout>', `layout of the file's I2_S tensors: ${I2S_HELP}`, i2sLayout('--i2s-layout'), 'x86')
     .option('--backend <name>', 'wasm (SIMD, threads) or reference (pure TypeScript)', 'wasm')
     .option('-t, --threads <n>', 'compute threads (default: all cores)', num('--threads', { int: true, min: 1, max: 256 }));
 }
 
-export interface ModelCliOptions { model?: string; backend: string; threads?: number }
+export interface ModelCliOptions { model?: string; backend: string; threads?: number; i2sLayout?: I2SLayout }
 
 export async function openModel(o: ModelCliOptions, extra: { keepWeights?: boolean; kvMemoryBytes?: number } = {}): Promise<Model> {
   const path = o.model ?? DEFAULT_MODEL;
@@ -56,7 +67,7 @@ export async function openModel(o: ModelCliOptions, extra: { keepWeights?: boole
   const t0 = performance.now();
   const onProgress = (done: number, total: number) => { if (performance.now() - t0 > 500) bar.update(done, total); };
   try {
-    return await loadModel(path, { backend: o.backend, threads: o.threads, onProgress, ...extra });
+    return await loadModel(path, { backend: o.backend, threads: o.threads, i2sLayout: o.i2sLayout, onProgress, ...extra });
   } finally {
     bar.stop();
   }

@@ -9,6 +9,7 @@ import { writeModelGGUF } from './gguf-model.js';
 import { writeHFDirectory } from './hf-model.js';
 import type { Architecture, LayerWeights, Matrix, ModelWeights } from './types.js';
 import { LINEAR_KEYS } from './schema.js';
+import type { I2SLayout } from '../quant/ggml.js';
 
 export type ConvertType = 'tq2_0' | 'tq1_0' | 'i2_s' | 'f16';
 export const CONVERT_TYPES: ConvertType[] = ['tq2_0', 'tq1_0', 'i2_s', 'f16'];
@@ -54,6 +55,9 @@ export interface ConvertOptions {
   outtype?: OutType;
   /** Hugging Face output of a `bitnet` model: 1bitLLM custom code (default) or transformers' native BitNet. */
   hfLayout?: 'custom' | 'transformers';
+  /** Layout of I2_S tensors in the input GGUF, and in the output GGUF (both default 'x86'). */
+  i2sLayout?: I2SLayout;
+  outI2sLayout?: I2SLayout;
   onProgress?: Progress;
   log?: (line: string) => void;
 }
@@ -63,7 +67,7 @@ export interface ConvertOptions {
  * anything else writes a Hugging Face directory.
  */
 export function convertModel(input: string, output: string, opts: ConvertOptions = {}): { weights: ModelWeights; tokenizer: Tokenizer; outFormat: 'gguf' | 'hf' } {
-  const src = readModelSource(input, opts.onProgress);
+  const src = readModelSource(input, opts.onProgress, { i2sLayout: opts.i2sLayout });
   let w = src.weights;
   const outFormat = output.toLowerCase().endsWith('.gguf') ? 'gguf' : 'hf';
   if (outFormat === 'gguf') {
@@ -71,7 +75,10 @@ export function convertModel(input: string, output: string, opts: ConvertOptions
     if (type === 'f16') w = linearsToFloat(w);
     // float tensors keep the source's precision, tensor by tensor, unless --outtype (or --type f16) says otherwise
     const floatType = opts.outtype ?? (type === 'f16' ? 'f16' : 'source');
-    writeModelGGUF(output, w, src.tokenizer, { ternaryType: type === 'f16' ? 'tq2_0' : type, floatType, onTensor: opts.onProgress, name: `converted from ${input}` });
+    writeModelGGUF(output, w, src.tokenizer, {
+      ternaryType: type === 'f16' ? 'tq2_0' : type, i2sLayout: opts.outI2sLayout, floatType, onTensor: opts.onProgress,
+      name: `converted from ${input}`,
+    });
   } else {
     if (opts.type && opts.type !== 'f16') throw new Error(`--type ${opts.type} applies to GGUF output; Hugging Face output uses its layout's own packing`);
     const outtype = opts.outtype ?? (opts.type === 'f16' ? 'f16' : 'source');

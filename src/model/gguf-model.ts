@@ -7,9 +7,12 @@
 import type { GGUFFile, GGUFTensorInfo, GGUFValue } from '../formats/gguf.js';
 import { GGUFError, gguf, writeGGUF } from '../formats/gguf.js';
 import { checkModelMetadata } from './gguf-check.js';
-import { GGMLType, ggmlTypeFromName, ggmlTypeName, isTernaryType, quantize } from '../quant/ggml.js';
+import {
+  GGMLType, ggmlTypeFromName, ggmlTypeName, i2sLayoutProblem, i2sRelayout, isTernaryType, quantize, type I2SLayout,
+} from '../quant/ggml.js';
 import { floatFromGGML, floatToF32, ternaryFromGGML, ternaryToGGML } from '../quant/ternary.js';
 import { f32ToF16 } from '../quant/half.js';
+import { ACTIVATION_NAMES } from './types.js';
 import type { Architecture, FileMatrix, LayerWeights, Matrix, ModelConfig, ModelWeights, StreamedWeights } from './types.js';
 import { LAYER_SCHEMA, MODEL_TENSORS as NAMES, ggufLayerName, layerDims, layerTensors } from './schema.js';
 import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
@@ -29,9 +32,6 @@ export const ARCH: Record<Architecture, {
 export function isArchitecture(a: string): a is Architecture {
   return Object.prototype.hasOwnProperty.call(ARCH, a);
 }
-
-/** Values of `<arch>.hidden_activation` we can run. */
-const HIDDEN_ACTIVATIONS: Record<string, 'silu' | 'relu2'> = { silu: 'silu', swish: 'silu', relu2: 'relu2', relu_sqr: 'relu2', relu_squared: 'relu2' };
 
 /** Other names of a supported layout: bitnet.cpp's earlier name for the 2B4T architecture. */
 const ARCH_ALIASES: Record<string, Architecture> = { 'bitnet-25': 'bitnet-b1.58' };
@@ -63,8 +63,8 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   const actName = f.get(k('hidden_activation'));
   let activation = a.activation;
   if (actName !== undefined) {
-    const act = HIDDEN_ACTIVATIONS[String(actName).toLowerCase()];
-    if (!act) throw new GGUFError(`key "${k('hidden_activation')}" is '${String(actName)}': only ${Object.keys(HIDDEN_ACTIVATIONS).join(', ')} can run`);
+    const act = Object.prototype.hasOwnProperty.call(ACTIVATION_NAMES, String(actName)) ? ACTIVATION_NAMES[String(actName)] : undefined;
+    if (!act) throw new GGUFError(`key "${k('hidden_activation')}" is '${String(actName)}': only ${Object.keys(ACTIVATION_NAMES).join(', ')} can run`);
     activation = act;
   }
   return {
@@ -121,12 +121,28 @@ function ternaryFromSigns(v: Float32Array, rows: number, cols: number, s: number
   return { rows, cols, codes, blockSize: cols, scales: new Float32Array(rows).fill(s) };
 }
 
+/** What `--i2s-layout` says in help and errors: how to pick. */
+export const I2S_HELP = 'x86 (bitnet.cpp\'s x86 build and its Python converter; the default), arm (its ARM build), ' +
+  'x86-rows (x86 built without ACT_PARALLEL); a file does not record which: pick the build that wrote it, and ' +
+  '`bitnet info --check` flags a wrong pick';
+
+/** How to read a GGUF's tensors: what the file cannot say. */
+export interface GGUFReadOptions {
+  /** Which bitnet.cpp build wrote the I2_S tensors (default 'x86'; see I2SLayout in quant/ggml.ts). */
+  i2sLayout?: I2SLayout;
+}
+
+/** I2_S tensors of another layout are moved to 'x86', the one the rest of the engine reads. */
+function toX86(info: GGUFTensorInfo, bytes: Uint8Array, rows: number, cols: number, layout: I2SLayout): Uint8Array {
+  return info.type === GGMLType.I2_S && layout !== 'x86' ? i2sRelayout(bytes, rows, cols, layout, 'x86') : bytes;
+}
+
 /** A linear layer: ternary tensors as they are, exactly-ternary floats (BitNet archs) as ternary; `.scale` applied. */
-function readMatrix(f: GGUFFile, name: string, rows: number, cols: number, bitnet: boolean): Matrix {
+function readMatrix(f: GGUFFile, name: string, rows: number, cols: number, bitnet: boolean, i2s: I2SLayout): Matrix {
   const info = f.tensor(name);
   if (!info) throw new GGUFError(`missing required tensor "${name}"`);
   expectDims(info, [cols, rows]);
-  const bytes = f.readTensor(info);
+  const bytes = toX86(info, f.readTensor(info), rows, cols, i2s);
   let m: Matrix;
   if (isTernaryType(info.type)) m = { kind: 'ternary', m: ternaryFromGGML(info.type, bytes, rows, cols, name) };
   else {
@@ -145,8 +161,8 @@ function readMatrix(f: GGUFFile, name: string, rows: number, cols: number, bitne
 }
 
 /** All weights in memory (converters, the reference backend). */
-export function weightsFromGGUF(f: GGUFFile, onTensor?: (done: number, total: number) => void): ModelWeights {
-  return readWeights(f, false, onTensor) as ModelWeights;
+export function weightsFromGGUF(f: GGUFFile, onTensor?: (done: number, total: number) => void, opts: GGUFReadOptions = {}): ModelWeights {
+  return readWeights(f, false, onTensor, opts) as ModelWeights;
 }
 
 /**
@@ -155,13 +171,25 @@ export function weightsFromGGUF(f: GGUFFile, onTensor?: (done: number, total: nu
  * memory, so loading makes no copy of them. The file must stay open until the Model is built.
  * onTensor counts matrices as they are read.
  */
-export function streamedWeightsFromGGUF(f: GGUFFile, onTensor?: (done: number, total: number) => void): StreamedWeights {
-  return readWeights(f, true, onTensor);
+export function streamedWeightsFromGGUF(f: GGUFFile, onTensor?: (done: number, total: number) => void,
+                                        opts: GGUFReadOptions = {}): StreamedWeights {
+  return readWeights(f, true, onTensor, opts);
 }
 
-function readWeights(f: GGUFFile, stream: boolean, onTensor?: (done: number, total: number) => void): StreamedWeights {
+function readWeights(f: GGUFFile, stream: boolean, onTensor: ((done: number, total: number) => void) | undefined,
+                     opts: GGUFReadOptions): StreamedWeights {
   const c = configFromGGUF(f);
   const D = c.dim, dims = layerDims(c), tensors = layerTensors(c);
+  const i2s = opts.i2sLayout ?? 'x86';
+  // every I2_S tensor must fit the layout asked for, checked before any tensor is read
+  for (let l = 0; l < c.nLayers; l++) {
+    for (const t of tensors) {
+      const info = f.tensor(ggufLayerName(l, t));
+      if (info?.type !== GGMLType.I2_S) continue;
+      const [rows, cols] = t.shape(dims), problem = i2sLayoutProblem(i2s, rows, cols);
+      if (problem) throw new GGUFError(`tensor "${info.name}": ${problem} (--i2s-layout: ${I2S_HELP})`);
+    }
+  }
   const hasOutput = !ARCH[c.arch].headFromEmbedding && f.tensor(NAMES.output.gguf) !== undefined;
   const matrices = 1 + (hasOutput ? 1 : 0) + c.nLayers * tensors.filter((t) => t.kind === 'linear').length;
   let done = 0;
@@ -172,7 +200,14 @@ function readWeights(f: GGUFFile, stream: boolean, onTensor?: (done: number, tot
     expectDims(info, [cols, rows]);
     return {
       kind: 'file',
-      tensor: { type: info.type, rows, cols, nbytes: info.nbytes, name, read: (dst) => { f.readTensorInto(info, dst); tick(); } },
+      tensor: {
+        type: info.type, rows, cols, nbytes: info.nbytes, name,
+        read: (dst) => {
+          f.readTensorInto(info, dst);
+          if (info.type === GGMLType.I2_S && i2s !== 'x86') dst.set(toX86(info, dst, rows, cols, i2s));
+          tick();
+        },
+      },
       load: () => { const m = load(); tick(); return m; },
     };
   };
@@ -192,7 +227,7 @@ function readWeights(f: GGUFFile, stream: boolean, onTensor?: (done: number, tot
     for (const t of tensors) {
       const [rows, cols] = t.shape(dims), name = ggufLayerName(l, t);
       if (t.kind === 'norm') { (L as Record<string, unknown>)[t.key] = readVector(f, name, cols); continue; }
-      const load = () => readMatrix(f, name, rows, cols, c.arch !== 'llama');
+      const load = () => readMatrix(f, name, rows, cols, c.arch !== 'llama', i2s);
       const info = f.tensor(name);
       const lazy = info && isTernaryType(info.type) ? fileMatrix(name, rows, cols, load) : undefined;
       (L as Record<string, unknown>)[t.key] = lazy ?? load();
@@ -207,6 +242,8 @@ function readWeights(f: GGUFFile, stream: boolean, onTensor?: (done: number, tot
 
 export interface WriteModelOptions {
   ternaryType?: 'tq2_0' | 'tq1_0' | 'i2_s';
+  /** Layout of I2_S tensors (default 'x86'). */
+  i2sLayout?: I2SLayout;
   /** Type of the float matrices (embedding, output, linears of float models); norms are always f32.
    * 'source': each matrix keeps its own precision (f16 stays f16, anything else is written f32). */
   floatType?: 'f32' | 'f16' | 'bf16' | 'q8_0' | 'source';
@@ -251,13 +288,21 @@ export function modelMetadata(c: ModelConfig, tokenizer: Tokenizer, name: string
 export function writeModelGGUF(path: string, w: ModelWeights, tokenizer: Tokenizer, opts: WriteModelOptions = {}): void {
   const c = w.config;
   const tType = ggmlTypeFromName(opts.ternaryType ?? 'tq2_0');
+  const i2s = opts.i2sLayout ?? 'x86';
   const floatType = opts.floatType ?? 'f16';
   const fTypeOf = (m: FloatMatrix) => floatType === 'source' ? (m.dtype === 'f16' ? GGMLType.F16 : GGMLType.F32) : ggmlTypeFromName(floatType);
   const meta = modelMetadata(c, tokenizer, opts.name ?? 'bitnet-ts model');
   const tensors: Parameters<typeof writeGGUF>[2] = [];
   const vec = (name: string, v: Float32Array) => tensors.push({ name, type: GGMLType.F32, dims: [v.length], data: () => quantize(GGMLType.F32, v, 1, v.length) });
   const mat = (name: string, m: Matrix) => {
-    if (m.kind === 'ternary') tensors.push({ name, type: tType, dims: [m.m.cols, m.m.rows], data: () => ternaryToGGML(tType, m.m) });
+    if (m.kind === 'ternary') {
+      const { rows, cols } = m.m;
+      const problem = tType === GGMLType.I2_S ? i2sLayoutProblem(i2s, rows, cols) : undefined;
+      if (problem) throw new Error(`tensor "${name}": ${problem}`);
+      const data = () => (tType === GGMLType.I2_S && i2s !== 'x86'
+        ? i2sRelayout(ternaryToGGML(tType, m.m), rows, cols, 'x86', i2s) : ternaryToGGML(tType, m.m));
+      tensors.push({ name, type: tType, dims: [cols, rows], data });
+    }
     else { const t = fTypeOf(m.m); tensors.push({ name, type: t, dims: [m.m.cols, m.m.rows], data: () => floatBytes(m.m, t) }); }
   };
   mat(NAMES.tokenEmbedding.gguf, { kind: 'float', m: w.tokenEmbedding });

@@ -18,7 +18,7 @@
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
-import type { Architecture, LayerWeights, Matrix, ModelConfig, ModelWeights } from './types.js';
+import { ACTIVATION_NAMES, type Architecture, type LayerWeights, type Matrix, type ModelConfig, type ModelWeights } from './types.js';
 import { LAYER_SCHEMA, MODEL_TENSORS as NAMES, hfLayerModule, layerDims, layerTensors, type LayerTensor } from './schema.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { loadHFTokenizer, writeHFTokenizer } from '../tokenizer/hf.js';
@@ -82,18 +82,19 @@ export function configFromHF(cfg: Json): ModelConfig {
   const headDim = int('head_dim', dim / nHeads);
   if (headDim % 2 !== 0) fail(`config.json: head size ${headDim} must be even`);
   if (nHeads % nKvHeads !== 0) fail(`config.json: num_attention_heads ${nHeads} is not a multiple of num_key_value_heads ${nKvHeads}`);
-  // BitNetForCausalLM takes any ACT2FN name; we run its default relu2 and silu (what our `bitnet` models use)
-  const acts: string[] = arch === 'bitnet-b1.58' ? ['relu2', 'silu'] : [f.act];
-  const act = cfg.hidden_act ?? f.act;
-  if (!acts.includes(act as string)) {
-    fail(`config.json: hidden_act "${String(act)}" is not supported for ${f.hfArch} (supported: ${acts.join(', ')})`);
+  // BitNetForCausalLM takes any ACT2FN name (we run relu2, its default, and silu); the other classes their own
+  const acts = Object.keys(ACTIVATION_NAMES).filter((n) => arch === 'bitnet-b1.58' || ACTIVATION_NAMES[n] === f.act);
+  const actName = String(cfg.hidden_act ?? f.act);
+  if (!acts.includes(actName)) {
+    fail(`config.json: hidden_act "${actName}" is not supported for ${f.hfArch} (supported: ${acts.join(', ')})`);
   }
+  const act = ACTIVATION_NAMES[actName];
   return {
     arch, vocabSize: int('vocab_size'), dim, nLayers: int('num_hidden_layers'), nHeads, nKvHeads, headDim,
     ffnDim: int('intermediate_size'), contextLength: int('max_position_embeddings', 2048),
     normEps: typeof cfg.rms_norm_eps === 'number' ? cfg.rms_norm_eps : f.rmsNormEps,
     ropeTheta: typeof cfg.rope_theta === 'number' ? cfg.rope_theta : f.ropeTheta,
-    ropeNeox: !f.permuteQK, activation: act as 'silu' | 'relu2', subNorms: f.subNorms,
+    ropeNeox: !f.permuteQK, activation: act, subNorms: f.subNorms,
   };
 }
 

@@ -7,14 +7,14 @@ import { createBackend, type BackendName } from '../kernels/index.js';
 import type { Backend, KVDtype } from '../kernels/backend.js';
 import { tokenizerFromGGUF } from '../tokenizer/gguf.js';
 import type { Tokenizer } from '../tokenizer/types.js';
-import { streamedWeightsFromGGUF, weightsFromGGUF } from './gguf-model.js';
+import { streamedWeightsFromGGUF, weightsFromGGUF, type GGUFReadOptions } from './gguf-model.js';
 import { loadHFDirectory } from './hf-model.js';
 import { loadHFTokenizer } from '../tokenizer/hf.js';
 import { isHFDirectory } from '../formats/hf-checkpoint.js';
 import { Model, type ModelInfo } from './transformer.js';
 import type { ModelWeights, StreamedWeights } from './types.js';
 
-export interface LoadOptions {
+export interface LoadOptions extends GGUFReadOptions {
   backend?: BackendName | Backend;
   threads?: number;
   /** Default context length of createSession() (default: the model's, capped at 4096). */
@@ -68,7 +68,8 @@ function ggufInfo(f: GGUFFile): Partial<ModelInfo> {
  */
 export async function modelFromGGUF(f: GGUFFile, opts: LoadOptions = {}): Promise<Model> {
   const tokenizer = tokenizerFromGGUF((k) => f.get(k));
-  const weights = (stream: boolean) => (stream ? streamedWeightsFromGGUF : weightsFromGGUF)(f, opts.onProgress);
+  const read: GGUFReadOptions = { i2sLayout: opts.i2sLayout };
+  const weights = (stream: boolean) => (stream ? streamedWeightsFromGGUF : weightsFromGGUF)(f, opts.onProgress, read);
   return build(await backendOf(opts), weights, tokenizer, opts, ggufInfo(f));
 }
 
@@ -103,14 +104,14 @@ export function readTokenizer(path: string): Tokenizer {
 }
 
 /** Weights + tokenizer of a GGUF file or a Hugging Face directory. */
-export function readModelSource(path: string, onProgress?: Progress): ModelSource {
+export function readModelSource(path: string, onProgress?: Progress, read: GGUFReadOptions = {}): ModelSource {
   if (modelStat(path).isDirectory()) {
     const { weights, tokenizer, info } = loadHFDirectory(path, onProgress);
     return { weights, tokenizer, format: 'hf', info };
   }
   const f = openGGUF(path);
   try {
-    return { weights: weightsFromGGUF(f, onProgress), tokenizer: tokenizerFromGGUF((k) => f.get(k)), format: 'gguf', info: ggufInfo(f) };
+    return { weights: weightsFromGGUF(f, onProgress, read), tokenizer: tokenizerFromGGUF((k) => f.get(k)), format: 'gguf', info: ggufInfo(f) };
   } finally {
     f.close();
   }
@@ -126,7 +127,7 @@ export async function loadModel(path: string = defaultModelPath(), opts: LoadOpt
       f.close();
     }
   }
-  const { weights, tokenizer, info } = readModelSource(path, opts.onProgress);
+  const { weights, tokenizer, info } = readModelSource(path, opts.onProgress, opts);
   return modelFromWeights(weights, tokenizer, opts, info);
 }
 

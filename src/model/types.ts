@@ -27,6 +27,16 @@ export interface ModelConfig {
   subNorms: boolean;    // attn_sub_norm before o_proj, ffn_sub_norm before down_proj
 }
 
+/**
+ * Names of the FFN gate activations we run, as upstream spells them: transformers' ACT2FN keys (silu, swish,
+ * relu2: config.json `hidden_act`) and the values llama.cpp maps for GGUF `<arch>.hidden_activation`
+ * (silu, swish, swiglu: src/llama-model.cpp LLM_FFN_OP_TYPES_FROM_STRING; it has no relu2 and falls back to
+ * the arch default, where we run the squared ReLU that converters copy from the HF config). Others are refused.
+ */
+export const ACTIVATION_NAMES: Readonly<Record<string, ModelConfig['activation']>> = {
+  silu: 'silu', swish: 'silu', swiglu: 'silu', relu2: 'relu2',
+};
+
 /** A linear layer's weight [out, in]: ternary (BitLinear, int8 activations) or full precision. */
 export type Matrix =
   | { kind: 'ternary'; m: TernaryMatrix }

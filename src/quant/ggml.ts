@@ -14,10 +14,10 @@
  *
  * I2_S follows microsoft/BitNet src/ggml-bitnet-mad.cpp quantize_i2_s as built for x86 (AVX, ACT_PARALLEL,
  * the default in include/gemm-config.h): 128-element blocks of 32 bytes, element j at byte j%32, bits
- * 6-2*(j/32); scale = max|w| as f32 right after the n/4 code bytes. Its ARM build packs 64-element
- * blocks of 16 bytes and its non-ACT_PARALLEL x86 build interleaves 4 rows per byte: those files differ
- * and are not read here. Code 3 never comes out of a quantizer; dequantize reads it as upstream's
- * dequantize_row_tq2_0 does (code - 1 = +2), while the model readers refuse it (quant/ternary.ts invalidTernaryCode).
+ * 6-2*(j/32); scale = max|w| as f32 right after the n/4 code bytes. Its other builds place the codes
+ * differently in a file of the same type and size (I2SLayout below; converted with i2sRelayout).
+ * Code 3 never comes out of a quantizer; dequantize reads it as upstream's dequantize_row_tq2_0 does
+ * (code - 1 = +2), while the model readers refuse it (quant/ternary.ts invalidTernaryCode).
  */
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './half.js';
 import { roundHalfAway } from './round.js';
@@ -38,6 +38,63 @@ export const GGML_TYPES: Record<GGMLType, GGMLTypeTraits> = {
 
 /** Bytes appended after I2_S packed data: one f32 scale, padded to 32 bytes (bitnet.cpp ggml_nbytes). */
 export const I2S_TAIL = 32;
+
+/**
+ * Where bitnet.cpp's builds put I2_S codes (src/ggml-bitnet-mad.cpp quantize_i2_s). All three share the
+ * type id 36, the size (n/4 code bytes + I2S_TAIL), the codes (w + 1) and the f32 scale after them; a file
+ * does not record which build wrote it. Each packs the flattened tensor in units of 4·G elements held in
+ * G bytes: element j of a unit is in byte j % G, bits 6 − 2·⌊j/G⌋.
+ *
+ * | layout   | G    | build                                                                  |
+ * |----------|------|------------------------------------------------------------------------|
+ * | x86      | 32   | x86 (AVX/SSSE3) with ACT_PARALLEL, include/gemm-config.h's default (QK_I2_S 128) |
+ * | arm      | 16   | ARM NEON (QK_I2_S 64)                                                  |
+ * | x86-rows | cols | x86 without ACT_PARALLEL: one byte holds rows 4g..4g+3 of a column     |
+ */
+export type I2SLayout = 'x86' | 'arm' | 'x86-rows';
+export const I2S_LAYOUTS: readonly I2SLayout[] = ['x86', 'arm', 'x86-rows'];
+
+/** G of the table above: bytes per unit of 4·G elements. */
+function i2sGroupBytes(layout: I2SLayout, cols: number): number {
+  return layout === 'x86' ? 32 : layout === 'arm' ? 16 : cols;
+}
+
+/** Why a rows×cols tensor cannot be held in an I2_S layout, or undefined when it can. */
+export function i2sLayoutProblem(layout: I2SLayout, rows: number, cols: number): string | undefined {
+  if (!I2S_LAYOUTS.includes(layout)) return `unknown I2_S layout '${String(layout)}' (expected ${I2S_LAYOUTS.join(', ')})`;
+  if (layout === 'x86-rows') return rows % 4 === 0 ? undefined : `the x86-rows I2_S layout packs 4 rows per byte: ${rows} rows`;
+  const unit = 4 * i2sGroupBytes(layout, cols);
+  return (rows * cols) % unit === 0 ? undefined : `the ${layout} I2_S layout packs ${unit}-weight blocks: ${rows * cols} weights`;
+}
+
+/** I2_S bytes of a rows×cols tensor moved from one layout to another: codes relocated, the scale tail copied. */
+export function i2sRelayout(src: Uint8Array, rows: number, cols: number, from: I2SLayout, to: I2SLayout): Uint8Array {
+  const n = rows * cols, q = n / 4;
+  for (const l of [from, to]) {
+    const problem = i2sLayoutProblem(l, rows, cols);
+    if (problem) throw new Error(problem);
+  }
+  if (src.byteLength < q + I2S_TAIL) throw new Error(`I2_S data too short: ${src.byteLength} < ${q + I2S_TAIL} bytes`);
+  const out = new Uint8Array(q + I2S_TAIL);
+  out.set(src.subarray(q, q + I2S_TAIL), q);
+  const gFrom = i2sGroupBytes(from, cols), gTo = i2sGroupBytes(to, cols);
+  if (gFrom === gTo) { out.set(src.subarray(0, q)); return out; }
+  const codes = new Uint8Array(n); // (n) one code per element, flattened row-major
+  for (let u = 0; u < n; u += 4 * gFrom) {
+    const o = u >> 2;
+    for (let f = 0; f < 4; f++) {
+      const shift = 6 - 2 * f, e = u + f * gFrom;
+      for (let k = 0; k < gFrom; k++) codes[e + k] = (src[o + k] >> shift) & 3;
+    }
+  }
+  for (let u = 0; u < n; u += 4 * gTo) {
+    const o = u >> 2;
+    for (let k = 0; k < gTo; k++) {
+      out[o + k] = (codes[u + k] << 6) | (codes[u + gTo + k] << 4) | (codes[u + 2 * gTo + k] << 2) | codes[u + 3 * gTo + k];
+    }
+  }
+  return out;
+}
 
 export function isKnownType(id: number): id is GGMLType {
   return Object.prototype.hasOwnProperty.call(GGML_TYPES, id);
@@ -86,7 +143,7 @@ function layout(blockSize: number, codeBytes: number, place: (push: (byte: numbe
 const TERNARY_LAYOUTS: Partial<Record<GGMLType, TernaryLayout>> = {
   // quantize_row_tq2_0_ref: element i at qs[(i>>7)*32 + (i&31)], bits 2*((i>>5)&3); code = w + 1
   [GGMLType.TQ2_0]: layout(256, 64, (push) => { for (let i = 0; i < 256; i++) push((i >> 7) * 32 + (i & 31), ((i >> 5) & 3) * 2); }),
-  // quantize_i2_s (x86): element i at byte i&31, bits 6 - 2*(i>>5)
+  // I2SLayout 'x86' (G = 32): element i at byte i % 32, bits 6 - 2*⌊i/32⌋
   [GGMLType.I2_S]: layout(128, 32, (push) => { for (let i = 0; i < 128; i++) push(i & 31, 6 - 2 * (i >> 5)); }),
   // quantize_row_tq1_0_ref: 160 elements as 5 trits of qs[0..32), 80 as 5 trits of qs[32..48), 16 as 4 trits of qh[0..4)
   [GGMLType.TQ1_0]: layout(256, 52, (push) => {
