@@ -96,7 +96,7 @@ for (const { variant, threads } of configs) {
       for (const [rows, cols] of [[13, 320], [4, 64], [1, 4], [7, 1028]]) {
         const m = randomTernary(rows, cols, cols, true);
         m.scales.fill(1);
-        for (const n of [1, 5]) {
+        for (const n of [1, 2, 3, 5, 8]) { // n >= 2: tiles of 2 tokens and a 1-token tail
           const xq = be.allocI8(n * cols);
           for (let i = 0; i < xq.length; i++) xq[i] = Math.floor(rand() * 256) - 128;
           xq[0] = -128;
@@ -105,6 +105,23 @@ for (const { variant, threads } of configs) {
           ref.ternaryMatMulRef(m, xq, inv, n, want);
           be.ternaryMatMul(be.prepareTernary(m), xq, inv, n, got);
           assert.deepEqual(Array.from(got), Array.from(want), `${rows}x${cols} n=${n}`);
+        }
+      }
+      // i16 lanes at their limits: every weight +1 (code 2), x all -128 or all 127, over more columns
+      // than one accumulator flush (1024) and a partial last flush; per-tensor and per-256 scales
+      for (const bs of [2304, 64, 256]) {
+        const rows = 6, cols = 2304, m = randomTernary(rows, cols, bs, true);
+        m.codes.fill(0xaa);
+        for (let i = 0; i < m.scales.length; i++) m.scales[i] = 1 + (i % 2); // per-256: not uniform, still exact
+        const p = be.prepareTernary(m);
+        for (const n of [1, 2, 3]) {
+          const xq = be.allocI8(n * cols), inv = be.allocF32(n);
+          inv.fill(1);
+          for (let t = 0; t < n; t++) xq.fill(t % 2 ? 127 : -128, t * cols, (t + 1) * cols);
+          const want = new Float32Array(n * rows), got = be.allocF32(n * rows);
+          ref.ternaryMatMulRef(m, xq, inv, n, want);
+          be.ternaryMatMul(p, xq, inv, n, got);
+          assert.deepEqual(Array.from(got), Array.from(want), `extreme ${rows}x${cols}/${bs} n=${n}`);
         }
       }
     });
@@ -122,7 +139,7 @@ for (const { variant, threads } of configs) {
         const m = randomTernary(rows, cols, bs, uniform);
         const p = be.prepareTernary(m);
         assert.equal(p.rows, rows); assert.equal(p.cols, cols);
-        for (const n of [1, 4]) {
+        for (const n of [1, 2, 4, 7]) {
           const x = randn(n * cols, 2);
           const xq = be.allocI8(n * cols), inv = be.allocF32(n);
           be.quantizeRows(x, n, cols, xq, inv);

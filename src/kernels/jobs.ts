@@ -16,7 +16,7 @@ export interface KernelExports extends TrainKernelExports {
   blockSums(xq: number, n: number, cols: number, blockLen: number, nBlocks: number, out: number): void;
   ternaryRows(w: number, scales: number, nBlocks: number, chunksPerBlock: number, chunks: number,
               xq: number, cols: number, xsum: number, invScales: number, n: number,
-              out: number, rows: number, g0: number, g1: number): void;
+              out: number, rows: number, g0: number, g1: number, codes: number): void;
   f32Rows(w: number, cols: number, x: number, n: number, out: number, rows: number, r0: number, r1: number): void;
   halfRows(w: number, cols: number, x: number, n: number, out: number, rows: number, r0: number, r1: number, mode: number): void;
   scaleForHalf(x: number, len: number, dst: number): number;
@@ -61,7 +61,7 @@ export const ELEMENT_UNIT = 64;
 // below reads the same names, so the order lives only here. Slots index ThreadPool.params (PARAMS..).
 // Int slots hold i32 (addresses above 2 GiB read back negative: see u()); f64 slots index ThreadPool.f64.
 export const enum TernaryArg {
-  W, Scales, NBlocks, ChunksPerBlock, Chunks, Xq, Cols, XSum, InvScales, N, Out, Rows, Groups,
+  W, Scales, NBlocks, ChunksPerBlock, Chunks, Xq, Cols, XSum, InvScales, N, Out, Rows, Groups, Codes, CodesStrideBytes,
 }
 export const enum FloatArg { W, Cols, X, N, Out, Rows, Mode } // F32 and Half jobs; Mode: see HalfMode
 /** halfRows' formats: IEEE half (x as is, or prescaled by 2^112: see scaleForHalf) or bfloat16. */
@@ -91,12 +91,14 @@ const u = (v: number) => v >>> 0; // addresses above 2 GiB come back negative fr
 const units = (length: number) => Math.ceil(length / ELEMENT_UNIT);
 
 const jobs: Record<number, JobSpec> = {
+  // split over row groups; each thread unpacks codes into its own scratch (n >= 2)
   [Job.Ternary]: {
     items: (p) => p[TernaryArg.Groups],
-    run: (k, p, b, e) => k.ternaryRows(
+    run: (k, p, b, e, thread) => k.ternaryRows(
       u(p[TernaryArg.W]), u(p[TernaryArg.Scales]), p[TernaryArg.NBlocks], p[TernaryArg.ChunksPerBlock],
       p[TernaryArg.Chunks], u(p[TernaryArg.Xq]), p[TernaryArg.Cols], u(p[TernaryArg.XSum]), u(p[TernaryArg.InvScales]),
-      p[TernaryArg.N], u(p[TernaryArg.Out]), p[TernaryArg.Rows], b, e),
+      p[TernaryArg.N], u(p[TernaryArg.Out]), p[TernaryArg.Rows], b, e,
+      u(p[TernaryArg.Codes]) + thread * p[TernaryArg.CodesStrideBytes]),
   },
   [Job.F32]: {
     items: (p) => p[FloatArg.Rows],

@@ -51,7 +51,7 @@ export interface WasmBackendOptions {
 }
 
 // Scratch slots: one reusable region each, grown (never shrunk) on demand.
-const enum Slot { X, Y, Z, Out, Inv, XSum, Pos, Scores, Repack, Pages, Cells, Ids, Count }
+const enum Slot { X, Y, Z, Out, Inv, XSum, Pos, Scores, Repack, Pages, Cells, Ids, Codes, Count }
 
 export class WasmBackend implements Backend {
   readonly name: string;
@@ -329,6 +329,10 @@ export class WasmBackend implements Backend {
     a[TernaryArg.ChunksPerBlock] = p.chunksPerBlock; a[TernaryArg.Chunks] = p.chunks;
     a[TernaryArg.Xq] = xp; a[TernaryArg.Cols] = p.cols; a[TernaryArg.XSum] = sp; a[TernaryArg.InvScales] = ip;
     a[TernaryArg.N] = n; a[TernaryArg.Out] = op; a[TernaryArg.Rows] = p.rows; a[TernaryArg.Groups] = p.groups;
+    // per thread: one row group's unpacked codes, (chunks × 4 steps) × 64 bytes (see unpackGroup)
+    const codesStride = n > 1 ? Math.ceil((p.chunks * 256) / ALIGN) * ALIGN : 0;
+    a[TernaryArg.Codes] = n > 1 ? this.scratch(Slot.Codes, codesStride * this.threads) : 0;
+    a[TernaryArg.CodesStrideBytes] = codesStride;
     this.pool.run(Job.Ternary);
     this.finish(out, op, n * p.rows);
   }
