@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 // Where a decoded token's time goes, per Backend kernel: the engine (loadModel + Session) on a GGUF, every
 // Backend call timed (performance.now around it; calls are synchronous), matmuls labelled by shape.
-//   node scripts/profile-decode.mjs MODEL.gguf [threads=2] [prompt=64] [gen=32]
+//   node scripts/profile-decode.mjs MODEL.gguf [threads=2] [prompt=64] [gen=32] [head=file|int8]
 // Needs a build (npm run build). Prints ms/token per kernel for the decode phase and the whole token.
 import { checkBuild } from './check-build.mjs';
 import { WasmBackend } from '../dist/src/kernels/wasm.js';
 import { loadModel } from '../dist/src/model/index.js';
 
-const [path, threads = '2', promptArg = '64', genArg = '32'] = process.argv.slice(2);
-if (!path) { console.error('usage: node scripts/profile-decode.mjs MODEL.gguf [threads=2] [prompt=64] [gen=32]'); process.exit(1); }
+const [path, threads = '2', promptArg = '64', genArg = '32', head = 'file'] = process.argv.slice(2);
+if (!path) { console.error('usage: node scripts/profile-decode.mjs MODEL.gguf [threads=2] [prompt=64] [gen=32] [head=file|int8]'); process.exit(1); }
 checkBuild();
 const P = Number(promptArg), G = Number(genArg);
 const be = await WasmBackend.create({ threads: Number(threads) });
@@ -26,7 +26,7 @@ for (const op of ['quantizeRows', 'ternaryMatMul', 'floatMatMul', 'rmsNorm', 'ro
     e[0] += performance.now() - t0; e[1]++; times.set(key, e);
   };
 }
-const model = await loadModel(path, { backend: be });
+const model = await loadModel(path, { backend: be, head });
 const token = (i) => 1 + ((i * 7919) % (model.config.vocabSize - 1));
 const session = model.createSession({ contextLength: P + G });
 session.evaluate(Array.from({ length: P }, (_, i) => token(i)));

@@ -11,6 +11,7 @@ export {
   loadModel, loadModelFromBytes, modelFromWeights, readModelSource, defaultModelPath, readTokenizer, Model, Session, Sampler,
   KVCache, KVSequence, KVBudgetError, DEFAULT_KV_MEMORY, type KVCacheOptions, type KVCacheStats,
   type LoadOptions, type ModelSource, type GenerateOptions, type GenerationChunk, type GenerationResult, type ModelInfo,
+  HEAD_PRECISIONS, type HeadPrecision,
   type ModelConfig, type ModelWeights, type Matrix, type Architecture,
 } from './model/index.js';
 export type { TernaryMatrix, FloatMatrix } from './quant/matrix.js';

@@ -4,7 +4,7 @@
  * paged KV cache), the latency each sequence sees per token, and the KV cache bytes the batch holds.
  * Same protocol as /work/shared/tools/llamacpp.mjs `batch`: B prompts of P tokens, then G steps.
  */
-import { loadModel, type Model } from '../model/index.js';
+import { loadModel, type HeadPrecision, type Model } from '../model/index.js';
 import type { KVDtype } from '../kernels/backend.js';
 import type { WasmVariant } from '../kernels/wasm-module.js';
 import { WasmBackend } from '../kernels/wasm.js';
@@ -17,6 +17,7 @@ export interface BatchBenchOptions {
   repeat?: number;        // best of
   variant?: WasmVariant;
   kvType?: KVDtype;
+  head?: HeadPrecision;
   kvMemoryBytes?: number;
   onProgress?: (done: number, total: number) => void;
 }
@@ -69,7 +70,7 @@ export async function benchBatch(path: string, opts: BatchBenchOptions): Promise
   const backend = await WasmBackend.create({ threads: opts.threads, variant: opts.variant });
   let model: Model | undefined;
   try {
-    model = await loadModel(path, { backend, kvType: opts.kvType, kvMemoryBytes: opts.kvMemoryBytes });
+    model = await loadModel(path, { backend, kvType: opts.kvType, kvMemoryBytes: opts.kvMemoryBytes, head: opts.head });
     const rows: BatchBenchRow[] = [];
     for (const [i, b] of opts.batches.entries()) {
       rows.push(timeBatch(model, b, P, G, R));

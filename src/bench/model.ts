@@ -5,7 +5,7 @@
  */
 import { WasmBackend } from '../kernels/wasm.js';
 import type { Backend } from '../kernels/backend.js';
-import { loadModel } from '../model/index.js';
+import { loadModel, type HeadPrecision } from '../model/index.js';
 import type { WasmVariant } from '../kernels/wasm-module.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +33,8 @@ export interface ModelBenchResult {
   decodeTokPerS: number;
   decodeMsPerToken: number;
   weightBytes: number;
+  /** LM head precision the run used ('file' or 'int8'); absent for runners that do not say. */
+  head?: HeadPrecision;
   /** weightBytes × decode tok/s */
   achievedGBps: number;
   /** Streaming read with the same threads, best of 5. */
@@ -58,6 +60,8 @@ export interface BenchOptions {
   genTokens?: number;
   repeat?: number;
   variant?: WasmVariant;
+  /** LM head precision (LoadOptions.head; default 'file'). */
+  head?: HeadPrecision;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -118,11 +122,11 @@ export interface EngineSession { evaluate(tokens: number[]): unknown; reset(): v
 export interface EngineModel {
   readonly config: { vocabSize: number };
   /** info.weightBytes: bytes of prepared weights, i.e. what one decoded token streams. */
-  readonly info: { weightBytes: number };
+  readonly info: { weightBytes: number; head?: HeadPrecision };
   createSession(opts: { contextLength: number }): EngineSession;
   dispose(): void;
 }
-export type ModelLoader = (path: string, opts: { backend: Backend }) => Promise<EngineModel>;
+export type ModelLoader = (path: string, opts: { backend: Backend; head?: HeadPrecision }) => Promise<EngineModel>;
 
 /**
  * `bitnet bench --model FILE`: the engine's prompt and decode speed. The backend is created here
@@ -134,7 +138,7 @@ export async function benchModel(path: string, opts: BenchOptions = {}, load: Mo
   const be = await WasmBackend.create({ threads: opts.threads, variant: opts.variant });
   let model: EngineModel | undefined;
   try {
-    model = await load(path, { backend: be });
+    model = await load(path, { backend: be, head: opts.head });
     const loadSeconds = (performance.now() - t0) / 1000;
     const { vocabSize } = model.config;
     const token = (i: number) => 1 + ((i * 7919) % (vocabSize - 1)); // arbitrary valid ids
@@ -147,7 +151,7 @@ export async function benchModel(path: string, opts: BenchOptions = {}, load: Mo
     const name = path.split('/').pop() ?? path;
     const r = await runBench(name, runner, (bytes) => be.measureBandwidth(bytes).bytesPerSecond, be, opts, loadSeconds);
     session.dispose?.();
-    return r;
+    return model.info.head ? { ...r, head: model.info.head } : r;
   } finally {
     if (model) model.dispose(); else be.dispose(); // the model owns the backend once loaded
   }
@@ -160,7 +164,7 @@ export function formatModelBench(r: ModelBenchResult): string {
     `backend      ${r.backend}, ${r.threads} thread(s)`,
     `prompt       ${r.promptTokPerS.toFixed(1)} tok/s (${r.promptTokens} tokens)`,
     `decode       ${r.decodeTokPerS.toFixed(1)} tok/s, ${r.decodeMsPerToken.toFixed(2)} ms/token (${r.genTokens} tokens)`,
-    `weights      ${mb(r.weightBytes)} read per token`,
+    `weights      ${mb(r.weightBytes)} read per token${r.head ? ` (LM head: ${r.head})` : ''}`,
     `achieved     ${r.achievedGBps.toFixed(2)} GB/s`,
     `bandwidth    ${r.bandwidthGBps.toFixed(2)} GB/s (stream read, same threads)`,
     `roofline     ${(r.rooflineFraction * 100).toFixed(1)}% (bound ${r.rooflineTokPerS.toFixed(1)} tok/s)`,

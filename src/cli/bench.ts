@@ -3,7 +3,8 @@
  * memory-bandwidth bound measured in the same run (--model), or its batched decoding (--model --batch).
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { num } from './common.js';
+import { HEAD_HELP, headArg, num } from './common.js';
+import type { HeadPrecision } from '../model/index.js';
 import { progressBar } from './progress.js';
 import { benchKernels, formatKernelBench } from '../bench/kernels.js';
 import { benchModel, benchSynthetic, formatModelBench } from '../bench/model.js';
@@ -41,7 +42,7 @@ function progress(label: string) {
 
 interface BenchOptions {
   model?: string; synthetic?: string; kernels?: boolean; threads?: number; prompt?: number; gen?: number; json?: boolean;
-  batch?: number[]; kvType: KVDtype;
+  batch?: number[]; kvType: KVDtype; head: HeadPrecision;
   variant?: WasmVariant; repeat: number; train?: boolean; config: string; steps: number;
   server?: string; concurrency: number; requests?: number; maxTokens: number; apiKey?: string; soak?: number;
 }
@@ -61,6 +62,7 @@ export function register(program: Command): void {
     .option('--gen <n>', 'tokens to decode (default: 64; with --batch, 16 per sequence)', positiveInt('gen'))
     .option('--batch <sizes>', 'with --model: aggregate decode tok/s, per-sequence latency and KV bytes at each batch size, e.g. 1,4,16,32', batchList)
     .option('--kv-type <t>', 'with --batch: KV cache cells, f16 or f32', kvTypeArg, 'f16')
+    .option('--head <precision>', `with --model/--synthetic: ${HEAD_HELP}`, headArg, 'file')
     .option('--repeat <n>', 'repeat the model run, report the best', positiveInt('repeat'), 1)
     .option('--variant <isa>', 'force a WASM variant: relaxed or simd128', variantArg)
     .option('--json', 'print results as JSON')
@@ -99,14 +101,14 @@ export function register(program: Command): void {
         const bar = progress('batch');
         const r = await benchBatch(opts.model, {
           batches: opts.batch, threads: opts.threads, promptTokens: opts.prompt, genTokens: opts.gen, repeat: opts.repeat,
-          variant: opts.variant, kvType: opts.kvType, onProgress: bar.update,
+          variant: opts.variant, kvType: opts.kvType, head: opts.head, onProgress: bar.update,
         }).finally(() => bar.stop());
         console.log(opts.json ? JSON.stringify(r, null, 2) : formatBatchBench(r));
       } else if (opts.model) {
         const bar = progress('bench');
         const r = await benchModel(opts.model, {
           threads: opts.threads, promptTokens: opts.prompt, genTokens: opts.gen, repeat: opts.repeat,
-          variant: opts.variant, onProgress: bar.update,
+          variant: opts.variant, head: opts.head, onProgress: bar.update,
         }).finally(() => bar.stop());
         console.log(opts.json ? JSON.stringify(r, null, 2) : formatModelBench(r));
       }
@@ -114,7 +116,7 @@ export function register(program: Command): void {
         const bar = progress('bench');
         const r = await benchSynthetic(opts.synthetic, {
           threads: opts.threads, promptTokens: opts.prompt, genTokens: opts.gen, repeat: opts.repeat,
-          variant: opts.variant, onProgress: bar.update,
+          variant: opts.variant, head: opts.head, onProgress: bar.update,
         }).finally(() => bar.stop());
         console.log(opts.json ? JSON.stringify(r, null, 2) : formatModelBench(r));
       }

@@ -1,7 +1,7 @@
 /** Shared CLI pieces: the --model default, backend/threads options, sampling flags, number parsing, prompt input. */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { defaultModelPath, loadModel, type Model } from '../model/index.js';
+import { defaultModelPath, HEAD_PRECISIONS, loadModel, type HeadPrecision, type Model } from '../model/index.js';
 import { I2S_HELP } from '../model/gguf-model.js';
 import { I2S_LAYOUTS, type I2SLayout } from '../quant/ggml.js';
 import { progressBar } from './progress.js';
@@ -53,10 +53,19 @@ export function addModelOptions(cmd: Command): Command {
     .option('-m, --model <path>', 'GGUF file or Hugging Face model directory (default: the bundled models/default.gguf)')
     .option('--i2s-layout <layout>', `layout of the file's I2_S tensors: ${I2S_HELP}`, i2sLayout('--i2s-layout'), 'x86')
     .option('--backend <name>', 'wasm (SIMD, threads) or reference (pure TypeScript)', 'wasm')
-    .option('-t, --threads <n>', 'compute threads (default: all cores)', num('--threads', { int: true, min: 1, max: 256 }));
+    .option('-t, --threads <n>', 'compute threads (default: all cores)', num('--threads', { int: true, min: 1, max: 256 }))
+    .option('--head <precision>', HEAD_HELP, headArg, 'file');
 }
 
-export interface ModelCliOptions { model?: string; backend: string; threads?: number; i2sLayout?: I2SLayout }
+export const HEAD_HELP = 'LM head: file (as stored, F16/BF16/F32, exact) or int8 (Q8_0 blocks of 32 built at load: ' +
+  'about half the bytes per decoded token, faster decode on large vocabularies)';
+
+export function headArg(v: string): HeadPrecision {
+  if (!(HEAD_PRECISIONS as readonly string[]).includes(v)) throw new Error(`--head must be ${HEAD_PRECISIONS.join(' or ')}, got '${v}'`);
+  return v as HeadPrecision;
+}
+
+export interface ModelCliOptions { model?: string; backend: string; threads?: number; i2sLayout?: I2SLayout; head?: HeadPrecision }
 
 export async function openModel(o: ModelCliOptions, extra: { keepWeights?: boolean; kvMemoryBytes?: number } = {}): Promise<Model> {
   const path = o.model ?? DEFAULT_MODEL;
@@ -67,7 +76,7 @@ export async function openModel(o: ModelCliOptions, extra: { keepWeights?: boole
   const t0 = performance.now();
   const onProgress = (done: number, total: number) => { if (performance.now() - t0 > 500) bar.update(done, total); };
   try {
-    return await loadModel(path, { backend: o.backend, threads: o.threads, i2sLayout: o.i2sLayout, onProgress, ...extra });
+    return await loadModel(path, { backend: o.backend, threads: o.threads, i2sLayout: o.i2sLayout, head: o.head, onProgress, ...extra });
   } finally {
     bar.stop();
   }

@@ -42,8 +42,11 @@ export interface GGUFFile {
   require<T = unknown>(key: string): T;
   tensor(name: string): GGUFTensorInfo | undefined;
   readTensor(nameOrInfo: string | GGUFTensorInfo): Uint8Array;
-  /** A tensor's bytes into dst (dst.byteLength must be its nbytes): no intermediate copy where the source allows. */
-  readTensorInto(info: GGUFTensorInfo, dst: Uint8Array): void;
+  /**
+   * A tensor's bytes into dst (dst.byteLength must be its nbytes): no intermediate copy where the source allows.
+   * With `at`: the dst.byteLength bytes from byte `at` of the tensor (a range inside it).
+   */
+  readTensorInto(info: GGUFTensorInfo, dst: Uint8Array, at?: number): void;
   close(): void;
 }
 
@@ -251,10 +254,13 @@ export function parseGGUF(source: ByteSource): GGUFFile {
       if (!info) throw new GGUFError(`missing required tensor "${String(nameOrInfo)}"`);
       return source.read(info.offset, info.nbytes);
     },
-    readTensorInto(info, dst) {
-      if (dst.byteLength !== info.nbytes) throw new GGUFError(`tensor "${info.name}": ${dst.byteLength}-byte buffer for ${info.nbytes} bytes`);
-      if (source.readInto) source.readInto(info.offset, dst);
-      else dst.set(source.read(info.offset, info.nbytes));
+    readTensorInto(info, dst, at) {
+      if (at === undefined ? dst.byteLength !== info.nbytes : !(at >= 0 && at + dst.byteLength <= info.nbytes)) {
+        throw new GGUFError(`tensor "${info.name}": ${dst.byteLength}-byte read at ${at ?? 0} of its ${info.nbytes} bytes`);
+      }
+      const offset = info.offset + (at ?? 0);
+      if (source.readInto) source.readInto(offset, dst);
+      else dst.set(source.read(offset, dst.byteLength));
     },
     close: () => source.close(),
   };

@@ -70,6 +70,21 @@ export interface Backend {
    */
   prepareGGML?(t: GGMLTensor): { kind: 'ternary'; w: PreparedTernary } | { kind: 'float'; w: PreparedFloat } | undefined;
 
+  /**
+   * Optional: the int8 LM head, ggml Q8_0 arithmetic (reference.ts quantizeQ8Ref for W; floatMatMul on the result
+   * quantizes x per 32-column block with quantizeQ8ActsRef and computes q8MatMulRef). From a FloatMatrix or file
+   * bytes (F16/BF16/F32 GGMLTensor; undefined for other types). cols must be a multiple of 32.
+   * gatherRows on the result is not required to work (the embedding lookup keeps its own handle).
+   */
+  prepareQ8?(m: FloatMatrix | GGMLTensor): PreparedFloat | undefined;
+
+  /**
+   * Optional: an F16/BF16/F32 embedding left in its file and read a few rows at a time by gatherRows (exact);
+   * only gatherRows takes the result. t.readRange must work while it is used (the file stays open). For a
+   * model whose LM head is a separate int8 copy: the float embedding then costs no memory. Undefined otherwise.
+   */
+  prepareRowsOnDemand?(t: GGMLTensor): PreparedFloat | undefined;
+
   /** Embedding lookup from a prepared float matrix: out[t*cols + j] = W[ids[t], j] as f32, for t < n (exact). */
   gatherRows(w: PreparedFloat, ids: Int32Array, n: number, out: Float32Array): void;
 

@@ -20,6 +20,11 @@ export interface KernelExports extends TrainKernelExports {
   f32Rows(w: number, cols: number, x: number, n: number, out: number, rows: number, r0: number, r1: number): void;
   halfRows(w: number, cols: number, x: number, n: number, out: number, rows: number, r0: number, r1: number, mode: number): void;
   scaleForHalf(x: number, len: number, dst: number): number;
+  q8FromRows(codes: number, scales: number, src: number, srcRow0: number, srcRowBytes: number, type: number,
+             rows: number, cols: number, g0: number, g1: number): void;
+  q8QuantizeActs(x: number, n: number, cols: number, xq: number, dx: number): void;
+  q8Rows(codes: number, scales: number, cols: number, xq: number, dx: number, n: number, out: number, rows: number,
+         g0: number, g1: number): void;
   quantizeRows(x: number, n: number, dim: number, xq: number, invScales: number): void;
   rmsNorm(out: number, x: number, weight: number, n: number, dim: number, eps: number): void;
   rope(x: number, n: number, nHeads: number, headDim: number, positions: number, theta: number, neox: number): void;
@@ -51,7 +56,7 @@ export const CONTROL_INTS = 96;
 
 export const enum Job {
   Ternary = 1, F32 = 2, Half = 3, Attention = 4, Stream = 5,
-  Quantize = 6, RmsNorm = 7, Rope = 8, Gated = 9, Add = 10, PagedAttention = 11, Repack = 12,
+  Quantize = 6, RmsNorm = 7, Rope = 8, Gated = 9, Add = 10, PagedAttention = 11, Repack = 12, Q8 = 13, Q8From = 14,
 }
 
 /** Elementwise jobs split their range in units of this many floats (keeps SIMD lanes whole). */
@@ -73,6 +78,9 @@ export const enum AttentionArg {
 export const enum PagedAttentionArg {
   Out, Q, RowBlocks, Positions, LayerOffset, VOffset, BlockShift, F16, NHeads, NKvHeads, HeadDim, Scratch, ScratchStrideBytes, N,
 }
+/** The int8 head (head.ts): Q8 multiplies, Q8From quantizes staged rows (groups G0..G1, source type Type). */
+export const enum Q8Arg { Codes, Scales, Cols, Xq, Dx, N, Out, Rows, Groups }
+export const enum Q8FromArg { Codes, Scales, Src, SrcRow0, SrcRowBytes, Type, Rows, Cols, G0, G1 }
 export const enum StreamArg { Base, Lines }
 export const enum QuantizeArg { X, N, Dim, Xq, InvScales }
 export const enum RmsNormArg { Out, X, Weight, N, Dim }
@@ -111,6 +119,17 @@ const jobs: Record<number, JobSpec> = {
     run: (k, p, b, e) => k.halfRows(
       u(p[FloatArg.W]), p[FloatArg.Cols], u(p[FloatArg.X]), p[FloatArg.N], u(p[FloatArg.Out]), p[FloatArg.Rows],
       4 * b, Math.min(4 * e, p[FloatArg.Rows]), p[FloatArg.Mode]),
+  },
+  // int8 head, split over row groups
+  [Job.Q8]: {
+    items: (p) => p[Q8Arg.Groups],
+    run: (k, p, b, e) => k.q8Rows(u(p[Q8Arg.Codes]), u(p[Q8Arg.Scales]), p[Q8Arg.Cols], u(p[Q8Arg.Xq]), u(p[Q8Arg.Dx]),
+      p[Q8Arg.N], u(p[Q8Arg.Out]), p[Q8Arg.Rows], b, e),
+  },
+  [Job.Q8From]: {
+    items: (p) => p[Q8FromArg.G1] - p[Q8FromArg.G0],
+    run: (k, p, b, e) => k.q8FromRows(u(p[Q8FromArg.Codes]), u(p[Q8FromArg.Scales]), u(p[Q8FromArg.Src]), p[Q8FromArg.SrcRow0],
+      p[Q8FromArg.SrcRowBytes], p[Q8FromArg.Type], p[Q8FromArg.Rows], p[Q8FromArg.Cols], p[Q8FromArg.G0] + b, p[Q8FromArg.G0] + e),
   },
   // ternary file layout -> kernel layout, split over row groups; RESULTS + thread |= 1 where a code 3 was met
   [Job.Repack]: {

@@ -7,10 +7,76 @@ import type {
 } from './backend.js';
 import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
 import { f16ToF32, f32ToF16 } from '../quant/half.js';
-import { roundHalfEven } from '../quant/round.js';
+import { roundHalfAway, roundHalfEven } from '../quant/round.js';
 
 interface RefTernary extends PreparedTernary { m: TernaryMatrix }
-interface RefFloat extends PreparedFloat { m: FloatMatrix }
+interface RefFloat extends PreparedFloat { m: FloatMatrix; q8?: Q8Matrix }
+
+/** Columns per block of the int8 head (ggml's QK8_0). */
+export const Q8_BLOCK = 32;
+
+/**
+ * The int8 LM head: ggml Q8_0 blocks. codes[r*cols + j] int8; scales[r*(cols/32) + b] the block's scale d
+ * rounded to half precision (as block_q8_0 stores it), held as f32. Weight (r, j) ≈ codes * scale.
+ */
+export interface Q8Matrix { rows: number; cols: number; codes: Int8Array; scales: Float32Array }
+
+const half = (v: number) => f16ToF32(f32ToF16(v));
+
+/** Weights -> Q8_0 blocks as ggml's quantize_row_q8_0_ref: d = amax/127, id = d ? 1/d : 0, code = roundf(w*id). */
+export function quantizeQ8Ref(m: FloatMatrix): Q8Matrix {
+  const { rows, cols, data } = m;
+  if (cols % Q8_BLOCK !== 0) throw new Error(`int8 head: ${cols} columns are not a multiple of ${Q8_BLOCK}`);
+  const nb = cols / Q8_BLOCK, codes = new Int8Array(rows * cols), scales = new Float32Array(rows * nb);
+  const at = (e: number) => (m.dtype === 'f16' ? f16ToF32(data[e]) : data[e]);
+  for (let r = 0; r < rows; r++) {
+    for (let b = 0; b < nb; b++) {
+      const o = r * cols + b * Q8_BLOCK;
+      let amax = 0;
+      for (let j = 0; j < Q8_BLOCK; j++) amax = Math.max(amax, Math.abs(at(o + j)));
+      const d = Math.fround(amax / 127), id = d ? Math.fround(1 / d) : 0;
+      for (let j = 0; j < Q8_BLOCK; j++) codes[o + j] = roundHalfAway(Math.fround(at(o + j) * id));
+      scales[r * nb + b] = half(d);
+    }
+  }
+  return { rows, cols, codes, scales };
+}
+
+/**
+ * Activations -> Q8_0 blocks as ggml's x86 quantize_row_q8_0 (the path llama.cpp's CPU backend runs):
+ * dx = half(amax/127), code = roundeven(x * (amax ? 127/amax : 0)). n rows of `cols`.
+ */
+export function quantizeQ8ActsRef(x: Float32Array, n: number, cols: number, xq: Int8Array, dx: Float32Array): void {
+  const nb = cols / Q8_BLOCK;
+  for (let t = 0; t < n; t++) {
+    for (let b = 0; b < nb; b++) {
+      const o = t * cols + b * Q8_BLOCK;
+      let amax = 0;
+      for (let j = 0; j < Q8_BLOCK; j++) amax = Math.max(amax, Math.abs(x[o + j]));
+      dx[t * nb + b] = half(Math.fround(amax / 127));
+      const id = amax !== 0 ? Math.fround(127 / amax) : 0;
+      for (let j = 0; j < Q8_BLOCK; j++) xq[o + j] = roundHalfEven(Math.fround(x[o + j] * id));
+    }
+  }
+}
+
+/** out[t*rows + r] = Σ_b scale[r,b] * dx[t,b] * Σ_{j∈b} code[r,j] * xq[t,j] (integer block sums exact). */
+export function q8MatMulRef(m: Q8Matrix, x: Float32Array, n: number, out: Float32Array): void {
+  const { rows, cols, codes, scales } = m, nb = cols / Q8_BLOCK;
+  const xq = new Int8Array(n * cols), dx = new Float32Array(n * nb);
+  quantizeQ8ActsRef(x, n, cols, xq, dx);
+  for (let t = 0; t < n; t++) {
+    for (let r = 0; r < rows; r++) {
+      let acc = 0;
+      for (let b = 0; b < nb; b++) {
+        let dot = 0;
+        for (let j = b * Q8_BLOCK; j < (b + 1) * Q8_BLOCK; j++) dot += codes[r * cols + j] * xq[t * cols + j];
+        acc += scales[r * nb + b] * dx[t * nb + b] * dot;
+      }
+      out[t * rows + r] = acc;
+    }
+  }
+}
 
 export function quantizeRowsRef(x: Float32Array, n: number, dim: number, xq: Int8Array, invScales: Float32Array): void {
   for (let t = 0; t < n; t++) {
@@ -208,8 +274,16 @@ export class ReferenceBackend implements Backend {
   ternaryMatMul(w: PreparedTernary, xq: Int8Array, invScales: Float32Array, n: number, out: Float32Array): void {
     ternaryMatMulRef((w as RefTernary).m, xq, invScales, n, out);
   }
+  /** The int8 head: floatMatMul on the result is q8MatMulRef; gatherRows still reads m exactly. */
+  prepareQ8(m: FloatMatrix): PreparedFloat {
+    const q8 = quantizeQ8Ref(m);
+    const p: RefFloat = { rows: m.rows, cols: m.cols, bytes: q8.codes.byteLength + q8.scales.byteLength, m, q8 };
+    return p;
+  }
   floatMatMul(w: PreparedFloat, x: Float32Array, n: number, out: Float32Array): void {
-    floatMatMulRef((w as RefFloat).m, x, n, out);
+    const p = w as RefFloat;
+    if (p.q8) q8MatMulRef(p.q8, x, n, out);
+    else floatMatMulRef(p.m, x, n, out);
   }
   rmsNorm(out: Float32Array, x: Float32Array, weight: Float32Array, n: number, dim: number, eps: number): void {
     rmsNormRef(out, x, weight, n, dim, eps);

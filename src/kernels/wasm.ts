@@ -18,8 +18,8 @@ import type {
 import type { FloatMatrix, GGMLTensor, TernaryMatrix } from '../quant/matrix.js';
 import { attentionRef, kvWriteRef, pagedAttentionRef, ternaryMatMulRef } from './reference.js';
 import {
-  AddArg, AttentionArg, ELEMENT_UNIT, PagedAttentionArg, F64Arg, FloatArg, GatedArg, HalfMode, Job, QuantizeArg, RepackArg,
-  RESULTS, RmsNormArg, RopeArg, StreamArg, TernaryArg, type KernelExports,
+  AddArg, AttentionArg, ELEMENT_UNIT, PagedAttentionArg, F64Arg, FloatArg, GatedArg, HalfMode, Job, Q8Arg, Q8FromArg,
+  QuantizeArg, RepackArg, RESULTS, RmsNormArg, RopeArg, StreamArg, TernaryArg, type KernelExports,
 } from './jobs.js';
 import { GGMLType } from '../quant/ggml.js';
 import { findInvalidTernaryCode, invalidTernaryCode } from '../quant/ternary.js';
@@ -38,7 +38,16 @@ interface WasmTernary extends PreparedTernary {
   nBlocks: number; chunksPerBlock: number; blockLen: number;
   fallback?: TernaryMatrix;      // block size the kernel does not handle: reference path
 }
-interface WasmFloat extends PreparedFloat { ptr: number; dtype: 'f32' | 'f16' | 'bf16' }
+interface WasmFloat extends PreparedFloat {
+  ptr: number; dtype: 'f32' | 'f16' | 'bf16' | 'q8';
+  /** q8 (the int8 head, head.ts): f32 block scales [group][block][4 rows]; codes at ptr. */
+  scalesPtr?: number; groups?: number;
+  /** prepareRowsOnDemand: rows are read from this tensor when looked up (nothing held at ptr). */
+  rowsFrom?: GGMLTensor;
+}
+
+/** Bytes of source rows staged per step while the int8 head is built. */
+const Q8_STAGE_BYTES = 8 * 2 ** 20;
 
 export interface WasmBackendOptions {
   threads?: number;
@@ -51,7 +60,7 @@ export interface WasmBackendOptions {
 }
 
 // Scratch slots: one reusable region each, grown (never shrunk) on demand.
-const enum Slot { X, Y, Z, Out, Inv, XSum, Pos, Scores, Repack, Pages, Cells, Ids, Codes, Count }
+const enum Slot { X, Y, Z, Out, Inv, XSum, Pos, Scores, Repack, Pages, Cells, Ids, Codes, Q8x, Q8d, Rows, Count }
 
 export class WasmBackend implements Backend {
   readonly name: string;
@@ -277,11 +286,65 @@ export class WasmBackend implements Backend {
     return { kind: 'ternary', w: p };
   }
 
+  /**
+   * The int8 head: source rows staged Q8_STAGE_BYTES at a time (file bytes through readRange, or a FloatMatrix's
+   * data) and quantized by q8FromRows on the worker threads into codes + scales; no full-size staging copy.
+   */
+  prepareQ8(m: FloatMatrix | GGMLTensor): PreparedFloat | undefined {
+    const { rows, cols } = m;
+    let type: number, rowBytes: number, readRows: (r0: number, count: number, dst: Uint8Array) => void;
+    let slice = (r: number) => Math.max(4, Math.floor(Q8_STAGE_BYTES / (4 * r)) * 4);
+    if ('data' in m) {
+      type = m.dtype === 'f32' ? 0 : 1; rowBytes = cols * m.data.BYTES_PER_ELEMENT;
+      if (m.data.length < rows * cols) throw new Error(`float matrix ${rows}x${cols}: data too short`);
+      const bytes = new Uint8Array(m.data.buffer, m.data.byteOffset, rows * rowBytes);
+      readRows = (r0, count, dst) => dst.set(bytes.subarray(r0 * rowBytes, (r0 + count) * rowBytes));
+    } else {
+      const t = m;
+      type = t.type === GGMLType.F32 ? 0 : t.type === GGMLType.F16 ? 1 : t.type === GGMLType.BF16 ? 2 : -1;
+      if (type < 0) return undefined;
+      rowBytes = cols * (type === 0 ? 4 : 2);
+      if (t.nbytes !== rows * rowBytes) throw new Error(`float tensor ${rows}x${cols}: ${t.nbytes} bytes`);
+      if (t.readRange) readRows = (r0, _count, dst) => t.readRange!(r0 * rowBytes, dst);
+      else { readRows = (_r0, _count, dst) => t.read(dst); slice = () => rows; } // whole tensor in one step
+    }
+    return this.q8From(rows, cols, type, rowBytes, slice(rowBytes), readRows);
+  }
+
+  private q8From(rows: number, cols: number, type: number, rowBytes: number, sliceRows: number,
+                 readRows: (r0: number, count: number, dst: Uint8Array) => void): PreparedFloat {
+    if (rows < 1 || cols < 32 || cols % 32 !== 0) throw new Error(`int8 head ${rows}x${cols}: cols must be a positive multiple of 32`);
+    const groups = Math.ceil(rows / 4), blocks = cols / 32;
+    const ptr = this.alloc(groups * 4 * cols), scalesPtr = this.alloc(groups * blocks * 16);
+    const a = this.pool.params;
+    for (let r0 = 0; r0 < rows; r0 += sliceRows) {
+      const count = Math.min(sliceRows, rows - r0);
+      const src = this.scratch(Slot.Repack, count * rowBytes);
+      readRows(r0, count, this.u8.subarray(src, src + count * rowBytes));
+      a[Q8FromArg.Codes] = ptr; a[Q8FromArg.Scales] = scalesPtr; a[Q8FromArg.Src] = src; a[Q8FromArg.SrcRow0] = r0;
+      a[Q8FromArg.SrcRowBytes] = rowBytes; a[Q8FromArg.Type] = type; a[Q8FromArg.Rows] = rows; a[Q8FromArg.Cols] = cols;
+      a[Q8FromArg.G0] = r0 / 4; a[Q8FromArg.G1] = Math.ceil((r0 + count) / 4);
+      this.pool.run(Job.Q8From);
+    }
+    const p: WasmFloat = { rows, cols, bytes: groups * 4 * cols + groups * blocks * 16, ptr, dtype: 'q8', scalesPtr, groups };
+    return p;
+  }
+
+  prepareRowsOnDemand(t: GGMLTensor): PreparedFloat | undefined {
+    const dtype = t.type === GGMLType.F32 ? 'f32' : t.type === GGMLType.F16 ? 'f16' : t.type === GGMLType.BF16 ? 'bf16' : undefined;
+    if (!dtype || !t.readRange) return undefined;
+    if (t.nbytes !== t.rows * t.cols * (dtype === 'f32' ? 4 : 2)) throw new Error(`${dtype} tensor ${t.rows}x${t.cols}: ${t.nbytes} bytes`);
+    const p: WasmFloat = { rows: t.rows, cols: t.cols, bytes: 0, ptr: 0, dtype, rowsFrom: t };
+    return p;
+  }
+
   gatherRows(w: PreparedFloat, ids: Int32Array, n: number, out: Float32Array): void {
     const p = w as WasmFloat;
     for (let t = 0; t < n; t++) {
       if (!(ids[t] >= 0 && ids[t] < p.rows)) throw new Error(`gatherRows: row ${ids[t]} is outside 0..${p.rows - 1}`);
     }
+    if (p.dtype === 'q8') throw new Error('gatherRows: an int8 head is not an embedding (look rows up in the float copy)');
+    if (p.rowsFrom) { this.gatherFromFile(p, p.rowsFrom, ids, n, out); return; }
     if (p.dtype === 'f32') {
       for (let t = 0; t < n; t++) out.set(this.f32View(p.ptr + ids[t] * p.cols * 4, p.cols), t * p.cols);
       return;
@@ -290,6 +353,19 @@ export class WasmBackend implements Backend {
     const op = this.output(out, n * p.cols, Slot.Out, false);
     this.k.gatherHalfRows(p.ptr, p.cols, ip, n, op, p.dtype === 'bf16' ? 1 : 0);
     this.finish(out, op, n * p.cols);
+  }
+
+  /** gatherRows of a prepareRowsOnDemand handle: the n rows read into scratch, then converted as in memory. */
+  private gatherFromFile(p: WasmFloat, t: GGMLTensor, ids: Int32Array, n: number, out: Float32Array): void {
+    const rowBytes = p.cols * (p.dtype === 'f32' ? 4 : 2);
+    const stage = this.scratch(Slot.Rows, n * rowBytes);
+    const seq = this.scratch(Slot.Ids, n * 4);
+    for (let i = 0; i < n; i++) {
+      t.readRange!(ids[i] * rowBytes, this.u8.subarray(stage + i * rowBytes, stage + (i + 1) * rowBytes));
+      this.i32[(seq >> 2) + i] = i;
+    }
+    const staged: WasmFloat = { rows: n, cols: p.cols, bytes: 0, ptr: stage, dtype: p.dtype };
+    this.gatherRows(staged, this.i32.subarray(seq >> 2, (seq >> 2) + n), n, out);
   }
 
   // ---- kernels ------------------------------------------------------------------------------
@@ -339,6 +415,7 @@ export class WasmBackend implements Backend {
 
   floatMatMul(w: PreparedFloat, x: Float32Array, n: number, out: Float32Array): void {
     const p = w as WasmFloat;
+    if (p.dtype === 'q8') { this.q8MatMul(p, x, n, out); return; }
     let xp = this.input(x, n * p.cols, Slot.X);
     let mode = p.dtype === 'bf16' ? HalfMode.BF16 : HalfMode.F16;
     if (p.dtype === 'f16') {
@@ -350,6 +427,20 @@ export class WasmBackend implements Backend {
     a[FloatArg.W] = p.ptr; a[FloatArg.Cols] = p.cols; a[FloatArg.X] = xp; a[FloatArg.N] = n;
     a[FloatArg.Out] = op; a[FloatArg.Rows] = p.rows; a[FloatArg.Mode] = mode;
     this.pool.run(p.dtype === 'f32' ? Job.F32 : Job.Half);
+    this.finish(out, op, n * p.rows);
+  }
+
+  /** The int8 head: x quantized per 32-column block (q8QuantizeActs), then q8Rows over row groups on the threads. */
+  private q8MatMul(p: WasmFloat, x: Float32Array, n: number, out: Float32Array): void {
+    const blocks = p.cols / 32;
+    const xp = this.input(x, n * p.cols, Slot.X);
+    const qp = this.scratch(Slot.Q8x, n * p.cols * 2), dp = this.scratch(Slot.Q8d, n * blocks * 4);
+    this.k.q8QuantizeActs(xp, n, p.cols, qp, dp);
+    const op = this.output(out, n * p.rows, Slot.Out, false);
+    const a = this.pool.params;
+    a[Q8Arg.Codes] = p.ptr; a[Q8Arg.Scales] = p.scalesPtr!; a[Q8Arg.Cols] = p.cols; a[Q8Arg.Xq] = qp; a[Q8Arg.Dx] = dp;
+    a[Q8Arg.N] = n; a[Q8Arg.Out] = op; a[Q8Arg.Rows] = p.rows; a[Q8Arg.Groups] = p.groups!;
+    this.pool.run(Job.Q8);
     this.finish(out, op, n * p.rows);
   }
 

@@ -198,6 +198,7 @@ function readWeights(f: GGUFFile, stream: boolean, onTensor: ((done: number, tot
     const info = f.tensor(name);
     if (!stream || !info || f.tensor(name.replace(/\.weight$/, '.scale'))) return undefined;
     expectDims(info, [cols, rows]);
+    let ranged = false;
     return {
       kind: 'file',
       tensor: {
@@ -206,6 +207,10 @@ function readWeights(f: GGUFFile, stream: boolean, onTensor: ((done: number, tot
           f.readTensorInto(info, dst);
           if (info.type === GGMLType.I2_S && i2s !== 'x86') dst.set(toX86(info, dst, rows, cols, i2s));
           tick();
+        },
+        readRange: (at, dst) => { // counted as read once a pass reaches the tensor's end (the int8 head's staging)
+          f.readTensorInto(info, dst, at);
+          if (!ranged && at + dst.byteLength === info.nbytes) { ranged = true; tick(); }
         },
       },
       load: () => { const m = load(); tick(); return m; },

@@ -11,7 +11,7 @@ import { streamedWeightsFromGGUF, weightsFromGGUF, type GGUFReadOptions } from '
 import { loadHFDirectory } from './hf-model.js';
 import { loadHFTokenizer } from '../tokenizer/hf.js';
 import { isHFDirectory } from '../formats/hf-checkpoint.js';
-import { Model, type ModelInfo } from './transformer.js';
+import { Model, type HeadPrecision, type ModelInfo } from './transformer.js';
 import type { ModelWeights, StreamedWeights } from './types.js';
 
 export interface LoadOptions extends GGUFReadOptions {
@@ -23,6 +23,12 @@ export interface LoadOptions extends GGUFReadOptions {
   kvMemoryBytes?: number;
   /** KV cache cell type (default 'f16'). */
   kvType?: KVDtype;
+  /**
+   * LM head precision (default 'file': as stored, exact). 'int8': ggml Q8_0 blocks built at load, ~half the bytes
+   * per decoded token; with a GGUF file on the WASM backend the float embedding is then read from the file per
+   * lookup instead of held (the file stays open until dispose()).
+   */
+  head?: HeadPrecision;
   /** Keep the canonical weights on the Model (converters need them; costs memory with the wasm backend). */
   keepWeights?: boolean;
   onProgress?: (done: number, total: number) => void;
@@ -46,7 +52,7 @@ function build(backend: Backend, weights: (stream: boolean) => StreamedWeights, 
     const keep = opts.keepWeights || backend.name === 'reference';
     const w = weights(!keep && !!backend.prepareGGML);
     const model = new Model(keep ? (w as ModelWeights) : undefined, w, tokenizer, backend, info,
-      { memoryBytes: opts.kvMemoryBytes, dtype: opts.kvType });
+      { memoryBytes: opts.kvMemoryBytes, dtype: opts.kvType }, { head: opts.head });
     if (opts.contextLength !== undefined) model.defaultContextLength = opts.contextLength;
     model.ownsBackend = typeof opts.backend !== 'object'; // a Backend passed in stays the caller's to dispose
     return model;
@@ -63,8 +69,9 @@ function ggufInfo(f: GGUFFile): Partial<ModelInfo> {
 }
 
 /**
- * A Model from an open GGUF (kept open until this returns). With a backend that reads files itself
- * (WASM: prepareGGML) and no keepWeights, the big tensors go from the file straight into its memory.
+ * A Model from an open GGUF (kept open until this returns; until model.dispose() when model.readsFile, see
+ * LoadOptions.head). With a backend that reads files itself (WASM: prepareGGML) and no keepWeights, the big
+ * tensors go from the file straight into its memory.
  */
 export async function modelFromGGUF(f: GGUFFile, opts: LoadOptions = {}): Promise<Model> {
   const tokenizer = tokenizerFromGGUF((k) => f.get(k));
@@ -121,10 +128,12 @@ export function readModelSource(path: string, onProgress?: Progress, read: GGUFR
 export async function loadModel(path: string = defaultModelPath(), opts: LoadOptions = {}): Promise<Model> {
   if (statSync(path, { throwIfNoEntry: false })?.isFile()) {
     const f = openGGUF(path);
+    let model: Model | undefined;
     try {
-      return await modelFromGGUF(f, opts);
+      model = await modelFromGGUF(f, opts);
+      return model;
     } finally {
-      f.close();
+      if (model?.readsFile) model.addDisposer(() => f.close()); else f.close();
     }
   }
   const { weights, tokenizer, info } = readModelSource(path, opts.onProgress, opts);
@@ -135,7 +144,7 @@ export async function loadModelFromBytes(bytes: Uint8Array, opts: LoadOptions = 
   return modelFromGGUF(parseGGUFBytes(bytes), opts);
 }
 
-export { Model, Session, CHUNK, type ModelInfo } from './transformer.js';
+export { Model, Session, CHUNK, HEAD_PRECISIONS, type HeadPrecision, type ModelInfo } from './transformer.js';
 export { KVCache, KVSequence, KVBudgetError, DEFAULT_KV_MEMORY, type KVCacheOptions, type KVCacheStats } from './kv-cache.js';
 export type { GenerateOptions, GenerationChunk, GenerationResult } from './generate.js';
 export { Sampler, argmax, type SamplingOptions } from './sampling.js';

@@ -23,12 +23,20 @@ interface PreparedLayer {
   wq: Linear; wk: Linear; wv: Linear; wo: Linear; wGate: Linear; wUp: Linear; wDown: Linear;
 }
 
+/**
+ * Precision of the LM head: 'file' = the matrix as stored (F16/BF16/F32; exact), 'int8' = ggml Q8_0 blocks of 32
+ * built at load (about half the bytes per token and a faster kernel; the embedding lookup stays exact).
+ */
+export type HeadPrecision = 'file' | 'int8';
+export const HEAD_PRECISIONS: readonly HeadPrecision[] = ['file', 'int8'];
+
 export interface ModelInfo {
   arch: string;
   parameters: number;
   ternaryParameters: number;
   tensorTypes: Record<string, number>;  // type name -> tensor count
   weightBytes: number;                  // bytes of prepared weights (what decoding streams)
+  head: HeadPrecision;
   bitsPerTernaryWeight?: number;
   fileBytes?: number;
   backend: string;
@@ -125,8 +133,18 @@ export class Model {
   readonly kvCache: KVCache;
 
   /** `w` may leave matrices in their file (StreamedWeights): they are read here, once, as they are prepared. */
+  /**
+   * True when the embedding is read from its file at each lookup (an int8 head with the embedding left in the
+   * file): the file must stay open until dispose() (loadModel arranges it).
+   */
+  readonly readsFile: boolean = false;
+  private readonly disposers: Array<() => void> = [];
+
   constructor(readonly weights: ModelWeights | undefined, w: StreamedWeights, readonly tokenizer: Tokenizer, readonly backend: Backend,
-              extraInfo: Partial<ModelInfo> = {}, kvOptions: KVCacheOptions = {}) {
+              extraInfo: Partial<ModelInfo> = {}, kvOptions: KVCacheOptions = {}, opts: { head?: HeadPrecision } = {}) {
+    const head = opts.head ?? 'file';
+    if (!HEAD_PRECISIONS.includes(head)) throw new Error(`head must be ${HEAD_PRECISIONS.join(' or ')}, got '${head}'`);
+    if (head === 'int8' && !backend.prepareQ8) throw new Error(`the ${backend.name} backend has no int8 head`);
     const c = (this.config = w.config);
     const shapeOf = (e: FloatMatrix | FileMatrix) => ('kind' in e ? e.tensor : e);
     const E = shapeOf(w.tokenEmbedding);
@@ -170,9 +188,25 @@ export class Model {
       if (m.kind !== 'float') throw new Error('embedding and output must be float matrices');
       return backend.prepareFloat(m.m);
     };
-    this.embedding = prepFloat(w.tokenEmbedding);
+    const prepQ8 = (e: FloatMatrix | FileMatrix): PreparedFloat => {
+      const p = 'kind' in e ? backend.prepareQ8!(e.tensor) : backend.prepareQ8!(e);
+      if (p) return p;
+      const m = (e as FileMatrix).load();
+      if (m.kind !== 'float') throw new Error('embedding and output must be float matrices');
+      return backend.prepareQ8!(m.m)!;
+    };
     this.outputNorm = w.outputNorm;
-    this.output = w.output ? prepFloat(w.output) : this.embedding;
+    if (head === 'int8') {
+      this.output = prepQ8(w.output ?? w.tokenEmbedding);
+      // the lookup reads its few rows per pass from the file when the backend can: no float copy held
+      const e = w.tokenEmbedding;
+      const lazy = 'kind' in e ? backend.prepareRowsOnDemand?.(e.tensor) : undefined;
+      this.readsFile = !!lazy;
+      this.embedding = lazy ?? prepFloat(e);
+    } else {
+      this.embedding = prepFloat(w.tokenEmbedding);
+      this.output = w.output ? prepFloat(w.output) : this.embedding;
+    }
     bytes += this.output.bytes; // what decoding streams: an untied embedding is only looked up
     const D = c.dim, qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim, F = c.ffnDim, n = CHUNK;
     const f = (len: number) => backend.allocF32(len);
@@ -184,7 +218,7 @@ export class Model {
     this.kvCache = new KVCache(backend, { nLayers: c.nLayers, kvDim }, kvOptions);
     this.defaultContextLength = Math.min(c.contextLength, 4096);
     this.info = {
-      arch: c.arch, parameters: params, ternaryParameters: ternaryParams, tensorTypes: {}, weightBytes: bytes,
+      arch: c.arch, parameters: params, ternaryParameters: ternaryParams, tensorTypes: {}, weightBytes: bytes, head,
       bitsPerTernaryWeight: ternaryParams ? (8 * ternaryBytes) / ternaryParams : undefined,
       backend: backend.name, threads: backend.threads, ...extraInfo,
     };
@@ -291,5 +325,11 @@ export class Model {
   /** Whether dispose() also disposes the backend (true unless the caller passed its own Backend). */
   ownsBackend = true;
 
-  dispose(): void { if (this.ownsBackend) this.backend.dispose(); }
+  /** Run f at dispose() (e.g. close the file a file-backed embedding reads). */
+  addDisposer(f: () => void): void { this.disposers.push(f); }
+
+  dispose(): void {
+    for (const f of this.disposers.splice(0)) f();
+    if (this.ownsBackend) this.backend.dispose();
+  }
 }

@@ -41,4 +41,9 @@ export interface GGMLTensor {
   /** The tensor's name in its file, for error messages. */
   name?: string;
   read(dst: Uint8Array): void;
+  /**
+   * Optional: the dst.byteLength bytes from byte `at` of the tensor (a slice of rows), e.g. to stage a large
+   * tensor in pieces or read embedding rows on demand; readable as long as its file is open.
+   */
+  readRange?(at: number, dst: Uint8Array): void;
 }
