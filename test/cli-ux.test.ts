@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatDuration, progressBar } from '../src/cli/progress.js';
@@ -131,8 +131,26 @@ test('integers are parsed strictly everywhere', () => {
   assert.match(fails(['logits', '--tokens', 'a,b']), /'a' is not a token id/);
   assert.match(fails(['logits', '--tokens', '0x10']), /'0x10' is not a token id/);
   assert.match(fails(['logits', '--tokens', '1e2']), /'1e2' is not a token id/);
+  assert.match(fails(['logits', '--tokens', '1,,2']), /an empty entry in '1,,2'/);
+  assert.match(fails(['logits', '--tokens', '1,2,']), /an empty entry/);
   assert.match(fails(['run', '-n', '1e2']), /--max-tokens must be an integer, got '1e2'/);
   assert.match(fails(['run', '--seed', '1.5']), /--seed must be an integer/);
   assert.match(fails(['bench', '--kernels', '--threads', '0x2']), /--threads must be an integer/);
   assert.match(fails(['serve', '--port', '80.0']), /--port must be an integer/);
+  assert.match(fails(['bench', '--model', bundled, '--batch', '0x4']), /'0x4' is invalid/);
+  assert.match(fails(['bench', '--model', bundled, '--batch', '1,,4']), /'1,,4' is invalid/);
+  const out = join(dir, 'lr-run');
+  for (const lr of ['abc', '1e-3,,2', '1e-3,2e-3,3e-3', '-1']) {
+    assert.match(fails(['train', '--data', bundled, '--out', out, '--lr', lr]), /--lr must be one or two positive numbers/);
+  }
+});
+
+test('the command names itself as invoked: bitnet-ts in help and errors when run as bitnet-ts', () => {
+  const bin = join(dir, 'bin');
+  mkdirSync(bin, { recursive: true });
+  symlinkSync(CLI, join(bin, 'bitnet-ts'));
+  const run = (args: string[]) => spawnSync(process.execPath, [join(bin, 'bitnet-ts'), ...args], { encoding: 'utf8' });
+  assert.match(run(['run', '--help']).stdout, /^Usage: bitnet-ts run /);
+  assert.match(run(['logits', '--tokens', 'a']).stderr, /^bitnet-ts: --tokens: 'a' is not a token id/);
+  assert.match(cli(['run', '--help']), /^Usage: bitnet run /);
 });

@@ -19,8 +19,8 @@ import { benchTrain, formatTrainBench } from '../bench/train.js';
 const positiveInt = (name: string) => num(`--${name}`, { int: true, min: 1 });
 
 function batchList(v: string): number[] {
-  const sizes = v.split(',').map((x) => Number(x.trim()));
-  if (!sizes.length || sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new InvalidArgumentError('must be positive integers separated by commas, e.g. 1,4,16,32');
+  const sizes = v.split(',').map((x) => (/^\s*\d+\s*$/.test(x) ? Number(x) : NaN));
+  if (sizes.some((n) => !Number.isSafeInteger(n) || n < 1)) throw new InvalidArgumentError('must be positive integers separated by commas, e.g. 1,4,16,32');
   return sizes;
 }
 
@@ -51,7 +51,7 @@ export function register(program: Command): void {
   program
     .command('bench')
     .description('measure speed: kernels vs the pure-TS reference (--kernels), a model\'s prompt and decode tok/s against memory bandwidth (--model), or training (--train)')
-    .option('-m, --model <path>', 'GGUF model to benchmark')
+    .option('-m, --model <path>', 'GGUF file or Hugging Face model directory to benchmark')
     .option('--synthetic <shape|file>', `the engine on random weights of a shape (${Object.keys(SHAPES).join(', ')}; written to a temporary GGUF)`)
     .option('--kernels', 'benchmark each kernel against its pure-TS reference')
     .option('--train', 'training speed of a preset\'s shape (random tokens): tokens/s, GEMM share, MFU')
@@ -64,7 +64,7 @@ export function register(program: Command): void {
     .option('--kv-type <t>', 'with --batch: KV cache cells, f16 or f32', kvTypeArg, 'f16')
     .option('--head <precision>', `with --model/--synthetic: ${HEAD_HELP}`, headArg, 'file')
     .option('--repeat <n>', 'repeat the model run, report the best', positiveInt('repeat'), 1)
-    .option('--variant <isa>', 'force a WASM variant: relaxed or simd128', variantArg)
+    .option('--variant <isa>', 'force a WASM variant: relaxed or simd128 (default: relaxed where the runtime has it)', variantArg)
     .option('--json', 'print results as JSON')
     .option('--server <url>', 'load-test a running OpenAI-compatible server (bitnet serve): streaming chat requests')
     .option('--concurrency <n>', 'with --server: clients in flight', positiveInt('concurrency'), 32)

@@ -117,8 +117,9 @@ export async function readPrompt(arg: string | undefined, file: string | undefin
 }
 
 export function parseTokenList(s: string, vocab: number): number[] {
-  const parts = s.split(',').map((x) => x.trim()).filter((x) => x !== '');
-  if (parts.length === 0) throw new Error('--tokens: give a comma-separated list of token ids, e.g. 1,2,3');
+  const parts = s.split(',').map((x) => x.trim());
+  if (s.trim() === '') throw new Error('--tokens: give a comma-separated list of token ids, e.g. 1,2,3');
+  if (parts.includes('')) throw new Error(`--tokens: an empty entry in '${s}' (give ids separated by single commas, e.g. 1,2,3)`);
   return parts.map((p) => {
     if (!/^\d+$/.test(p) || Number(p) >= vocab) throw new Error(`--tokens: '${p}' is not a token id of this model (0..${vocab - 1})`);
     return Number(p);

@@ -4,12 +4,13 @@
  */
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const program = new Command();
 program
-  .name('bitnet')
+  .name(basename(process.argv[1] ?? 'bitnet').replace(/\.js$/, '') === 'bitnet-ts' ? 'bitnet-ts' : 'bitnet') // as invoked
   .description('Train, run, serve, evaluate and measure 1.58-bit (ternary) BitNet LLMs')
   .version(pkg.version)
   .showHelpAfterError();
@@ -36,7 +37,7 @@ for (const m of await Promise.all(modules)) m.register(program);
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  console.error(`bitnet: ${err instanceof Error ? err.message : String(err)}`);
+  console.error(`${program.name()}: ${err instanceof Error ? err.message : String(err)}`);
   if (process.env.BITNET_DEBUG && err instanceof Error) console.error(err.stack);
   process.exit(1);
 }

@@ -27,9 +27,9 @@ export function register(program: Command): void {
     .requiredOption('--ptq', 'absmean ternarization of every linear layer (one scale per tensor)')
     .option('--type <t>', 'GGUF ternary type: tq2_0, tq1_0 or i2_s', 'tq2_0')
     .option('--data <file>', 'UTF-8 text: report token perplexity before and after')
-    .option('--ctx <n>', 'perplexity window in tokens', num('--ctx', { int: true, min: 1 }))
+    .option('--ctx <n>', 'perplexity window in tokens (default: min(model context, 1024), as eval ppl)', num('--ctx', { int: true, min: 1 }))
     .option('--backend <name>', 'wasm or reference (for the perplexity runs)', 'wasm')
-    .option('-t, --threads <n>', 'compute threads', num('--threads', { int: true, min: 1, max: 256 }))
+    .option('-t, --threads <n>', 'compute threads (default: all cores)', num('--threads', { int: true, min: 1, max: 256 }))
     .action(async (input: string, output: string, o: { type: string; data?: string; ctx?: number; backend: string; threads?: number }) => {
       if (!['tq2_0', 'tq1_0', 'i2_s'].includes(o.type)) throw new Error(`--type must be tq2_0, tq1_0 or i2_s, got '${o.type}'`);
       if (o.backend !== 'wasm' && o.backend !== 'reference') throw new Error(`--backend must be wasm or reference, got '${o.backend}'`);

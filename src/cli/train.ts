@@ -48,6 +48,15 @@ function resolveConfig(spec: string): TrainConfig {
   return { ...base, ...fixedWarmup, ...rest } as TrainConfig;
 }
 
+/** `--lr a` or `--lr a,b`: one or two positive numbers (the stage-2 rate defaults to the first). */
+function lrPair(v: string): number[] {
+  const parts = v.split(',');
+  if (parts.length > 2 || parts.some((p) => p.trim() === '' || !(Number(p) > 0) || !Number.isFinite(Number(p)))) {
+    throw new Error(`--lr must be one or two positive numbers separated by a comma (e.g. 3e-3,1.5e-3), got '${v}'`);
+  }
+  return parts.map(Number);
+}
+
 /** Help text for an option whose default comes from the preset: each preset's value. */
 const presetDefault = (key: keyof TrainConfig, show: (c: TrainConfig) => string = (c) => String(c[key])) =>
   `default: the preset's — ${Object.entries(PRESETS).map(([name, c]) => `${name} ${show(c)}`).join(', ')}`;
@@ -75,15 +84,16 @@ export function register(program: Command): void {
       .map(([name, c]) => `${name} ${c.warmupFraction !== undefined ? `${+(100 * c.warmupFraction).toFixed(1)}%` : c.warmup}`).join(', ')})`,
             num('--warmup', { int: true, min: 0 }))
     .option('--batch <n>', `sequences per step (new runs; a resumed run keeps its own) (${presetDefault('batch')})`, num('--batch', { int: true, min: 1 }))
-    .option('--lr <lr1,lr2>', `two-stage learning rates, e.g. 3e-3,1.5e-3 (${presetDefault('lr1', (c) => `${c.lr1},${c.lr2}`)})`)
+    .option('--lr <lr1,lr2>', `two-stage learning rates, e.g. 3e-3,1.5e-3 (${presetDefault('lr1', (c) => `${c.lr1},${c.lr2}`)})`, lrPair)
     .option('--seed <n>', `random seed (${presetDefault('seed')})`, num('--seed', { int: true }))
-    .option('--threads <n>', 'kernel threads for forward and backward (default: all cores)', num('--threads', { int: true, min: 1 }), defaultTrainThreads())
+    .option('--threads <n>', `kernel threads for forward and backward (default: ${defaultTrainThreads()}, all cores)`,
+            num('--threads', { int: true, min: 1 }))
     .option('--resume', 'continue from the checkpoint in --out')
     .option('--export-only', 'do not train: export the checkpoint in --out as it is (e.g. after an interrupted run)')
     .option('--replot', 'do not train: redraw --out\'s loss.svg from its log.json with the current chart code')
     .option('--export <types>', 'what to export at the end: comma list of tq2_0, i2_s, tq1_0 (GGUF) and hf (safetensors + config.json), ' +
             'or none (default: tq2_0, or i2_s when the rows are not multiples of 256)')
-    .action(async (o: { data?: string; out: string; config: string; precision?: string; steps?: number; batch?: number; lr?: string; seed?: number; resume?: boolean; export?: string; exportOnly?: boolean; replot?: boolean; threads: number; warmup?: number }) => {
+    .action(async (o: { data?: string; out: string; config: string; precision?: string; steps?: number; batch?: number; lr?: number[]; seed?: number; resume?: boolean; export?: string; exportOnly?: boolean; replot?: boolean; threads?: number; warmup?: number }) => {
       if (o.replot) {
         writeFileSync(join(o.out, LOSS_SVG_FILE), lossLogSVG(readLossLog(o.out)));
         process.stderr.write(`wrote ${join(o.out, LOSS_SVG_FILE)}\n`);
@@ -105,7 +115,7 @@ export function register(program: Command): void {
       config.warmup = warmupSteps(config);
       if (o.batch !== undefined) config.batch = o.batch;
       if (o.seed !== undefined) config.seed = o.seed;
-      if (o.lr) { const [a, b] = o.lr.split(',').map(Number); config.lr1 = a; config.lr2 = b ?? a; }
+      if (o.lr) { const [a, b] = o.lr; config.lr1 = a; config.lr2 = b ?? a; }
       // everything below is checked before any work (the tokenizer is trained after this)
       const resumed = o.resume && hasCheckpoint(o.out) ? loadCheckpoint(o.out).meta.config : undefined;
       validateTrainConfig(config, `--config ${o.config}`);
@@ -116,6 +126,7 @@ export function register(program: Command): void {
         throw new Error('--resume continues the run as it was: only --steps may change (not --batch, --lr, --seed, --precision, --warmup)');
       }
       if (!existsSync(o.data)) throw new Error(`--data: no such file '${o.data}'`);
+      const threads = o.threads ?? defaultTrainThreads();
       const controller = new AbortController();
       let signal: NodeJS.Signals | undefined;
       const onSig = (s: NodeJS.Signals) => { signal = s; process.stderr.write(`\n${s}: saving a checkpoint…\n`); controller.abort(); };
@@ -123,7 +134,7 @@ export function register(program: Command): void {
       const tty = process.stderr.isTTY;
       const bar = progressBar('train');
       const res = await train({
-        config, dataFile: o.data, outDir: o.out, resume: o.resume, resumeSteps: o.resume ? o.steps : undefined, signal: controller.signal, threads: o.threads,
+        config, dataFile: o.data, outDir: o.out, resume: o.resume, resumeSteps: o.resume ? o.steps : undefined, signal: controller.signal, threads,
         log: (s) => bar.log(s),
         progress: (p) => {
           const payload = { loss: p.loss.toFixed(3), val: p.valLoss?.toFixed(3) ?? '-', tps: Math.round(p.tokensPerSec) };
@@ -139,7 +150,7 @@ export function register(program: Command): void {
       const interrupted = signal !== undefined && !done;
       console.log(JSON.stringify({ step: res.meta.step, steps: res.meta.config.steps, valLoss: res.finalValLoss, tokensSeen: res.meta.tokensSeen, seconds: Math.round(res.meta.elapsedSec), out: o.out,
         tokensPerSec: Math.round(res.perf.tokensPerSec), gemmGflops: +res.perf.gemmGflops.toFixed(2), peakGemmGflops: +res.perf.peakGemmGflops.toFixed(2),
-        threads: o.threads, ...(interrupted ? { interrupted: true } : {}) }));
+        threads, ...(interrupted ? { interrupted: true } : {}) }));
       if (done) exportAll(res.params, res.tokenizer, o.out, exports);
       if (interrupted) process.exitCode = signal === 'SIGINT' ? 130 : 143; // 128 + the signal's number, as a shell reports it
     });

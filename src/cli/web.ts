@@ -10,7 +10,7 @@ import { ensureWebBundle, startWebServer, stopWebServer } from '../serve/static.
 export function register(program: Command): void {
   program.command('web')
     .description('serve the browser demo: the model runs in the tab (WebAssembly, Web Worker); open the printed URL')
-    .option('-m, --model <path>', 'GGUF file or Hugging Face directory (converted to a temporary GGUF) offered to the page (default: models/default.gguf)')
+    .option('-m, --model <path>', 'GGUF file or Hugging Face directory (converted to a temporary GGUF) offered to the page (default: the bundled models/default.gguf)')
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port', num('--port', { int: true, min: 0, max: 65535 }), 8081)
     .action(async (o: { model?: string; host: string; port: number }) => {
