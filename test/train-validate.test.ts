@@ -60,7 +60,7 @@ test('bitnet train: bad configs and numbers fail fast, before the tokenizer is t
     [['--config', 'tiny', '--steps', '1.5'], /--steps must be an integer/],
     [['--config', 'tiny', '--batch', '0'], /--batch must be >= 1/],
     [['--config', 'tiny', '--batch', '-1'], /--batch must be >= 1/],
-    [['--config', 'tiny', '--lr', 'x'], /'lr1' must be a number/],
+    [['--config', 'tiny', '--lr', 'x'], /--lr must be one or two positive numbers/],
     [['--config', 'tiny', '--export', 'tq2_0'], /--export tq2_0: TQ2_0 needs rows of a multiple of 256/],
   ];
   for (const [args, msg] of cases) {
