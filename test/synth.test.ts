@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openGGUF } from '../src/formats/gguf.js';
 import { configFromGGUF, weightsFromGGUF } from '../src/model/gguf-model.js';
-import { synthConfig, writeSynthGGUF } from '../src/model/synth-gguf.js';
+import { writeSynthGGUF } from '../src/model/synth-gguf.js';
+import { synthConfig } from '../src/model/synth.js';
 import { GGMLType } from '../src/quant/ggml.js';
 import { getCode } from '../src/quant/ternary.js';
 

@@ -5,10 +5,10 @@
 import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
 import { SPMTokenizer } from '../tokenizer/spm.js';
 import { TOKEN_TYPE } from '../tokenizer/bpe.js';
-import { seededRandom } from './sampling.js';
-import { f16ToF32, f32ToF16 } from '../quant/half.js';
-import type { LayerWeights, Matrix, ModelConfig, ModelWeights } from './types.js';
-import { layerDims, layerTensors } from './schema.js';
+import { f32ToF16 } from '../quant/half.js';
+import type { Architecture, LayerWeights, Matrix, ModelConfig, ModelWeights } from './types.js';
+import { LAYER_SCHEMA, layerDims } from './schema.js';
+import { ARCH } from './gguf-model.js';
 
 export interface ShapeSpec { dim: number; nLayers: number; nHeads: number; nKvHeads?: number; ffnDim: number; vocabSize: number; contextLength?: number }
 
@@ -50,66 +50,125 @@ export function synthTokenizer(vocabSize: number): SPMTokenizer {
 }
 
 /**
- * Random ternary weights (uniform codes; per-tensor scale chosen so activations keep unit scale) and
- * normal f32 embeddings. `logitScale` sharpens the output distribution (flat logits make agreement
- * checks meaningless).
+ * The one random source of synthetic models: xorshift32 streams seeded from (seed, stream), one stream per
+ * tensor (synthStream(seed, tensorStream(...))), so a tensor can be drawn alone and in any order (the GGUF
+ * writer in synth-gguf.ts draws tensor by tensor). Returns uint32 values.
  */
+export function synthStream(seed: number, stream: number): () => number {
+  let x = (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(stream + 1, 0x85ebca6b)) >>> 0 || 1;
+  return () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x; };
+}
+
+/** Stream of a model tensor: 0 the token embedding, then every LAYER_SCHEMA entry of every layer in order. */
+export function tensorStream(layer: number | 'embedding', schemaIndex = 0): number {
+  return layer === 'embedding' ? 0 : 1 + layer * LAYER_SCHEMA.length + schemaIndex;
+}
+
+/** The 81 bytes whose four 2-bit fields are all valid codes (0..2), indexed by the base-3 number they hold. */
+const CODE_BYTES = (() => {
+  const t = new Uint8Array(81);
+  for (let i = 0; i < 81; i++) {
+    let r = i, b = 0;
+    for (let k = 0; k < 4; k++) { b |= (r % 3) << (2 * k); r = Math.floor(r / 3); }
+    t[i] = b;
+  }
+  return t;
+})();
+
+/** n bytes of 4 codes each uniform over {0, 1, 2} at dst[o..o+n): a byte of any 2-bit layout (canonical, TQ2_0, I2_S). */
+export function fillCodes(dst: Uint8Array, o: number, n: number, next: () => number): void {
+  for (let i = 0; i < n; i++) dst[o + i] = CODE_BYTES[((next() >>> 8) * 81) >>> 24];
+}
+
+/** One code uniform over {0, 1, 2}. */
+export const randomCode = (next: () => number): number => ((next() >>> 8) * 3) >>> 24;
+
+/** Scale of uniform ternary codes that keeps unit inputs at unit output variance: 1/sqrt(2/3 · cols). */
+export const ternaryScale = (cols: number): number => 1 / Math.sqrt((2 / 3) * cols);
+
+/**
+ * 2^16 normal samples of standard deviation std (Box-Muller over the stream); values are then drawn by
+ * indexing it with 16 random bits (fast enough for billions of weights).
+ */
+export function normalTable(next: () => number, std: number): Float32Array {
+  const t = new Float32Array(65536);
+  for (let i = 0; i < t.length; i++) {
+    const u = 1 - next() / 2 ** 32, v = next() / 2 ** 32;
+    t[i] = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v) * std;
+  }
+  return t;
+}
+
+/**
+ * n halves drawn from normalTable(next, std). flushSubnormals: subnormal halves become 0 (backends may store
+ * f16 as f32, and x86 is slow on subnormal f32); otherwise they stay, as a real checkpoint has a few.
+ */
+export function normalHalves(n: number, std: number, next: () => number, flushSubnormals: boolean): Uint16Array {
+  const table = Uint16Array.from(normalTable(next, std), (v) => {
+    const h = f32ToF16(v);
+    return flushSubnormals && (h & 0x7c00) === 0 ? 0 : h;
+  });
+  const out = new Uint16Array(n);
+  for (let i = 0; i < n; i++) out[i] = table[next() >>> 16];
+  return out;
+}
+
+/** n f32 values drawn from normalTable(next, std). */
+export function normalFloats(n: number, std: number, next: () => number): Float32Array {
+  const table = normalTable(next, std);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = table[next() >>> 16];
+  return out;
+}
+
+/** Standard deviation of the token embedding: 0.125 · logitScale (the head is the tied embedding). */
+export const embeddingStd = (logitScale: number): number => 0.125 * logitScale;
+
+/** The ModelConfig of a shape under an architecture's conventions (model/gguf-model.ts ARCH). */
+export function synthConfig(shape: string | ShapeSpec, arch: Architecture = 'bitnet'): ModelConfig {
+  const s = typeof shape === 'string' ? shapeOf(shape) : shape;
+  const a = ARCH[arch];
+  return {
+    arch, vocabSize: s.vocabSize, dim: s.dim, nLayers: s.nLayers, nHeads: s.nHeads, nKvHeads: s.nKvHeads ?? s.nHeads,
+    headDim: s.dim / s.nHeads, ffnDim: s.ffnDim, contextLength: s.contextLength ?? 2048, normEps: 1e-5,
+    ropeTheta: a.ropeTheta, ropeNeox: a.ropeNeox, activation: a.activation, subNorms: a.subNorms,
+  };
+}
+
 /** ternary: per-tensor scale (our internal layout); ternary-blocks: one scale per 256 weights (TQ2_0's); fp16: LLaMA in FP16. */
 export type SynthForm = 'ternary' | 'ternary-blocks' | 'fp16';
 
+/**
+ * Random weights in memory: uniform ternary codes with ternaryScale, or normal f16 linears (fp16, a `llama`
+ * model), and a normal embedding of embeddingStd(logitScale) (logitScale sharpens the output distribution:
+ * flat logits make agreement checks meaningless). Norms are ones.
+ */
 export function synthWeights(shape: string | ShapeSpec, seed = 1, logitScale = 1, form: SynthForm = 'ternary', embedding: 'f32' | 'f16' = 'f32'): ModelWeights {
-  const s = typeof shape === 'string' ? shapeOf(shape) : shape;
-  const rand = seededRandom(seed);
-  const gauss = () => { const u = 1 - rand(), v = rand(); return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v); };
-  const nKv = s.nKvHeads ?? s.nHeads;
-  const hd = s.dim / s.nHeads;
-  // f16 weights drawn from a table of normal samples (fast enough for billions of weights)
-  const halfTable = new Uint16Array(65536);
-  for (let i = 0; i < halfTable.length; i++) halfTable[i] = f32ToF16(gauss());
-  let xs = (seed * 2654435761) >>> 0 || 1;
-  const float16 = (rows: number, cols: number): Matrix => {
-    const data = new Uint16Array(rows * cols);
-    const std = 1 / Math.sqrt(cols);
-    // no subnormal halves: real checkpoints have few, and backends may store them as f32 (x86 is slow on them)
-    const scaled = halfTable.map((h) => { const v = f32ToF16(f16ToF32(h) * std); return (v & 0x7c00) === 0 ? 0 : v; });
-    for (let i = 0; i < data.length; i++) { xs ^= xs << 13; xs ^= xs >>> 17; xs ^= xs << 5; data[i] = scaled[xs & 0xffff]; }
-    return { kind: 'float', m: { rows, cols, dtype: 'f16', data } };
-  };
-  const blockSize = (cols: number) => (form === 'ternary-blocks' ? 256 : cols);
-  const linear = (rows: number, cols: number): Matrix => (form === 'fp16' ? float16(rows, cols) : ternary(rows, cols));
-  const ternary = (rows: number, cols: number): Matrix => {
-    const bs = blockSize(cols);
+  const config = synthConfig(shape, form === 'fp16' ? 'llama' : 'bitnet');
+  const float16 = (rows: number, cols: number, next: () => number): Matrix =>
+    ({ kind: 'float', m: { rows, cols, dtype: 'f16', data: normalHalves(rows * cols, 1 / Math.sqrt(cols), next, true) } });
+  const ternary = (rows: number, cols: number, next: () => number): Matrix => {
+    const bs = form === 'ternary-blocks' ? 256 : cols;
     const m: TernaryMatrix = { rows, cols, codes: new Uint8Array((rows * cols) / 4), blockSize: bs, scales: new Float32Array((rows * cols) / bs) };
-    // 4 random codes per byte, each uniform over {0,1,2}: draw 32 bits, use base-3 digits
-    for (let i = 0; i < m.codes.length; i++) {
-      let r = Math.floor(rand() * 81), b = 0;
-      for (let k = 0; k < 4; k++) { b |= (r % 3) << (2 * k); r = Math.floor(r / 3); }
-      m.codes[i] = b;
-    }
-    m.scales.fill(1 / Math.sqrt((2 / 3) * cols)); // unit output variance for unit inputs
+    fillCodes(m.codes, 0, m.codes.length, next);
+    m.scales.fill(ternaryScale(cols));
     return { kind: 'ternary', m };
   };
   const ones = (n: number) => new Float32Array(n).fill(1);
-  const dims = layerDims({ dim: s.dim, ffnDim: s.ffnDim, nHeads: s.nHeads, nKvHeads: nKv, headDim: hd });
+  const dims = layerDims(config);
   const layers: LayerWeights[] = [];
-  for (let l = 0; l < s.nLayers; l++) {
+  for (let l = 0; l < config.nLayers; l++) {
     const L: Partial<LayerWeights> = {};
-    for (const t of layerTensors({ subNorms: form !== 'fp16' })) {
-      const [rows, cols] = t.shape(dims);
-      (L as Record<string, unknown>)[t.key] = t.kind === 'norm' ? ones(cols) : linear(rows, cols);
-    }
+    LAYER_SCHEMA.forEach((t, i) => {
+      if (t.subNorm && !config.subNorms) return;
+      const [rows, cols] = t.shape(dims), next = synthStream(seed, tensorStream(l, i));
+      (L as Record<string, unknown>)[t.key] = t.kind === 'norm' ? ones(cols) : (form === 'fp16' ? float16 : ternary)(rows, cols, next);
+    });
     layers.push(L as LayerWeights);
   }
-  const emb: FloatMatrix = { rows: s.vocabSize, cols: s.dim, dtype: 'f32', data: new Float32Array(s.vocabSize * s.dim) };
-  for (let i = 0; i < emb.data.length; i++) emb.data[i] = gauss() * 0.125 * logitScale;
-  if (form === 'fp16' || embedding === 'f16') {
-    const half = new Uint16Array(emb.data.length);
-    for (let i = 0; i < half.length; i++) { const h = f32ToF16(emb.data[i]); half[i] = (h & 0x7c00) === 0 ? 0 : h; } // no subnormals, as above
-    emb.dtype = 'f16'; emb.data = half;
-  }
-  const config: ModelConfig = {
-    arch: form === 'fp16' ? 'llama' : 'bitnet', vocabSize: s.vocabSize, dim: s.dim, nLayers: s.nLayers, nHeads: s.nHeads, nKvHeads: nKv, headDim: hd,
-    ffnDim: s.ffnDim, contextLength: s.contextLength ?? 2048, normEps: 1e-5, ropeTheta: 10000, ropeNeox: form !== 'fp16', activation: 'silu', subNorms: form !== 'fp16',
-  };
-  return { config, tokenEmbedding: emb, layers, outputNorm: ones(s.dim) };
+  const n = config.vocabSize * config.dim, std = embeddingStd(logitScale), next = synthStream(seed, tensorStream('embedding'));
+  const tokenEmbedding: FloatMatrix = form === 'fp16' || embedding === 'f16'
+    ? { rows: config.vocabSize, cols: config.dim, dtype: 'f16', data: normalHalves(n, std, next, true) }
+    : { rows: config.vocabSize, cols: config.dim, dtype: 'f32', data: normalFloats(n, std, next) };
+  return { config, tokenEmbedding, layers, outputNorm: ones(config.dim) };
 }
