@@ -54,7 +54,12 @@ test('KVCache: a shared prefix is copied on the first write; the source keeps it
   const b = kv.createSequence();
   b.shareFrom(a, 5);
   assert.equal(kv.stats.usedBlocks, 2, 'shared, not copied');
+  assert.equal(a.keptBlocks(6), 1, 'the block position 6 falls in is shared: a write copies it');
+  assert.equal(a.keptBlocks(8), 2);
+  assert.equal(b.keptBlocks(5), 1);
   b.reserve(5, 6); // writes into the shared second block: b gets its own copy
+  assert.equal(b.keptBlocks(6), 2, 'its own copy now');
+  assert.equal(a.keptBlocks(6), 2);
   assert.equal(kv.stats.usedBlocks, 3);
   assert.notEqual(b.table[1], a.table[1]);
   assert.equal(b.table[0], a.table[0]);

@@ -260,6 +260,42 @@ test('admission by KV budget: requests whose worst cases do not fit together wai
   }
 });
 
+test('admission credits shared prefix blocks: requests sharing a running prompt prefix need only their new blocks', async () => {
+  const bytesPerPosition = 2 * shape.nLayers * shape.nKvHeads * (shape.dim / shape.nHeads) * 2;
+  const small = await modelFromWeights(synthWeights(shape, 21, 4), synthTokenizer(shape.vocabSize),
+    { backend: 'wasm', threads: 1, kvMemoryBytes: 8 * 16 * bytesPerPosition }); // 8 blocks of 16 positions
+  const s = new BitnetServer(small, { port: 0, parallel: 8 });
+  const { port } = await s.listen();
+  const c = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'none', maxRetries: 0 });
+  try {
+    // worst case 50 + 20 = 70 positions = 5 blocks each: two fresh ones (10) do not fit in 8. With the 48-token
+    // prefix (3 whole blocks) shared, the second needs 2 more: 4 held + 1 the first may still take + 2 = 7 fit;
+    // a third would need 9.
+    const common = Array.from({ length: 48 }, (_, i) => 3 + ((i * 11) % 250));
+    const prompts = [[1, 2], [4, 5], [6, 7]].map((tail) => [...common, ...tail]);
+    const want: string[] = [];
+    for (const p of prompts) { // one at a time: the budget holds one fresh sequence
+      const it = small.generate(p, { temperature: 0, repeatPenalty: 1, maxTokens: 20 });
+      let r = await it.next();
+      while (!r.done) r = await it.next();
+      want.push(r.value.text);
+    }
+    const rs = await Promise.all(prompts.map((p) => c.completions.create({ model: 'bitnet', prompt: p, max_tokens: 20, ...greedy })));
+    assert.deepEqual(rs.map((r) => r.choices[0].text), want); // forked sequences decode as fresh ones
+    assert.equal(s.scheduler.stats.maxBatch, 2);
+    assert.ok(s.scheduler.stats.promptTokensReused >= 2 * common.length, `reused ${s.scheduler.stats.promptTokensReused}`);
+    // distinct prompts of the same length get no credit: one at a time
+    const distinct = prompts.map((p, k) => p.map((t) => 3 + ((t + 37 * (k + 1)) % 250)));
+    const before = s.scheduler.stats.steps;
+    s.scheduler.stats.maxBatch = 0;
+    await Promise.all(distinct.map((p) => c.completions.create({ model: 'bitnet', prompt: p, max_tokens: 20, ...greedy })));
+    assert.equal(s.scheduler.stats.maxBatch, 1, `after ${s.scheduler.stats.steps - before} steps`);
+  } finally {
+    await s.close();
+    small.dispose();
+  }
+});
+
 test('graceful shutdown: in-flight requests finish, new ones get 503', async () => {
   const { server: s, base: b, client: c } = await start({});
   const inflight = c.completions.create({ model: 'bitnet', prompt: 'hello', max_tokens: 30, temperature: 1, seed: 1 });

@@ -179,6 +179,15 @@ export class KVSequence {
     while (this.nBlocks < need) this.push(c.acquire());
   }
 
+  /**
+   * Blocks that writing from `position` on never replaces: those wholly before it, and the one it falls in
+   * unless that one is shared (copied on write). What the sequence may still take is blocksFor(end) minus these.
+   */
+  keptBlocks(position: number): number {
+    const c = this.cache, whole = Math.min(this.nBlocks, Math.floor(position / c.blockSize));
+    return whole < this.nBlocks && c.refCount(this.table[whole]) === 1 ? whole + 1 : whole;
+  }
+
   /** Keeps positions [0, length): blocks past them go back to the cache. */
   truncate(length: number): void {
     const keep = this.cache.blocksFor(length);

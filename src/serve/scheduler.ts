@@ -5,8 +5,9 @@
  *
  * Admission by KV budget: a request starts when the model's shared KV cache can hold its worst case
  * (prompt + max_tokens) on top of the worst cases of the running ones, so a running sequence never
- * runs out of cache; the others wait in order. Bounded: at most `parallel` active sequences and
- * `maxQueue` waiting ones.
+ * runs out of cache; the others wait in order. Blocks are counted once however many sequences share
+ * them: a request whose prompt prefix is held by a running sequence needs only its new blocks.
+ * Bounded: at most `parallel` active sequences and `maxQueue` waiting ones.
  *
  * Prompt cache (llama-server's): finished sessions stay cached (up to `parallel` of them, least recently
  * used first out, and dropped whenever the cache needs their blocks); a new request that shares a
@@ -33,8 +34,6 @@ export interface Job {
 
 interface Active {
   job: Job; session: Session; dec: Decoding; next: number; cancelled: boolean; prefilled: number;
-  /** KV blocks this sequence may take at most (prompt + max_tokens): its share of the budget. */
-  reserved: number;
 }
 
 /** Prompt tokens evaluated per scheduler step (two engine chunks): long prompts do not stall the running streams. */
@@ -132,15 +131,32 @@ export class Scheduler {
     return best;
   }
 
-  /** Whether the job's worst case fits the KV budget next to the running sequences'. */
+  /**
+   * Whether the job's worst case fits the KV budget next to the running sequences': the distinct blocks they
+   * hold, what each may still take (its session's context), and the job's blocks less those of its prompt
+   * prefix that a running sequence already holds (shared by the fork in admit; cached-only ones count, as
+   * the fork pins them).
+   */
   private fits(job: Job): boolean {
-    const committed = this.active.reduce((sum, a) => sum + a.reserved, 0);
-    return committed + this.need(job).blocks <= this.model.kvCache.capacityBlocks;
+    const kv = this.model.kvCache, held = new Set<number>();
+    let future = 0;
+    for (const a of this.active) {
+      const s = a.session.kv;
+      for (let i = 0; i < s.blocks; i++) held.add(s.table[i]);
+      future += kv.blocksFor(a.session.contextLength) - s.keptBlocks(a.session.position);
+    }
+    let need = this.need(job).blocks;
+    const prefix = this.longestPrefix(job.prompt);
+    if (prefix) {
+      const shared = Math.floor(prefix.length / kv.blockSize), t = prefix.source.kv.table; // the partial one is copied
+      for (let i = 0; i < shared; i++) if (held.has(t[i])) need--;
+    }
+    return held.size + future + need <= kv.capacityBlocks;
   }
 
   /** A new sequence: its session (forked from a shared prefix when there is one), its decoding state; prefilled over the next steps. */
   private admit(job: Job): Active | undefined {
-    const { context, blocks } = this.need(job);
+    const { context } = this.need(job);
     let session: Session;
     try {
       const prefix = this.longestPrefix(job.prompt);
@@ -157,7 +173,7 @@ export class Scheduler {
     this.stats.promptTokensReused += session.position;
     const a: Active = {
       job, session, dec: new Decoding(this.model.tokenizer, job.maxTokens, job.sampling), next: -1, cancelled: false,
-      prefilled: session.position, reserved: blocks,
+      prefilled: session.position,
     };
     this.active.push(a);
     if (a.dec.done) { this.finish(a); return undefined; } // max_tokens 0
