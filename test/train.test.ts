@@ -8,6 +8,7 @@ import { train, loadCheckpoint, prepareData } from '../src/train/trainer.js';
 import { exportCheckpoint, exportCheckpointHF } from '../src/train/export.js';
 import { loadModel, modelFromWeights } from '../src/model/index.js';
 import { loadHFDirectory } from '../src/model/hf-model.js';
+import { openSafetensors } from '../src/formats/safetensors.js';
 import { scheduleAt } from '../src/train/optim.js';
 import { lossLogSVG, readLossLog } from '../src/train/svg.js';
 
@@ -45,6 +46,14 @@ for (const [precision, ternaryType] of cases) {
     let model;
     if (ternaryType === 'hf') {
       exportCheckpointHF(res.params, res.tokenizer, join(out, 'hf'));
+      // transformers' native BitNet layout: its class, packed U8 weights and one weight_scale each
+      const hfc = JSON.parse(readFileSync(join(out, 'hf', 'config.json'), 'utf8'));
+      assert.deepEqual([hfc.model_type, hfc.architectures[0], hfc.hidden_act], ['bitnet', 'BitNetForCausalLM', 'silu']);
+      const st = openSafetensors(join(out, 'hf', 'model.safetensors'));
+      try {
+        assert.equal(st.tensor('model.layers.0.mlp.down_proj.weight')?.dtype, 'U8');
+        assert.deepEqual(st.tensor('model.layers.0.mlp.down_proj.weight_scale')?.shape, [1]);
+      } finally { st.close(); }
       const { weights, tokenizer } = loadHFDirectory(join(out, 'hf'));
       model = await modelFromWeights(weights, tokenizer, { backend: 'reference' });
     } else {

@@ -91,7 +91,8 @@ export function register(program: Command): void {
     .option('--resume', 'continue from the checkpoint in --out')
     .option('--export-only', 'do not train: export the checkpoint in --out as it is (e.g. after an interrupted run)')
     .option('--replot', 'do not train: redraw --out\'s loss.svg from its log.json with the current chart code')
-    .option('--export <types>', 'what to export at the end: comma list of tq2_0, i2_s, tq1_0 (GGUF) and hf (safetensors + config.json), ' +
+    .option('--export <types>', 'what to export at the end: comma list of tq2_0, i2_s, tq1_0 (GGUF) and hf (transformers BitNetForCausalLM: ' +
+            'packed weights + weight_scale, config.json, tokenizer.json), ' +
             'or none (default: tq2_0, or i2_s when the rows are not multiples of 256)')
     .action(async (o: { data?: string; out: string; config: string; precision?: string; steps?: number; batch?: number; lr?: number[]; seed?: number; resume?: boolean; export?: string; exportOnly?: boolean; replot?: boolean; threads?: number; warmup?: number }) => {
       if (o.replot) {

@@ -50,11 +50,12 @@ export function exportCheckpoint(p: Params, tokenizer: Tokenizer, path: string, 
 }
 
 /**
- * Hugging Face directory (config.json, model.safetensors, tokenizer.json) via the interop writer:
- * ternary and binary runs as `BitnetForCausalLM` (f32 weights that re-ternarize to exactly the trained
- * codes and scales). fp runs are refused: that layout's linears are ternary by definition.
+ * Hugging Face directory (config.json, model.safetensors, tokenizer.json) in transformers' native BitNet
+ * layout (model/hf-model.ts `layout: 'transformers'`: BitNetForCausalLM, packed 2-bit weights + weight_scale,
+ * hidden_act silu), so ternary and binary runs continue in PyTorch / transformers without custom code.
+ * fp runs are refused: that layout's linears are ternary by definition.
  */
 export function exportCheckpointHF(p: Params, tokenizer: Tokenizer, dir: string): void {
   if (p.config.precision === 'fp') throw new Error('--export hf: fp runs have sub-norms that LlamaForCausalLM lacks; export GGUF instead');
-  writeHFDirectory(dir, paramsToWeights(p), tokenizer, { dtype: 'F32' });
+  writeHFDirectory(dir, paramsToWeights(p), tokenizer, { dtype: 'F32', layout: 'transformers' });
 }
