@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   Params, ReferenceModel, attentionBackward, attentionForward, bitlinearBackward, bitlinearForward, crossEntropy, matmulNT,
-  rmsnormBackward, rmsnormForward, swigluBackward, swigluForward, type Precision, type TrainModelConfig,
+  rmsnormBackward, rmsnormForward, swigluBackward, swigluForward, ternaryForwardRef, type Precision, type TrainModelConfig,
 } from '../src/train/model.js';
 import { TrainModel } from '../src/train/wasm-model.js';
 import { allIndices, gradCheck, mulberry32, randomIndices } from './util.js';
@@ -108,6 +108,36 @@ test('fast GEMM (NT, NN, TN; accumulate; odd shapes) equals the reference produc
         matmulNT(want, aRef, bRef, M, N, K, true);
         model.gemm(c, a, b, M, N, K, transA, transB, true);
         for (let i = 0; i < M * N; i++) assert.ok(Math.abs(c[i] - want[i]) < 1e-5, `${M}x${N}x${K} tA=${transA} tB=${transB} at ${i}: ${c[i]} vs ${want[i]}`);
+      }
+    }
+  } finally { model.dispose(); }
+});
+
+test('integer BitLinear forward (ternaryGemm) is bit-exact with ternaryForwardRef (odd shapes, K past the i16 flush, accumulate)', async () => {
+  const rnd = mulberry32(21);
+  const model = await TrainModel.create({ ...cfg, vocabSize: 4096 }, 2, { threads: 3 });
+  const mem = model.params.grad.buffer, base = model.params.grad.byteOffset; // scratch in the model's memory
+  try {
+    for (const [M, N, K] of [[1, 1, 1], [3, 5, 17], [7, 9, 48], [33, 6, 1100], [40, 12, 256], [17, 4, 520]]) {
+      let o = base;
+      const take = <T>(make: (b: ArrayBufferLike, off: number, n: number) => T, n: number, bytes: number): T => {
+        const v = make(mem, o, n); o += Math.ceil((n * bytes) / 16) * 16; return v;
+      };
+      const xq = take((b, off, n) => new Int8Array(b, off, n), M * K, 1);
+      const codes = take((b, off, n) => new Uint8Array(b, off, n), N * K, 1);
+      const xsum = take((b, off, n) => new Int32Array(b, off, n), M, 4);
+      const inv = take((b, off, n) => new Float32Array(b, off, n), M, 4);
+      const c = take((b, off, n) => new Float32Array(b, off, n), M * N, 4);
+      for (let i = 0; i < M * K; i++) xq[i] = i % 11 === 0 ? (i % 2 ? 127 : -128) : Math.floor(rnd() * 255) - 127; // extremes
+      for (let i = 0; i < N * K; i++) codes[i] = i % 13 === 0 ? 2 : Math.floor(rnd() * 3);
+      for (let i = 0; i < M; i++) { let s = 0; for (let k = 0; k < K; k++) s += xq[i * K + k]; xsum[i] = s; inv[i] = 0.001 + rnd() * 0.05; }
+      const scale = 0.0123;
+      for (const accumulate of [false, true]) {
+        c.set(rand(rnd, M * N));
+        const want = c.slice();
+        ternaryForwardRef(want, xq, inv, codes, M, N, K, scale, accumulate);
+        model.ternaryGemm(c, xq, xsum, inv, codes, M, N, K, scale, accumulate);
+        for (let i = 0; i < M * N; i++) assert.equal(c[i], want[i], `${M}x${N}x${K} acc=${accumulate} at ${i}`);
       }
     }
   } finally { model.dispose(); }

@@ -24,9 +24,11 @@ export interface TrainKernelExports {
   swigluForward(h: number, g: number, u: number, lo: number, hi: number): void;
   swigluBackward(dg: number, du: number, dh: number, g: number, u: number, lo: number, hi: number): void;
   crossEntropy(logits: number, targets: number, losses: number, V: number, invN: number, t0: number, t1: number): void;
-  fakeQuantRows(out: number, x: number, dim: number, xq: number, invScales: number, t0: number, t1: number): void;
+  fakeQuantRows(out: number, x: number, dim: number, xq: number, invScales: number, xsum: number, t0: number, t1: number): void;
+  ternaryGemm(c: number, xq: number, xsum: number, inv: number, codes: number, M: number, N: number, K: number, scale: number,
+              acc: number, i0: number, i1: number): void;
   partialSums(x: number, n: number, parts: number, square: number, b0: number, b1: number): void;
-  ternaryWeights(out: number, w: number, scale: number, lo: number, hi: number): void;
+  ternaryWeights(out: number, codes: number, w: number, scale: number, lo: number, hi: number): void;
   adamw(p: number, g: number, m: number, v: number, lr: number, wd: number, clip: number, b1: number, b2: number,
         c1: number, c2: number, eps: number, lo: number, hi: number): void;
   NORM_BLOCK: WebAssembly.Global;
@@ -35,7 +37,7 @@ export interface TrainKernelExports {
 
 export const enum TrainJob {
   Gemm = 32, RmsForward, RmsBackward, SumParts, Rope, AttnForward, AttnBackward,
-  SwigluForward, SwigluBackward, CrossEntropy, FakeQuant, PartialSums, Ternary, AdamW,
+  SwigluForward, SwigluBackward, CrossEntropy, FakeQuant, PartialSums, Ternary, AdamW, TernaryGemm,
 }
 
 // Parameter slots of each job. Int slots hold i32 (addresses above 2 GiB read back negative: see u()).
@@ -56,20 +58,23 @@ export const enum SwigluForwardArg { H, G, U, Length }
 export const enum SwigluBackwardArg { Dg, Du, Dh, G, U, Length }
 /** N rows of V logits; f64 InvN. */
 export const enum CrossEntropyArg { Logits, Targets, Losses, N, V }
-/** out = Qa(x) as f32 over N rows of Dim; Xq, InvScales: the int8 rows and their 1/s. */
-export const enum FakeQuantArg { Out, X, N, Dim, Xq, InvScales }
+/** out = Qa(x) as f32 over N rows of Dim; Xq, InvScales, XSum: the int8 rows, their 1/s and Σ xq. */
+export const enum FakeQuantArg { Out, X, N, Dim, Xq, InvScales, XSum }
+/** C (+)= integer BitLinear of xq (M×K int8) and codes (N×K u8, w + 1); f64 Scale (the weights' absmean). */
+export const enum TernaryGemmArg { C, Xq, XSum, InvScales, Codes, M, N, K, Accumulate }
 /** parts[b] = Σ |x| or Σ x² over blocks of SumBlock floats. */
 export const enum PartialSumsArg { X, N, Parts, Square, SumBlock }
-/** out = ternary(w) over N floats; f64 Scale. */
-export const enum TernaryWeightsArg { Out, W, N }
+/** out = ternary(w) over N floats, codes = its integers + 1 (u8; 0: none); f64 Scale. */
+export const enum TernaryWeightsArg { Out, W, N, Codes }
 /** One parameter tensor of N floats; f64 slots in AdamWF64. */
 export const enum AdamWArg { P, G, M, V, N }
 export const enum AdamWF64 { Lr, Wd, Clip, Beta1, Beta2, C1, C2, Eps }
-/** The single f64 slot of RmsForward (Eps), AttnForward/AttnBackward (Scale), CrossEntropy (InvN), Ternary (Scale). */
+/** The single f64 slot of RmsForward (Eps), AttnForward/AttnBackward (Scale), CrossEntropy (InvN), Ternary, TernaryGemm (Scale). */
 export const enum TrainF64 { Eps = 0, Scale = 0, InvN = 0 }
 
-/** GEMM rows per item; element-wise items are this many floats. */
+/** GEMM rows per item (TernaryGemm: token rows); element-wise items are this many floats. */
 export const GEMM_ROWS = 4;
+export const INT_GEMM_ROWS = 16;
 export const TRAIN_UNIT = 256;
 
 const u = (v: number) => v >>> 0;
@@ -133,7 +138,7 @@ export const trainJobs: Record<number, JobSpec> = {
   [TrainJob.FakeQuant]: {
     items: (p) => p[FakeQuantArg.N],
     run: (k, p, b, e) => k.fakeQuantRows(u(p[FakeQuantArg.Out]), u(p[FakeQuantArg.X]), p[FakeQuantArg.Dim], u(p[FakeQuantArg.Xq]),
-      u(p[FakeQuantArg.InvScales]), b, e),
+      u(p[FakeQuantArg.InvScales]), u(p[FakeQuantArg.XSum]), b, e),
   },
   [TrainJob.PartialSums]: {
     items: (p) => Math.ceil(p[PartialSumsArg.N] / p[PartialSumsArg.SumBlock]),
@@ -142,8 +147,15 @@ export const trainJobs: Record<number, JobSpec> = {
   },
   [TrainJob.Ternary]: {
     items: (p) => units(p[TernaryWeightsArg.N]),
-    run: (k, p, b, e, _t, _c, f) => k.ternaryWeights(u(p[TernaryWeightsArg.Out]), u(p[TernaryWeightsArg.W]), f[TrainF64.Scale],
+    run: (k, p, b, e, _t, _c, f) => k.ternaryWeights(u(p[TernaryWeightsArg.Out]), u(p[TernaryWeightsArg.Codes]), u(p[TernaryWeightsArg.W]),
+      f[TrainF64.Scale],
       ...range(b, e, p[TernaryWeightsArg.N])),
+  },
+  [TrainJob.TernaryGemm]: {
+    items: (p) => Math.ceil(p[TernaryGemmArg.M] / INT_GEMM_ROWS),
+    run: (k, p, b, e, _t, _c, f) => k.ternaryGemm(u(p[TernaryGemmArg.C]), u(p[TernaryGemmArg.Xq]), u(p[TernaryGemmArg.XSum]),
+      u(p[TernaryGemmArg.InvScales]), u(p[TernaryGemmArg.Codes]), p[TernaryGemmArg.M], p[TernaryGemmArg.N], p[TernaryGemmArg.K],
+      f[TrainF64.Scale], p[TernaryGemmArg.Accumulate], b * INT_GEMM_ROWS, Math.min(e * INT_GEMM_ROWS, p[TernaryGemmArg.M])),
   },
   [TrainJob.AdamW]: {
     items: (p) => units(p[AdamWArg.N]),

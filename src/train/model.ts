@@ -294,6 +294,23 @@ export function bitlinearForward(out: Float32Array, xq: Float32Array, qw: Float3
   matmulNT(out, xq, qw, n, rows, cols);
 }
 
+/**
+ * The integer form of the BitLinear forward at ternary absmean precision (TrainModel's kernel ternaryGemm, bit
+ * for bit; the inference engine's arithmetic): C[M×N] (+)= (f32(Σ_k (codes[j,k] − 1)·xq[i,k]) · scale) · inv[i],
+ * with xq the int8 rows of Qa(x) and 1/s = inv[i], codes = Qw(W)/scale + 1 in 0..2. Equal to Qa(x)·Qw(W)ᵀ up to
+ * float rounding: the dot itself is exact.
+ */
+export function ternaryForwardRef(c: Float32Array, xq: Int8Array, inv: Float32Array, codes: Uint8Array, M: number, N: number,
+                                  K: number, scale: number, accumulate: boolean): void {
+  const s = Math.fround(scale);
+  for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
+    let d = 0;
+    for (let k = 0; k < K; k++) d += (codes[j * K + k] - 1) * xq[i * K + k];
+    const v = Math.fround(Math.fround(d * s) * inv[i]);
+    c[i * N + j] = accumulate ? Math.fround(c[i * N + j] + v) : v;
+  }
+}
+
 /** BitLinear backward by the straight-through estimator: dx += dy · Qw(W); dW += dyᵀ · Qa(x). */
 export function bitlinearBackward(dx: Float32Array, dW: Float32Array, dy: Float32Array, xq: Float32Array, qw: Float32Array,
                                   n: number, rows: number, cols: number): void {

@@ -5,14 +5,16 @@
  * across the inference worker pool (src/kernels/pool.ts). A step allocates nothing.
  *
  * The arithmetic is the reference model's (src/train/model.ts, the oracle the tests compare against):
- * the same layers in the same order, f32 throughout, with the engine's activation quantizer.
+ * the same layers in the same order, f32, with the engine's activation quantizer; at ternary absmean
+ * precision the forward BitLinear is the integer product of the int8 activations and the ternary codes
+ * (ternaryGemm, bit-exact with ternaryForwardRef), as the inference engine computes it.
  */
 import { availableParallelism } from 'node:os';
 import { MAX_THREADS, type KernelExports } from '../kernels/jobs.js';
 import { ThreadPool } from '../kernels/pool.js';
 import {
   AdamWArg, AdamWF64, AttnBackwardArg, AttnForwardArg, CrossEntropyArg, FakeQuantArg, GemmArg, PartialSumsArg, RmsBackwardArg,
-  RmsForwardArg, RopeRowsArg, SumPartsArg, SwigluBackwardArg, SwigluForwardArg, TernaryWeightsArg, TrainF64, TrainJob,
+  RmsForwardArg, RopeRowsArg, SumPartsArg, SwigluBackwardArg, SwigluForwardArg, TernaryGemmArg, TernaryWeightsArg, TrainF64, TrainJob,
 } from '../kernels/train-jobs.js';
 import { compileVariant, instantiate, supportedVariants, type WasmVariant } from '../kernels/wasm-module.js';
 import { AdamW } from './optim.js';
@@ -45,6 +47,7 @@ class Arena {
   f64 = (n: number): Float64Array => { const p = this.take(n * 8); return new Float64Array(this.memory.buffer, p, n); };
   i32 = (n: number): Int32Array => { const p = this.take(n * 4); return new Int32Array(this.memory.buffer, p, n); };
   i8 = (n: number): Int8Array => { const p = this.take(n); return new Int8Array(this.memory.buffer, p, n); };
+  u8 = (n: number): Uint8Array => { const p = this.take(n); return new Uint8Array(this.memory.buffer, p, n); };
   get bytes(): number { return this.top - HEAP_BASE; }
 }
 
@@ -126,6 +129,9 @@ export class TrainModel {
   private readonly layers: LayerState[];
   private readonly grads: GradState;
   private readonly qw = new Map<ParamView, Float32Array>(); // (rows, cols) effective weights Qw(W) of each linear
+  // ternary absmean only: (rows, cols) codes Qw(W)/scale + 1 in 0..2 and the scale, for the integer forward
+  private readonly codes = new Map<ParamView, Uint8Array>();
+  private readonly wScale = new Map<ParamView, number>();
   private readonly xOut: Float32Array;   // (N, D) residual stream after the last block
   private readonly xf: Float32Array;     // (N, D) output_norm(xOut)
   private readonly rOut: Float32Array;   // (N) output_norm 1/rms
@@ -135,6 +141,7 @@ export class TrainModel {
   private readonly targets: Int32Array;  // (N)
   private readonly xq8: Int8Array;       // (N, max(D, F)) int8 activations (quantizer scratch)
   private readonly invScales: Float32Array; // (N) 1/s of each token (quantizer scratch)
+  private readonly xsum: Int32Array;     // (N) Σ of each token's int8 row (quantizer scratch)
   private readonly sums: Float64Array;   // (ceil(params / SUM_BLOCK)) block sums of |w| or g²
   private readonly ropeCos: Float32Array; // (T, hd/2)
   private readonly ropeSin: Float32Array; // (T, hd/2)
@@ -168,11 +175,15 @@ export class TrainModel {
       dO: sub ? f(N * D) : do2, dq: f(N * D), dk: f(N * D), dv: f(N * D), daq: f(N * D),
       dwParts: f(Math.ceil(N / this.normBlock) * Math.max(D, F)), dp: f(batch * H * T),
     };
-    for (const l of this.params.layers) for (const name of LINEARS) this.qw.set(l[name], c.precision === 'fp' ? l[name].data : f(l[name].data.length));
+    const integer = c.precision === 'ternary' && c.weightScale !== 'absmax';
+    for (const l of this.params.layers) for (const name of LINEARS) {
+      this.qw.set(l[name], c.precision === 'fp' ? l[name].data : f(l[name].data.length));
+      if (integer) this.codes.set(l[name], arena.u8(l[name].data.length));
+    }
     this.xOut = f(N * D); this.xf = f(N * D); this.rOut = f(N);
     this.logits = f(N * c.vocabSize); this.losses = f(N);
     this.tokens = arena.i32(N); this.targets = arena.i32(N);
-    this.xq8 = arena.i8(N * Math.max(D, F)); this.invScales = f(N);
+    this.xq8 = arena.i8(N * Math.max(D, F)); this.invScales = f(N); this.xsum = arena.i32(N);
     this.sums = arena.f64(Math.ceil(this.params.count / this.sumBlock) + 1);
     const tab = ropeTables(T, hd, c.ropeTheta);
     this.ropeCos = f(tab.cos.length); this.ropeCos.set(tab.cos);
@@ -246,7 +257,7 @@ export class TrainModel {
     if (out === x) return; // fp precision: no quantization
     const p = this.p;
     p[FakeQuantArg.Out] = at(out); p[FakeQuantArg.X] = at(x); p[FakeQuantArg.N] = n; p[FakeQuantArg.Dim] = dim;
-    p[FakeQuantArg.Xq] = at(this.xq8); p[FakeQuantArg.InvScales] = at(this.invScales);
+    p[FakeQuantArg.Xq] = at(this.xq8); p[FakeQuantArg.InvScales] = at(this.invScales); p[FakeQuantArg.XSum] = at(this.xsum);
     this.run(TrainJob.FakeQuant);
   }
 
@@ -275,10 +286,11 @@ export class TrainModel {
     for (const l of this.params.layers) for (const name of LINEARS) {
       const w = l[name].data, out = this.qw.get(l[name])!;
       if (c.precision === 'ternary' && c.weightScale !== 'absmax') {
-        const scale = Math.max(this.blockSum(w, false) / w.length, 1e-5);
+        const scale = Math.fround(Math.max(this.blockSum(w, false) / w.length, 1e-5));
+        this.wScale.set(l[name], scale);
         const p = this.p;
         p[TernaryWeightsArg.Out] = at(out); p[TernaryWeightsArg.W] = at(w); p[TernaryWeightsArg.N] = w.length;
-        this.f[TrainF64.Scale] = scale;
+        p[TernaryWeightsArg.Codes] = at(this.codes.get(l[name])!); this.f[TrainF64.Scale] = scale;
         this.run(TrainJob.Ternary);
       } else {
         quantizeWeights(w, out, c.precision, c.weightScale); // ablations: the reference quantizer
@@ -307,9 +319,32 @@ export class TrainModel {
 
   // ---- forward / backward -------------------------------------------------------------------
 
-  /** BitLinear forward: out (N, rows) = xq · Qw(W)ᵀ. */
-  private linear(out: Float32Array, xq: Float32Array, p: ParamView): void {
-    this.gemm(out, xq, this.qw.get(p)!, this.N, p.rows, p.cols, false, true, false);
+  /**
+   * BitLinear forward: out (N, rows) (+)= xq · Qw(W)ᵀ, xq = Qa(x) from the last fakeQuant. At ternary absmean
+   * precision an integer product of that quantization's int8 rows and the weights' codes (ternaryGemm, as the
+   * inference engine computes it); otherwise an f32 GEMM of the dequantized values.
+   */
+  private linear(out: Float32Array, xq: Float32Array, w: ParamView, accumulate = false): void {
+    const codes = this.codes.get(w);
+    if (!codes) { this.gemm(out, xq, this.qw.get(w)!, this.N, w.rows, w.cols, false, true, accumulate); return; }
+    this.ternaryGemm(out, this.xq8, this.xsum, this.invScales, codes, this.N, w.rows, w.cols, this.wScale.get(w)!, accumulate);
+  }
+
+  /**
+   * C[M×N] (+)= (f32(Σ_k codes[j,k]·xq[i,k] − xsum[i]) · scale) · inv[i]: the integer BitLinear forward
+   * (kernel ternaryGemm; its oracle is ternaryForwardRef in model.ts). Arrays in this model's memory.
+   */
+  ternaryGemm(c: Float32Array, xq: Int8Array, xsum: Int32Array, inv: Float32Array, codes: Uint8Array, M: number, N: number,
+              K: number, scale: number, accumulate: boolean): void {
+    const t0 = performance.now();
+    const p = this.p;
+    p[TernaryGemmArg.C] = at(c); p[TernaryGemmArg.Xq] = at(xq); p[TernaryGemmArg.XSum] = at(xsum);
+    p[TernaryGemmArg.InvScales] = at(inv); p[TernaryGemmArg.Codes] = at(codes); p[TernaryGemmArg.M] = M;
+    p[TernaryGemmArg.N] = N; p[TernaryGemmArg.K] = K; p[TernaryGemmArg.Accumulate] = +accumulate;
+    this.f[TrainF64.Scale] = scale;
+    this.run(TrainJob.TernaryGemm);
+    this.gemmStats.seconds += (performance.now() - t0) / 1000;
+    this.gemmStats.flops += 2 * M * N * K;
   }
 
   /** BitLinear backward (STE): dxq (+)= dy · Qw(W); dW += dyᵀ · Qa(x). */
@@ -347,7 +382,7 @@ export class TrainModel {
       if (A.o2 !== A.o) this.rmsnorm(A.o2, A.rO, A.o, W.attnSubNorm, N, D);
       this.fakeQuant(A.o2q, A.o2, N, D);
       A.xMid.set(A.xIn);
-      this.gemm(A.xMid, A.o2q, this.qw.get(W.wo)!, N, D, D, false, true, true);
+      this.linear(A.xMid, A.o2q, W.wo, true);
       // ffn rmsnorm, gate/up BitLinear, SiLU gate
       this.rmsnorm(A.f, A.rF, A.xMid, W.ffnNorm, N, D);
       this.fakeQuant(A.fq, A.f, N, D);
@@ -359,7 +394,7 @@ export class TrainModel {
       if (A.h2 !== A.h) this.rmsnorm(A.h2, A.rH, A.h, W.ffnSubNorm, N, F);
       this.fakeQuant(A.h2q, A.h2, N, F);
       xNext.set(A.xMid);
-      this.gemm(xNext, A.h2q, this.qw.get(W.wDown)!, N, D, F, false, true, true);
+      this.linear(xNext, A.h2q, W.wDown, true);
     });
     // final norm, tied head, cross-entropy (logits become d(loss)/d(logits))
     this.rmsnorm(this.xf, this.rOut, this.xOut, P.outNorm, N, D);

@@ -64,7 +64,7 @@ export function blockSums(xq: usize, n: i32, cols: i32, blockLen: i32, nBlocks: 
 }
 
 // 16 int8 x times 16 codes in 0..2, pairwise summed into 8 i16 lanes (exact: |lane| <= 512).
-@inline function dotCodes(x: v128, codes: v128): v128 {
+@inline export function dotCodes(x: v128, codes: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
     return i16x8.relaxed_dot_i8x16_i7x16_s(x, codes); // exact on x86 because codes are in 0..127
   } else {

@@ -9,7 +9,7 @@
 // test/train-kernels.test.ts compares them.
 
 import { expv, hsumf, madd } from './vmath';
-import { quantizeRows } from './kernels';
+import { dotCodes, quantizeRows } from './kernels';
 
 // ---------------------------------------------------------------------------------------------
 // GEMM
@@ -124,10 +124,10 @@ function gemmAxpy(c: usize, a: usize, b: usize, N: i32, K: i32, sI: i32, sK: i32
       let pb = b + o, pa: usize = 0;
       for (let k = 0; k < K; k++) {
         const b0 = v128.load(pb), b1 = v128.load(pb, 16);
-        let s = f32x4.splat(load<f32>(a0 + pa)); x00 = madd(s, b0, x00); x01 = madd(s, b1, x01);
-        s = f32x4.splat(load<f32>(a1 + pa)); x10 = madd(s, b0, x10); x11 = madd(s, b1, x11);
-        s = f32x4.splat(load<f32>(a2 + pa)); x20 = madd(s, b0, x20); x21 = madd(s, b1, x21);
-        s = f32x4.splat(load<f32>(a3 + pa)); x30 = madd(s, b0, x30); x31 = madd(s, b1, x31);
+        let s = v128.load32_splat(a0 + pa); x00 = madd(s, b0, x00); x01 = madd(s, b1, x01);
+        s = v128.load32_splat(a1 + pa); x10 = madd(s, b0, x10); x11 = madd(s, b1, x11);
+        s = v128.load32_splat(a2 + pa); x20 = madd(s, b0, x20); x21 = madd(s, b1, x21);
+        s = v128.load32_splat(a3 + pa); x30 = madd(s, b0, x30); x31 = madd(s, b1, x31);
         pb += ldb; pa += stepA;
       }
       v128.store(c0 + o, x00); v128.store(c0 + o, x01, 16);
@@ -142,8 +142,8 @@ function gemmAxpy(c: usize, a: usize, b: usize, N: i32, K: i32, sI: i32, sK: i32
       let pb = b + o, pa: usize = 0;
       for (let k = 0; k < K; k++) {
         const b0 = v128.load(pb);
-        x0 = madd(f32x4.splat(load<f32>(a0 + pa)), b0, x0); x1 = madd(f32x4.splat(load<f32>(a1 + pa)), b0, x1);
-        x2 = madd(f32x4.splat(load<f32>(a2 + pa)), b0, x2); x3 = madd(f32x4.splat(load<f32>(a3 + pa)), b0, x3);
+        x0 = madd(v128.load32_splat(a0 + pa), b0, x0); x1 = madd(v128.load32_splat(a1 + pa), b0, x1);
+        x2 = madd(v128.load32_splat(a2 + pa), b0, x2); x3 = madd(v128.load32_splat(a3 + pa), b0, x3);
         pb += ldb; pa += stepA;
       }
       v128.store(c0 + o, x0); v128.store(c1 + o, x1); v128.store(c2 + o, x2); v128.store(c3 + o, x3);
@@ -161,7 +161,7 @@ function gemmAxpy(c: usize, a: usize, b: usize, N: i32, K: i32, sI: i32, sK: i32
       let x0 = accumulate ? v128.load(ci + o) : z, x1 = accumulate ? v128.load(ci + o, 16) : z;
       let pb = b + o, pa: usize = 0;
       for (let k = 0; k < K; k++) {
-        const s = f32x4.splat(load<f32>(ai + pa));
+        const s = v128.load32_splat(ai + pa);
         x0 = madd(s, v128.load(pb), x0); x1 = madd(s, v128.load(pb, 16), x1);
         pb += ldb; pa += stepA;
       }
@@ -171,7 +171,7 @@ function gemmAxpy(c: usize, a: usize, b: usize, N: i32, K: i32, sI: i32, sK: i32
       const o = <usize>j << 2;
       let x0 = accumulate ? v128.load(ci + o) : z;
       let pb = b + o, pa: usize = 0;
-      for (let k = 0; k < K; k++) { x0 = madd(f32x4.splat(load<f32>(ai + pa)), v128.load(pb), x0); pb += ldb; pa += stepA; }
+      for (let k = 0; k < K; k++) { x0 = madd(v128.load32_splat(ai + pa), v128.load(pb), x0); pb += ldb; pa += stepA; }
       v128.store(ci + o, x0);
     }
     for (; j < N; j++) axpyScalar(ci, ai, b, j, N, K, stepA, accumulate);
@@ -185,6 +185,110 @@ function gemmAxpy(c: usize, a: usize, b: usize, N: i32, K: i32, sI: i32, sK: i32
   const ldb = <usize>N << 2;
   for (let k = 0; k < K; k++) { s += load<f32>(ai + pa) * load<f32>(pb); pb += ldb; pa += stepA; }
   store<f32>(p, s);
+}
+
+// ---------------------------------------------------------------------------------------------
+// BitLinear forward on integers: ternary weights × int8 activations, as the inference kernels compute it
+
+/** Columns summed in i16 lanes before they widen to i32: 32 dots of |lane| ≤ 2·2·128 stay below 2^15. */
+const INT_FLUSH: i32 = 512;
+/** Tokens per block: their int8 rows stay in L1 while every group of 4 weight rows passes over them. */
+const INT_TOKENS: i32 = 16;
+
+/**
+ * C[M×N] (+)= f32(Σ_k codes[j, k]·xq[i, k] − xsum[i]) · scale · inv[i] for token rows [i0, i1): the BitLinear
+ * Qa(x)·Qw(W)ᵀ with codes = w + 1 in 0..2 (u8, N×K), xq int8 (M×K) with xsum[i] = Σ_k xq[i, k] and 1/s = inv[i].
+ * The dot is exact (integers); the float part is one rounding per multiply, (f32(dot) · scale) · inv[i], then
+ * + C when accumulating: the arithmetic of ternaryForwardRef (src/train/model.ts), bit for bit.
+ */
+export function ternaryGemm(c: usize, xq: usize, xsum: usize, inv: usize, codes: usize, M: i32, N: i32, K: i32,
+                            scale: f32, accumulate: bool, i0: i32, i1: i32): void {
+  const k16 = K & ~15, ldc = <usize>N << 2, row = <usize>K;
+  for (let tb = i0; tb < i1; tb += INT_TOKENS) {
+    const tEnd = min(i1, tb + INT_TOKENS);
+    let j = 0;
+    for (; j + 4 <= N; j += 4) {
+      const w0 = codes + <usize>j * row, w1 = w0 + row, w2 = w1 + row, w3 = w2 + row;
+      let t = tb;
+      for (; t + 2 <= tEnd; t += 2) {
+        const x0 = xq + <usize>t * row, x1 = x0 + row;
+        let s00 = i32x4.splat(0), s01 = i32x4.splat(0), s02 = i32x4.splat(0), s03 = i32x4.splat(0);
+        let s10 = i32x4.splat(0), s11 = i32x4.splat(0), s12 = i32x4.splat(0), s13 = i32x4.splat(0);
+        for (let k0 = 0; k0 < k16; k0 += INT_FLUSH) {
+          const kEnd = <usize>min(k16, k0 + INT_FLUSH);
+          let h00 = i16x8.splat(0), h01 = i16x8.splat(0), h02 = i16x8.splat(0), h03 = i16x8.splat(0);
+          let h10 = i16x8.splat(0), h11 = i16x8.splat(0), h12 = i16x8.splat(0), h13 = i16x8.splat(0);
+          for (let k = <usize>k0; k < kEnd; k += 16) {
+            const a0 = v128.load(x0 + k), a1 = v128.load(x1 + k);
+            let w = v128.load(w0 + k); h00 = i16x8.add(h00, dotCodes(a0, w)); h10 = i16x8.add(h10, dotCodes(a1, w));
+            w = v128.load(w1 + k); h01 = i16x8.add(h01, dotCodes(a0, w)); h11 = i16x8.add(h11, dotCodes(a1, w));
+            w = v128.load(w2 + k); h02 = i16x8.add(h02, dotCodes(a0, w)); h12 = i16x8.add(h12, dotCodes(a1, w));
+            w = v128.load(w3 + k); h03 = i16x8.add(h03, dotCodes(a0, w)); h13 = i16x8.add(h13, dotCodes(a1, w));
+          }
+          s00 = i32x4.add(s00, i32x4.extadd_pairwise_i16x8_s(h00)); s01 = i32x4.add(s01, i32x4.extadd_pairwise_i16x8_s(h01));
+          s02 = i32x4.add(s02, i32x4.extadd_pairwise_i16x8_s(h02)); s03 = i32x4.add(s03, i32x4.extadd_pairwise_i16x8_s(h03));
+          s10 = i32x4.add(s10, i32x4.extadd_pairwise_i16x8_s(h10)); s11 = i32x4.add(s11, i32x4.extadd_pairwise_i16x8_s(h11));
+          s12 = i32x4.add(s12, i32x4.extadd_pairwise_i16x8_s(h12)); s13 = i32x4.add(s13, i32x4.extadd_pairwise_i16x8_s(h13));
+        }
+        let d0 = hsum4i(s00, s01, s02, s03), d1 = hsum4i(s10, s11, s12, s13);
+        if (k16 < K) {
+          d0 = i32x4.add(d0, i32x4(intTail(x0, w0, k16, K), intTail(x0, w1, k16, K), intTail(x0, w2, k16, K), intTail(x0, w3, k16, K)));
+          d1 = i32x4.add(d1, i32x4(intTail(x1, w0, k16, K), intTail(x1, w1, k16, K), intTail(x1, w2, k16, K), intTail(x1, w3, k16, K)));
+        }
+        storeInt4(c + <usize>t * ldc + (<usize>j << 2), d0, t, xsum, inv, scale, accumulate);
+        storeInt4(c + <usize>(t + 1) * ldc + (<usize>j << 2), d1, t + 1, xsum, inv, scale, accumulate);
+      }
+      for (; t < tEnd; t++) {
+        const x0 = xq + <usize>t * row;
+        const d = i32x4(intDot(x0, w0, k16, K), intDot(x0, w1, k16, K), intDot(x0, w2, k16, K), intDot(x0, w3, k16, K));
+        storeInt4(c + <usize>t * ldc + (<usize>j << 2), d, t, xsum, inv, scale, accumulate);
+      }
+    }
+    for (; j < N; j++) {
+      const wj = codes + <usize>j * row;
+      for (let t = tb; t < tEnd; t++) {
+        const p = c + <usize>t * ldc + (<usize>j << 2);
+        const v = intScale(intDot(xq + <usize>t * row, wj, k16, K) - load<i32>(xsum + (<usize>t << 2)), scale, load<f32>(inv + (<usize>t << 2)));
+        store<f32>(p, accumulate ? load<f32>(p) + v : v);
+      }
+    }
+  }
+}
+
+/** [hsum(s0), hsum(s1), hsum(s2), hsum(s3)] of i32 lanes (integer: any order gives the same sums). */
+@inline function hsum4i(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
+  const v = i32x4.add(v128.shuffle<i32>(s0, s1, 0, 4, 1, 5), v128.shuffle<i32>(s0, s1, 2, 6, 3, 7));
+  const w = i32x4.add(v128.shuffle<i32>(s2, s3, 0, 4, 1, 5), v128.shuffle<i32>(s2, s3, 2, 6, 3, 7));
+  return i32x4.add(v128.shuffle<i32>(v, w, 0, 1, 4, 5), v128.shuffle<i32>(v, w, 2, 3, 6, 7));
+}
+
+@inline function intTail(x: usize, w: usize, k16: i32, K: i32): i32 {
+  let s = 0;
+  for (let k = k16; k < K; k++) s += <i32>load<i8>(x + <usize>k) * <i32>load<u8>(w + <usize>k);
+  return s;
+}
+
+/** Σ_k codes·xq over one row pair (exact), the single-row path of ternaryGemm. */
+@inline function intDot(x: usize, w: usize, k16: i32, K: i32): i32 {
+  let acc = i32x4.splat(0);
+  for (let k0 = 0; k0 < k16; k0 += INT_FLUSH) {
+    const kEnd = <usize>min(k16, k0 + INT_FLUSH);
+    let h = i16x8.splat(0);
+    for (let k = <usize>k0; k < kEnd; k += 16) h = i16x8.add(h, dotCodes(v128.load(x + k), v128.load(w + k)));
+    acc = i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(h));
+  }
+  return hsumi(acc) + intTail(x, w, k16, K);
+}
+
+@inline function intScale(d: i32, scale: f32, inv: f32): f32 {
+  return (<f32>d * scale) * inv;
+}
+
+/** C[t, j..j+3] (+)= (f32(d − xsum[t]) · scale) · inv[t]. */
+@inline function storeInt4(p: usize, d: v128, t: i32, xsum: usize, inv: usize, scale: f32, accumulate: bool): void {
+  const e = i32x4.sub(d, i32x4.splat(load<i32>(xsum + (<usize>t << 2))));
+  const v = f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(e), f32x4.splat(scale)), f32x4.splat(load<f32>(inv + (<usize>t << 2))));
+  v128.store(p, accumulate ? f32x4.add(v128.load(p), v) : v);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -462,20 +566,35 @@ export function crossEntropy(logits: usize, targets: usize, losses: usize, V: i3
 // Quantizers (forward of BitLinear). Activations use the engine's quantizeRows, so training and
 // inference share one rounding; weights: absmean ternary.
 
-/** out[t, :] = Qa(x[t, :]) as f32 (xq[t, :] · invScales[t]), via the engine's int8 quantizer, rows [t0, t1). */
-export function fakeQuantRows(out: usize, x: usize, dim: i32, xq: usize, invScales: usize, t0: i32, t1: i32): void {
+/**
+ * out[t, :] = Qa(x[t, :]) as f32 (xq[t, :] · invScales[t]), via the engine's int8 quantizer, rows [t0, t1);
+ * xsum[t] = Σ xq[t, :] (the "− Σ x" term of the integer BitLinear, ternaryGemm).
+ */
+export function fakeQuantRows(out: usize, x: usize, dim: i32, xq: usize, invScales: usize, xsum: usize, t0: i32, t1: i32): void {
   const n = t1 - t0;
   quantizeRows(x + (<usize>(t0 * dim) << 2), n, dim, xq + <usize>(t0 * dim), invScales + (<usize>t0 << 2));
   for (let t = t0; t < t1; t++) {
     const inv = load<f32>(invScales + (<usize>t << 2)), iv = f32x4.splat(inv);
     const qt = xq + <usize>(t * dim), ot = out + (<usize>(t * dim) << 2);
+    let sv = i32x4.splat(0);
     let j = 0;
     for (; j + 4 <= dim; j += 4) {
       const w = i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(qt + <usize>j)));
+      sv = i32x4.add(sv, w);
       v128.store(ot + (<usize>j << 2), f32x4.mul(f32x4.convert_i32x4_s(w), iv));
     }
-    for (; j < dim; j++) store<f32>(ot + (<usize>j << 2), <f32>load<i8>(qt + <usize>j) * inv);
+    let sum = hsumi(sv);
+    for (; j < dim; j++) {
+      const q = load<i8>(qt + <usize>j);
+      sum += <i32>q;
+      store<f32>(ot + (<usize>j << 2), <f32>q * inv);
+    }
+    store<i32>(xsum + (<usize>t << 2), sum);
   }
+}
+
+@inline function hsumi(v: v128): i32 {
+  return (i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1)) + (i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3));
 }
 
 /** Floats per block of the partial sums below. */
@@ -497,18 +616,27 @@ export function partialSums(x: usize, n: i32, parts: usize, square: bool, b0: i3
   }
 }
 
-/** out[i] = clamp(round(w[i] / scale), −1, 1) · scale (round half to even, as torch.round) for i in [lo, hi). */
-export function ternaryWeights(out: usize, w: usize, scale: f32, lo: i32, hi: i32): void {
+/**
+ * out[i] = q · scale, q = clamp(round(w[i] / scale), −1, 1) (round half to even, as torch.round), for i in [lo, hi);
+ * codes[i] = q + 1 (u8, the integer forward's weights: ternaryGemm) unless codes is 0.
+ */
+export function ternaryWeights(out: usize, codes: usize, w: usize, scale: f32, lo: i32, hi: i32): void {
   const sv = f32x4.splat(scale), one = f32x4.splat(1), mone = f32x4.splat(-1);
   let i = lo;
   for (; i + 4 <= hi; i += 4) {
     const o = <usize>i << 2;
     const q = f32x4.max(mone, f32x4.min(one, f32x4.nearest(f32x4.div(v128.load(w + o), sv))));
     v128.store(out + o, f32x4.mul(q, sv));
+    if (codes) {
+      const c = i32x4.add(i32x4.trunc_sat_f32x4_s(q), i32x4.splat(1));
+      v128.store32_lane(codes + <usize>i, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(c, c), i16x8.splat(0)), 0);
+    }
   }
   for (; i < hi; i++) {
     const o = <usize>i << 2;
-    store<f32>(out + o, max(<f32>-1, min(<f32>1, nearest(load<f32>(w + o) / scale))) * scale);
+    const q = max(<f32>-1, min(<f32>1, nearest(load<f32>(w + o) / scale)));
+    store<f32>(out + o, q * scale);
+    if (codes) store<u8>(codes + <usize>i, <u8>(<i32>q + 1));
   }
 }
 
