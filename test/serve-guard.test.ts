@@ -131,11 +131,11 @@ test('a chat template that loops for ever is stopped: clear 500 within its time 
   t0 = performance.now();
   const [slow, health] = await Promise.all([send(port, '/v1/chat/completions', { headers: json, body }), send(port, '/health')]);
   assert.equal(slow.status, 500);
-  assert.match(JSON.parse(slow.body).error.message, /exceeded its limits \(more than/);
+  assert.match(JSON.parse(slow.body).error.message, /exceeded its limits \((more than|no result within)/);
   assert.equal(health.status, 200);
   assert.ok(performance.now() - t0 < 2000, `${performance.now() - t0} ms`);
   template = undefined;
-  assert.throws(() => renderTemplate('{% for i in range(10) %}{{ i }}{% endfor %}', {}, { maxSteps: 1e6, maxMs: 1000, maxRange: 100, maxOutputChars: 5 }), /output of/);
+  assert.throws(() => renderTemplate('{% for i in range(10) %}{{ i }}{% endfor %}', {}, { maxSteps: 1e6, maxMs: 1000, maxRange: 100, maxOutputChars: 5 }), /a string of 10 characters \(limit 5\)|output of 10/);
 });
 
 test('a prompt longer than the token limit can hold is refused before tokenizing', async () => {
