@@ -94,6 +94,25 @@ test('resume refuses a tokenizer.json that is not the one the checkpoint was tra
   const tok = JSON.parse(readFileSync(join(b, 'tokenizer.json'), 'utf8'));
   writeFileSync(join(b, 'tokenizer.json'), JSON.stringify({ ...tok, note: 'changed' }));
   assert.throws(() => loadCheckpoint(b), /not the tokenizer this checkpoint was trained with/);
+  // resuming refuses too, and leaves the checkpoint as it was (it used to skip it and train over it from step 0)
+  const before = listCheckpoints(b).map((c) => readFileSync(join(b, c.file)));
+  await assert.rejects(train({ config: cfg, dataFile: data, outDir: b, resume: true }), /not the tokenizer this checkpoint/);
+  assert.deepEqual(listCheckpoints(b).map((c) => readFileSync(join(b, c.file))), before);
+});
+
+test('--resume reads the newest checkpoint once (the CLI hands what it read to train)', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'ckpt-once-'));
+  assert.equal((await run([...trainArgs(out), '--steps', '10'])).code, 0);
+  // count the checkpoint reads of the resumed CLI process: fs.readFileSync wrapped before the CLI loads
+  const spy = join(out, '..', `ckpt-spy-${process.pid}.mjs`);
+  writeFileSync(spy, "import fs from 'node:fs'; import { syncBuiltinESMExports } from 'node:module';\n" +
+    'let n = 0; const read = fs.readFileSync;\n' +
+    "fs.readFileSync = function (p, ...a) { if (String(p).endsWith('.ckpt')) n++; return read.call(this, p, ...a); };\n" +
+    "syncBuiltinESMExports(); process.on('exit', () => process.stderr.write(`checkpoint reads: ${n}\\n`));\n");
+  const r = await run([`--import=${spy}`, ...trainArgs(out), '--resume']);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /resuming at step 10\/22/);
+  assert.match(r.err, /checkpoint reads: 1\n/);
 });
 
 test('--out refuses a non-empty directory that is not a run directory', async () => {

@@ -6,7 +6,7 @@ import { progressBar } from './progress.js';
 import { PRESETS, warmupSteps, type TrainConfig } from '../train/presets.js';
 import { loadCheckpoint, loadTokenizerFile, train } from '../train/trainer.js';
 import { exportCheckpoint, exportCheckpointHF } from '../train/export.js';
-import { checkRunDirectory, hasCheckpoint } from '../train/checkpoint.js';
+import { checkRunDirectory, hasCheckpoint, loadLatestCheckpoint } from '../train/checkpoint.js';
 import { exportProblem, validateTrainConfig } from '../train/config-schema.js';
 import { num } from './common.js';
 import type { Params } from '../train/model.js';
@@ -118,7 +118,9 @@ export function register(program: Command): void {
       if (o.seed !== undefined) config.seed = o.seed;
       if (o.lr) { const [a, b] = o.lr; config.lr1 = a; config.lr2 = b ?? a; }
       // everything below is checked before any work (the tokenizer is trained after this)
-      const resumed = o.resume && hasCheckpoint(o.out) ? loadCheckpoint(o.out).meta.config : undefined;
+      // read once: its config decides what the export can hold, and train() resumes from the same one
+      const latest = o.resume ? loadLatestCheckpoint(o.out) : undefined;
+      const resumed = latest?.ckpt?.meta.config;
       validateTrainConfig(config, `--config ${o.config}`);
       const exports = exportsFor(o.export, resumed ?? config);
       if (!o.resume) checkRunDirectory(o.out);
@@ -135,7 +137,8 @@ export function register(program: Command): void {
       const tty = process.stderr.isTTY;
       const bar = progressBar('train');
       const res = await train({
-        config, dataFile: o.data, outDir: o.out, resume: o.resume, resumeSteps: o.resume ? o.steps : undefined, signal: controller.signal, threads,
+        config, dataFile: o.data, outDir: o.out, resume: o.resume, resumeSteps: o.resume ? o.steps : undefined, resumeFrom: latest,
+        signal: controller.signal, threads,
         log: (s) => bar.log(s),
         progress: (p) => {
           const payload = { loss: p.loss.toFixed(3), val: p.valLoss?.toFixed(3) ?? '-', tps: Math.round(p.tokensPerSec) };

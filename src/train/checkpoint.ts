@@ -135,6 +135,9 @@ export function hasCheckpoint(outDir: string): boolean {
   return listCheckpoints(outDir).length > 0;
 }
 
+/** A complete checkpoint that does not belong with the run directory's other files: resume refuses, it does not skip. */
+export class CheckpointMismatchError extends Error {}
+
 export interface LoadedCheckpoint { params: Params; opt: AdamW; meta: CheckpointMeta; file: string }
 
 /** Reads and verifies one checkpoint file; throws a message naming what does not check out. */
@@ -151,7 +154,8 @@ export function readCheckpointFile(path: string, tokenizerPath?: string): Loaded
   const payloadAt = MAGIC.length + 4 + hlen;
   if (header.format !== 1 || bodyEnd - payloadAt !== header.payloadBytes) fail(`payload is ${bodyEnd - payloadAt} bytes, manifest says ${header.payloadBytes}`);
   if (tokenizerPath && header.tokenizerSha256 && sha256File(tokenizerPath) !== header.tokenizerSha256) {
-    fail(`${tokenizerPath} is not the tokenizer this checkpoint was trained with (sha256 differs)`);
+    // not a torn file: the run directory itself was changed, so no checkpoint of it may be used (nor overwritten)
+    throw new CheckpointMismatchError(`${path}: ${tokenizerPath} is not the tokenizer this checkpoint was trained with (sha256 differs)`);
   }
   const meta = header.meta;
   const params = new Params(modelConfigOf(meta.config));
@@ -166,12 +170,17 @@ export function readCheckpointFile(path: string, tokenizerPath?: string): Loaded
 
 /**
  * The newest complete checkpoint in `outDir` (undefined when there is none), and one line per newer file
- * that was skipped, saying why.
+ * that was skipped (torn, corrupt), saying why. A complete one trained with another tokenizer.json throws.
  */
 export function loadLatestCheckpoint(outDir: string): { ckpt?: LoadedCheckpoint; skipped: string[] } {
   const skipped: string[] = [];
   for (const { file } of listCheckpoints(outDir)) {
-    try { return { ckpt: readCheckpointFile(join(outDir, file), join(outDir, TOKENIZER_FILE)), skipped }; } catch (e) { skipped.push((e as Error).message); }
+    try {
+      return { ckpt: readCheckpointFile(join(outDir, file), join(outDir, TOKENIZER_FILE)), skipped };
+    } catch (e) {
+      if (e instanceof CheckpointMismatchError) throw e;
+      skipped.push((e as Error).message);
+    }
   }
   return { skipped };
 }

@@ -69,6 +69,8 @@ export interface TrainRunOptions {
   outDir: string;
   resume?: boolean;
   resumeSteps?: number;          // on resume: a new total step count (the schedule is re-laid over it)
+  /** On resume: what loadLatestCheckpoint(outDir) gave, when the caller has read it already (read once). */
+  resumeFrom?: ReturnType<typeof loadLatestCheckpoint>;
   stopAfter?: number;            // stop (checkpointed) after this many steps of this run — tests of resume
   log?: (line: string) => void;
   progress?: (p: { step: number; steps: number; loss: number; valLoss?: number; tokensPerSec: number; etaSec: number }) => void;
@@ -129,7 +131,7 @@ export async function train(o: TrainRunOptions): Promise<TrainResult> {
   const log = o.log ?? (() => {});
   mkdirSync(o.outDir, { recursive: true });
   let params: Params, opt: AdamW, meta: CheckpointMeta;
-  const latest = o.resume ? loadLatestCheckpoint(o.outDir) : undefined;
+  const latest = o.resume ? (o.resumeFrom ?? loadLatestCheckpoint(o.outDir)) : undefined;
   for (const why of latest?.skipped ?? []) log(`skipping a torn or corrupt checkpoint: ${why}`);
   if (latest?.ckpt) {
     ({ params, opt, meta } = latest.ckpt);
