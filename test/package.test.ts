@@ -40,7 +40,8 @@ test('npm pack → npm install --offline elsewhere: CLI, library snippet, web bu
   const bin = join(app, 'node_modules', '.bin', 'bitnet-ts');
   assert.equal(readFileSync(join(app, 'node_modules', 'bitnet-ts', 'package.json'), 'utf8').includes('"bitnet-ts": "bin/bitnet.js"'), true);
 
-  // the CLI, from the other project, with the bundled model found from the package
+  // the CLI, from the other project, with the bundled model found from the package; it names itself bitnet-ts there
+  assert.match(execFileSync(bin, ['run', '--help'], { cwd: app, encoding: 'utf8' }), /^Usage: bitnet-ts run /);
   const run = JSON.parse(execFileSync(bin, ['run', '--json', '-n', '6', '--temperature', '0', 'And God said'], { cwd: app, encoding: 'utf8' }));
   const here = JSON.parse(execFileSync(process.execPath, [join(repo, 'bin', 'bitnet.js'), 'run', '--json', '-n', '6', '--temperature', '0', 'And God said'], { encoding: 'utf8' }));
   assert.equal(run.text, here.text);

@@ -40,7 +40,7 @@ export function register(program: Command): void {
   addModelOptions(ev.command('tasks').description('zero-shot multiple choice (acc, acc_norm) with lm-eval prompt formats'))
     .requiredOption('--tasks <list>', `comma list of ${Object.keys(TASKS).join(', ')}`)
     .requiredOption('--data <dir>', 'directory holding <task>.jsonl files (the datasets\' published JSONL layouts)')
-    .option('--limit <n>', 'at most n records per task', num('--limit', { int: true, min: 1 }))
+    .option('--limit <n>', 'at most n records per task (default: all)', num('--limit', { int: true, min: 1 }))
     .option('--json', 'JSON output')
     .action(async (o: ModelCliOptions & { tasks: string; data: string; limit?: number; json?: boolean }) => {
       const names = o.tasks.split(',').map((t) => t.trim()).filter(Boolean);
