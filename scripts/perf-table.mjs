@@ -2,7 +2,8 @@
 // Reproduces docs/PERFORMANCE.md's decode / prompt / roofline table: bitnet-ts (`bitnet bench --model`) and
 // llama.cpp (node-llama-cpp, outside the repo) on the same GGUF files, alternating engines round by round.
 //   node scripts/perf-table.mjs [--rounds 2] [--threads 2] [--prompt 64] [--gen 32]
-//     [--llamacpp /work/llamacpp-ref/llamacpp.mjs] MODEL.gguf...
+//     [--heads file,int8] [--llamacpp /work/llamacpp-ref/llamacpp.mjs] MODEL.gguf...
+// --heads: our LM head precisions to run (bench --head), each its own row; default: file.
 // --llamacpp: /work/shared/tools/llamacpp.mjs copied next to the node_modules holding node-llama-cpp (ES modules
 // resolve packages from the script's folder; NODE_PATH does not apply to them).
 // Needs a build (npm run build). Prints one markdown row per file and engine (best round), and the ratios.
@@ -14,6 +15,7 @@ const args = process.argv.slice(2);
 const opt = (k, d) => { const i = args.indexOf(`--${k}`); if (i < 0) return d; const v = args[i + 1]; args.splice(i, 2); return v; };
 const rounds = Number(opt('rounds', '2')), threads = opt('threads', '2'), P = opt('prompt', '64'), G = opt('gen', '32');
 const llamacpp = opt('llamacpp', '/work/llamacpp-ref/llamacpp.mjs');
+const heads = opt('heads', 'file').split(',');
 const files = args;
 if (!files.length) { console.error('usage: node scripts/perf-table.mjs [options] MODEL.gguf...'); process.exit(1); }
 checkBuild();
@@ -22,32 +24,40 @@ const run = (argv) => {
   const out = execFileSync(process.execPath, argv, { encoding: 'utf8', maxBuffer: 1 << 24 });
   return JSON.parse(out.slice(out.indexOf('{'))); // the one JSON object each command prints
 };
-const ours = (f) => run([cli, 'bench', '--model', f, '--threads', threads, '--prompt', P, '--gen', G, '--json']);
+const ours = (f, head) => run([cli, 'bench', '--model', f, '--threads', threads, '--prompt', P, '--gen', G, '--head', head, '--json']);
 const theirs = (f) => run([llamacpp, 'bench', f, '--threads', threads, '--prompt', P, '--gen', G]);
 
 console.error(`uptime ${uptime().toFixed(0)} s, load average ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
-const best = new Map(); // file -> { ours, theirs }
+const best = new Map(); // file -> { ours: head -> best result, theirs, runs }
+const better = (x, y) => (!x || y.decodeTokPerS > x.decodeTokPerS ? y : x);
 for (let r = 0; r < rounds; r++) {
   for (const f of files) {
-    const b = best.get(f) ?? { ours: null, theirs: null, oursRuns: [], theirsRuns: [] };
-    const o = ours(f), t = theirs(f);
-    b.oursRuns.push(`${o.promptTokPerS.toFixed(1)}/${o.decodeTokPerS.toFixed(1)}`);
+    const b = best.get(f) ?? { ours: {}, theirs: null, oursRuns: {}, theirsRuns: [] };
+    const t = theirs(f);
     b.theirsRuns.push(`${t.prompt_tok_s.toFixed(1)}/${t.decode_tok_s.toFixed(1)}`);
-    if (!b.ours || o.decodeTokPerS > b.ours.decodeTokPerS) b.ours = o;
     if (!b.theirs || t.decode_tok_s > b.theirs.decode_tok_s) b.theirs = t;
+    for (const h of heads) {
+      const o = ours(f, h);
+      (b.oursRuns[h] ??= []).push(`${o.promptTokPerS.toFixed(1)}/${o.decodeTokPerS.toFixed(1)}`);
+      b.ours[h] = better(b.ours[h], o);
+    }
     best.set(f, b);
-    console.error(`round ${r + 1}: ${f}: ours ${b.oursRuns.at(-1)}, llama.cpp ${b.theirsRuns.at(-1)} (prompt/decode tok/s)`);
+    console.error(`round ${r + 1}: ${f}: llama.cpp ${b.theirsRuns.at(-1)}, ` +
+      heads.map((h) => `ours (head ${h}) ${b.oursRuns[h].at(-1)}`).join(', ') + ' (prompt/decode tok/s)');
   }
 }
 console.log(`| file | engine | prompt tok/s (${P}) | decode tok/s | weights read/token | achieved | stream | roofline | rounds |`);
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const [f, b] of best) {
-  const o = b.ours, t = b.theirs, name = f.split('/').pop();
-  console.log(`| ${name} | bitnet-ts ${o.backend}, ${o.threads} thr | ${o.promptTokPerS.toFixed(1)} | ${o.decodeTokPerS.toFixed(1)} | ` +
-    `${(o.weightBytes / 1e6).toFixed(0)} MB | ${o.achievedGBps.toFixed(1)} GB/s | ${o.bandwidthGBps.toFixed(1)} GB/s | ` +
-    `${(o.rooflineFraction * 100).toFixed(0)}% | ${b.oursRuns.join(', ')} |`);
+  const t = b.theirs, name = f.split('/').pop();
   console.log(`| ${name} | llama.cpp, ${t.threads} thr | ${t.prompt_tok_s.toFixed(1)} | ${t.decode_tok_s.toFixed(1)} | | | | | ` +
     `${b.theirsRuns.join(', ')} |`);
-  console.log(`| ${name} | ratio | ${(o.promptTokPerS / t.prompt_tok_s).toFixed(2)}x | ` +
-    `${(o.decodeTokPerS / t.decode_tok_s).toFixed(2)}x | | | | | |`);
+  for (const h of heads) {
+    const o = b.ours[h];
+    console.log(`| ${name} | bitnet-ts ${o.backend}, ${o.threads} thr, head ${h} | ${o.promptTokPerS.toFixed(1)} | ` +
+      `${o.decodeTokPerS.toFixed(1)} | ${(o.weightBytes / 1e6).toFixed(0)} MB | ${o.achievedGBps.toFixed(1)} GB/s | ` +
+      `${o.bandwidthGBps.toFixed(1)} GB/s | ${(o.rooflineFraction * 100).toFixed(0)}% | ${b.oursRuns[h].join(', ')} |`);
+    console.log(`| ${name} | ratio, head ${h} | ${(o.promptTokPerS / t.prompt_tok_s).toFixed(2)}x | ` +
+      `${(o.decodeTokPerS / t.decode_tok_s).toFixed(2)}x | | | | | |`);
+  }
 }

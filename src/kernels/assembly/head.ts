@@ -41,29 +41,15 @@ export function q8Checksum(): u32 { return q8Sink; }
 /** The f32 value of v rounded to half precision (the scale ggml stores in a block_q8_0). */
 @inline function toHalf(v: f32): f32 { return halfToF32(halfBitsOf(v)); }
 
-// Source element j of a row as f32 (exact): 0 = f32, 1 = IEEE half, 2 = bfloat16.
-@inline function srcValue(row: usize, j: i32, type: i32): f32 {
-  if (type == 0) return load<f32>(row + (<usize>j << 2));
-  const h = <u32>load<u16>(row + (<usize>j << 1));
-  return type == 2 ? reinterpret<f32>(h << 16) : halfToF32(h);
-}
-
-// roundf (ties away from zero) of |v| < 2^23.
-@inline function roundAway(v: f32): i32 {
-  const t = Mathf.trunc(v);
-  const f = v - t; // exact
-  return <i32>t + (f >= <f32>0.5 ? 1 : f <= <f32>-0.5 ? -1 : 0);
-}
-
 /**
  * Weights -> int8 head layout for row groups [g0, g1): ggml's quantize_row_q8_0_ref per 32-column block
  * (d = amax / 127, id = d ? 1 / d : 0, code = roundf(w * id), scale = half(d)). Source rows r (row-major,
- * type as srcValue) start at src + (r - srcRow0) * srcRowBytes, so a loader may stage a slice of the rows.
+ * type 0 = f32, 1 = IEEE half, 2 = bfloat16) start at src + (r - srcRow0) * srcRowBytes, so a loader may stage a slice of the rows.
  * Rows past `rows` (the last group's padding) get zero codes and scales. cols % 32 == 0.
  */
 export function q8FromRows(codes: usize, scales: usize, src: usize, srcRow0: i32, srcRowBytes: i32, type: i32,
                            rows: i32, cols: i32, g0: i32, g1: i32): void {
-  const chunks = cols >> 4, blocks = cols >> 5;
+  const chunks = cols >> 4, blocks = cols >> 5, elemShift = type == 0 ? 2 : 1;
   for (let g = g0; g < g1; g++) {
     for (let rr = 0; rr < 4; rr++) {
       const r = g * 4 + rr;
@@ -72,17 +58,42 @@ export function q8FromRows(codes: usize, scales: usize, src: usize, srcRow0: i32
         const sp = scales + (<usize>((g * blocks + b) * 4 + rr) << 2);
         const c0 = codes + (<usize>(g * chunks + 2 * b) << 6) + <usize>(rr << 4); // chunk 2b; chunk 2b + 1 is 64 on
         if (r >= rows) { store<f32>(sp, 0); v128.store(c0, i8x16.splat(0)); v128.store(c0, i8x16.splat(0), 64); continue; }
-        let amax: f32 = 0;
-        for (let j = 0; j < 32; j++) amax = max(amax, abs(srcValue(row, b * 32 + j, type)));
+        const p = row + (<usize>(b * 32) << elemShift);
+        const v0 = src4(p, 0, type), v1 = src4(p, 4, type), v2 = src4(p, 8, type), v3 = src4(p, 12, type);
+        const v4 = src4(p, 16, type), v5 = src4(p, 20, type), v6 = src4(p, 24, type), v7 = src4(p, 28, type);
+        const m = f32x4.max(f32x4.max(f32x4.max(f32x4.abs(v0), f32x4.abs(v1)), f32x4.max(f32x4.abs(v2), f32x4.abs(v3))),
+                            f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))));
+        const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
         const d = amax / <f32>127;
-        const id: f32 = d != 0 ? <f32>1 / d : 0;
-        for (let j = 0; j < 32; j++) {
-          store<i8>(c0 + <usize>((j >> 4) << 6) + <usize>(j & 15), <i8>roundAway(srcValue(row, b * 32 + j, type) * id));
-        }
+        const id = f32x4.splat(d != 0 ? <f32>1 / d : 0);
+        v128.store(c0, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(away4(v0, id), away4(v1, id)),
+                                            i16x8.narrow_i32x4_s(away4(v2, id), away4(v3, id))));
+        v128.store(c0, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(away4(v4, id), away4(v5, id)),
+                                            i16x8.narrow_i32x4_s(away4(v6, id), away4(v7, id))), 64);
         store<f32>(sp, toHalf(d));
       }
     }
   }
+}
+
+const TWO_112: f32 = 5.192296858534828e33;
+
+// Elements j..j+3 of a source row as f32, exact. A half's bits (h & 0x7fff) << 13 read as f32 are its value
+// times 2^-112, subnormal halves included (as f32 subnormals), so one exact multiply by 2^112 widens it.
+@inline function src4(p: usize, j: i32, type: i32): v128 {
+  if (type == 0) return v128.load(p + (<usize>j << 2));
+  const h = i32x4.extend_low_i16x8_u(v128.load64_zero(p + (<usize>j << 1)));
+  if (type == 2) return i32x4.shl(h, 16);
+  const mag = f32x4.mul(i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13), f32x4.splat(TWO_112));
+  return v128.or(mag, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+}
+
+// roundf (ties away from zero) of v * id, as i32 lanes (|v * id| <= 127.x).
+@inline function away4(v: v128, id: v128): v128 {
+  const x = f32x4.mul(v, id);
+  const t = f32x4.trunc(x), f = f32x4.sub(x, t); // f exact
+  // comparison masks are -1: subtracting the "f >= 0.5" mask adds 1, adding the "f <= -0.5" mask subtracts 1
+  return i32x4.add(i32x4.sub(i32x4.trunc_sat_f32x4_s(t), f32x4.ge(f, f32x4.splat(0.5))), f32x4.le(f, f32x4.splat(-0.5)));
 }
 
 /**
