@@ -4,11 +4,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import type { Backend } from '../src/kernels/backend.js';
-import type { TernaryMatrix } from '../src/quant/matrix.js';
 import * as ref from '../src/kernels/reference.js';
 import { createBackend, supportedVariants, WasmBackend, type WasmVariant } from '../src/kernels/index.js';
 import { f32ToF16 } from '../src/quant/half.js';
 import { KVCache } from '../src/model/kv-cache.js';
+import { randomTernaryFrom } from './util.js';
 
 let seed = 12345;
 function rand(): number { // deterministic LCG in [0, 1)
@@ -17,21 +17,7 @@ function rand(): number { // deterministic LCG in [0, 1)
 }
 const randn = (len: number, scale = 1) => Float32Array.from({ length: len }, () => (rand() * 2 - 1) * scale);
 
-function randomTernary(rows: number, cols: number, blockSize: number, uniformScales: boolean): TernaryMatrix {
-  const codes = new Uint8Array((rows * cols) / 4);
-  for (let i = 0; i < codes.length; i++) {
-    let b = 0;
-    for (let k = 0; k < 4; k++) b |= Math.floor(rand() * 3) << (2 * k);
-    codes[i] = b;
-  }
-  const nb = cols / blockSize;
-  const scales = new Float32Array(rows * nb);
-  for (let r = 0; r < rows; r++) {
-    const s = 0.5 + rand();
-    for (let b = 0; b < nb; b++) scales[r * nb + b] = uniformScales ? s : 0.5 + rand();
-  }
-  return { rows, cols, codes, blockSize, scales };
-}
+const randomTernary = randomTernaryFrom(rand);
 
 function assertClose(actual: Float32Array, expected: Float32Array, rel: number, what: string): void {
   assert.equal(actual.length, expected.length, `${what}: length`);

@@ -8,13 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ref from '../src/kernels/reference.js';
 import { supportedVariants, WasmBackend } from '../src/kernels/index.js';
-import type { GGMLTensor, TernaryMatrix } from '../src/quant/matrix.js';
+import type { GGMLTensor } from '../src/quant/matrix.js';
 import { GGML_TYPES, GGMLType, quantize } from '../src/quant/ggml.js';
 import { floatFromGGML, ternaryFromGGML, ternaryToGGML } from '../src/quant/ternary.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../src/quant/half.js';
 import { loadModel, writeModelGGUF } from '../src/model/index.js';
 import { synthTokenizer, synthWeights } from '../src/model/synth.js';
-import { mulberry32 } from './util.js';
+import { mulberry32, randomTernaryFrom } from './util.js';
 
 const rand = mulberry32(99);
 
@@ -32,20 +32,7 @@ function setFileCode(type: GGMLType, bytes: Uint8Array, element: number, code: n
   bytes[at] = (bytes[at] & ~(3 << shift)) | (code << shift);
 }
 
-function randomTernary(rows: number, cols: number, blockSize: number, uniform: boolean): TernaryMatrix {
-  const codes = new Uint8Array((rows * cols) / 4);
-  for (let i = 0; i < codes.length; i++) {
-    let b = 0;
-    for (let k = 0; k < 4; k++) b |= Math.floor(rand() * 3) << (2 * k);
-    codes[i] = b;
-  }
-  const nb = cols / blockSize, scales = new Float32Array(rows * nb);
-  for (let r = 0; r < rows; r++) {
-    const s = f16ToF32(f32ToF16(0.5 + rand())); // representable in TQ2_0's f16 d
-    for (let b = 0; b < nb; b++) scales[r * nb + b] = uniform ? s : f16ToF32(f32ToF16(0.5 + rand()));
-  }
-  return { rows, cols, codes, blockSize, scales };
-}
+const randomTernary = randomTernaryFrom(rand, (s) => f16ToF32(f32ToF16(s))); // scales representable in TQ2_0's f16 d
 
 const variants = await supportedVariants();
 for (const variant of variants) {

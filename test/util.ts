@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { modelFromWeights, type LoadOptions, type Model } from '../src/model/index.js';
 import { seededRandom } from '../src/model/sampling.js';
 import { shapeOf, synthTokenizer, synthWeights, type ShapeSpec } from '../src/model/synth.js';
+import type { TernaryMatrix } from '../src/quant/matrix.js';
 
 /** bin/bitnet.js (tests run from dist/test/). */
 export const CLI = fileURLToPath(new URL('../../bin/bitnet.js', import.meta.url));
@@ -37,6 +38,28 @@ export function gradCheck(f: () => number, arr: Float32Array, grad: Float32Array
     worst = Math.max(worst, err);
   }
   return worst;
+}
+
+/**
+ * Random TernaryMatrix(rows, cols, blockSize, uniformScales) drawn from rnd: codes uniform over {0, 1, 2}, then per
+ * row a scale 0.5 + rnd() (every block of the row, with uniformScales) or one per block; `round` maps each scale
+ * (e.g. to an f16-exact value for file layouts with f16 scales).
+ */
+export function randomTernaryFrom(rnd: () => number, round: (s: number) => number = (s) => s) {
+  return (rows: number, cols: number, blockSize: number, uniformScales: boolean): TernaryMatrix => {
+    const codes = new Uint8Array((rows * cols) / 4);
+    for (let i = 0; i < codes.length; i++) {
+      let b = 0;
+      for (let k = 0; k < 4; k++) b |= Math.floor(rnd() * 3) << (2 * k);
+      codes[i] = b;
+    }
+    const nb = cols / blockSize, scales = new Float32Array(rows * nb);
+    for (let r = 0; r < rows; r++) {
+      const s = round(0.5 + rnd());
+      for (let b = 0; b < nb; b++) scales[r * nb + b] = uniformScales ? s : round(0.5 + rnd());
+    }
+    return { rows, cols, codes, blockSize, scales };
+  };
 }
 
 /** `count` indices in [0, n) drawn from rnd. */
