@@ -88,6 +88,21 @@ test('a save that fails (its temp file name taken by a directory) is an error; r
   assert.deepEqual(rest.params.data, full.params.data);
 });
 
+test('a save that fails mid-write (disk full) names the file, leaves no partial file; resume ends identical', async () => {
+  const a = mkdtempSync(join(tmpdir(), 'ckpt-full-ref-'));
+  const full = await train({ config: cfg, dataFile: data, outDir: a });
+  const b = mkdtempSync(join(tmpdir(), 'ckpt-full-'));
+  process.env.BITNET_FAULT = 'save:write-payload@2:enospc'; // the step-8 save runs out of space after its first bytes
+  try {
+    await assert.rejects(train({ config: cfg, dataFile: data, outDir: b }),
+      /could not write checkpoint .*checkpoint-00000008\.ckpt: ENOSPC: no space left on device.*the checkpoints before it are kept/);
+  } finally { delete process.env.BITNET_FAULT; }
+  assert.deepEqual(readdirSync(b).filter((f) => f.endsWith('.tmp')), [], 'the partial file is removed');
+  assert.deepEqual(listCheckpoints(b).map((c) => c.step), [4]);
+  const rest = await train({ config: cfg, dataFile: data, outDir: b, resume: true });
+  assert.deepEqual(rest.params.data, full.params.data);
+});
+
 test('resume refuses a tokenizer.json that is not the one the checkpoint was trained with', async () => {
   const b = mkdtempSync(join(tmpdir(), 'ckpt-tok-'));
   await train({ config: cfg, dataFile: data, outDir: b, stopAfter: 4 });

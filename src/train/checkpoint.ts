@@ -48,15 +48,23 @@ export const FAULT_POINTS = [
 ] as const;
 const faultCounts = new Map<string, number>();
 
-/** Kills this process (SIGKILL: no handlers, no flushing) when BITNET_FAULT names this point. */
+let faultSpec: string | undefined;
+
+/**
+ * BITNET_FAULT=<point>[@n] kills this process (SIGKILL: no handlers, no flushing) the n-th time it reaches
+ * that point; <point>[@n]:enospc throws there instead, as a full disk would.
+ */
 export function faultPoint(name: string): void {
   const spec = process.env.BITNET_FAULT;
   if (!spec) return;
-  const [point, nth = '1'] = spec.split('@');
-  if (point !== name) return;
+  if (spec !== faultSpec) { faultSpec = spec; faultCounts.clear(); }
+  const m = /^(save:[a-z-]+)(?:@(\d+))?(:enospc)?$/.exec(spec);
+  if (!m || m[1] !== name) return;
   const n = (faultCounts.get(name) ?? 0) + 1;
   faultCounts.set(name, n);
-  if (n === Number(nth)) process.kill(process.pid, 'SIGKILL');
+  if (n !== Number(m[2] ?? 1)) return;
+  if (m[3]) throw Object.assign(new Error(`ENOSPC: no space left on device, write (BITNET_FAULT at ${name})`), { code: 'ENOSPC' });
+  process.kill(process.pid, 'SIGKILL');
 }
 
 const checkpointName = (step: number) => `checkpoint-${String(step).padStart(8, '0')}.ckpt`;
@@ -104,15 +112,21 @@ export function saveCheckpoint(outDir: string, params: Params, opt: AdamW, meta:
   for (const f of readdirSync(outDir)) if (/^checkpoint-\d+\.ckpt\.\d+\.tmp$/.test(f)) unlinkSync(join(outDir, f));
   const fd = openSync(tmp, 'w');
   try {
-    writeAll(fd, head);
-    faultPoint('save:write-header');
-    writeAll(fd, parts[1]);
-    faultPoint('save:write-payload');
-    writeAll(fd, parts[2]); writeAll(fd, parts[3]);
-    writeAll(fd, hash.digest());
-    faultPoint('save:write-end');
-    fsyncSync(fd);
-  } finally { closeSync(fd); }
+    try {
+      writeAll(fd, head);
+      faultPoint('save:write-header');
+      writeAll(fd, parts[1]);
+      faultPoint('save:write-payload');
+      writeAll(fd, parts[2]); writeAll(fd, parts[3]);
+      writeAll(fd, hash.digest());
+      faultPoint('save:write-end');
+      fsyncSync(fd);
+    } finally { closeSync(fd); }
+  } catch (e) { // e.g. a full disk: the partial file goes (it would keep the disk full), the older checkpoints stay
+    try { unlinkSync(tmp); } catch { /* already gone */ }
+    throw new Error(`could not write checkpoint ${path}: ${(e as Error).message} ` +
+                    '(the checkpoints before it are kept: free space, then --resume)');
+  }
   faultPoint('save:rename');
   renameSync(tmp, path);
   faultPoint('save:dirsync');
