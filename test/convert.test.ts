@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { synthTokenizer, synthWeights } from '../src/model/synth.js';
 import { writeModelGGUF } from '../src/model/gguf-model.js';
+import { writeHFDirectory } from '../src/model/hf-model.js';
 import { openGGUF } from '../src/formats/gguf.js';
 import { ggmlTypeName } from '../src/quant/ggml.js';
 import { CLI } from './util.js';
@@ -76,4 +77,22 @@ test('bad input: exit 1, a message, no stack trace', () => {
     assert.match(r.stderr, re);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   }
+});
+
+test('convert: an untied bitnet head is refused for GGUF (llama.cpp would not load the file), kept with --untied-head', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bitnet-convert-'));
+  try {
+    const w = synthWeights(SHAPE, 2, 4);
+    writeHFDirectory(join(dir, 'hf'), { ...w, output: synthWeights(SHAPE, 3, 4).tokenEmbedding }, synthTokenizer(SHAPE.vocabSize));
+    const out = join(dir, 'out.gguf');
+    const r = spawnSync(process.execPath, [CLI, 'convert', join(dir, 'hf'), out], { encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /untied LM head .*llama\.cpp's `bitnet` architecture has no output\.weight.*--untied-head/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+    assert.ok(!existsSync(out));
+    cli('convert', join(dir, 'hf'), out, '--untied-head', '--type', 'i2_s');
+    const f = openGGUF(out);
+    try { assert.ok(f.tensor('output.weight')); } finally { f.close(); }
+    assert.ok(maxDiff(logits(out), logits(join(dir, 'hf'))) < 1e-4);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
 });

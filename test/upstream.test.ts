@@ -1,16 +1,17 @@
 // Details where upstream (bitnet.cpp, llama.cpp, transformers) differs from a plain reading, each pinned here.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel, modelFromWeights } from '../src/model/index.js';
-import { openGGUF } from '../src/formats/gguf.js';
+import { gguf, openGGUF, serializeGGUF, type GGUFValue } from '../src/formats/gguf.js';
 import { openSafetensors } from '../src/formats/safetensors.js';
 import { weightsFromGGUF, writeModelGGUF, configFromGGUF } from '../src/model/gguf-model.js';
 import { configFromHF, writeHFDirectory } from '../src/model/hf-model.js';
 import { synthTokenizer, synthWeights } from '../src/model/synth.js';
 import type { ModelWeights } from '../src/model/types.js';
+import { floatToF32 } from '../src/quant/ternary.js';
 
 const SHAPE = { dim: 256, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnDim: 512, vocabSize: 300, contextLength: 64 };
 const PROMPT = [1, 40, 77, 120, 5, 200];
@@ -28,22 +29,87 @@ function withDir(f: (dir: string) => Promise<void> | void) {
   };
 }
 
-test('GGUF bitnet-b1.58: the head is always token_embd (bitnet.cpp), even with output.weight; bitnet keeps output', withDir((dir) => {
-  const base = synthWeights(SHAPE, 3, 4);
-  const head = synthWeights(SHAPE, 4, 4).tokenEmbedding;
-  for (const arch of ['bitnet-b1.58', 'bitnet'] as const) {
-    const w: ModelWeights = { ...base, config: { ...base.config, arch, activation: 'relu2' }, output: head };
-    const path = join(dir, `${arch}.gguf`);
-    writeModelGGUF(path, w, synthTokenizer(SHAPE.vocabSize), { floatType: 'f32' });
-    const f = openGGUF(path);
+/** The same file under another architecture name: every `<from>.` key renamed, tensors as they are. */
+function renameArch(src: string, dst: string, to: string, extra: Array<[string, GGUFValue]> = []): void {
+  const f = openGGUF(src);
+  try {
+    const from = f.require<string>('general.architecture');
+    const meta = [...f.metadata].map(([k, v]): [string, GGUFValue] => (k === 'general.architecture' ? [k, gguf.str(to)]
+      : [k.startsWith(`${from}.`) ? `${to}.${k.slice(from.length + 1)}` : k, v]));
+    meta.push(...extra);
+    writeFileSync(dst, serializeGGUF(meta, f.tensors.map((t) => ({ name: t.name, type: t.type, dims: t.dims, data: f.readTensor(t) }))));
+  } finally { f.close(); }
+}
+
+test('GGUF untied head: refused for bitnet (llama.cpp loads no output.weight) unless untiedHead; never for bitnet-b1.58',
+  withDir(async (dir) => {
+    const base = synthWeights(SHAPE, 3, 4);
+    const head = synthWeights(SHAPE, 4, 4).tokenEmbedding;
+    const tok = synthTokenizer(SHAPE.vocabSize);
+    for (const arch of ['bitnet', 'bitnet-b1.58'] as const) {
+      const w: ModelWeights = { ...base, config: { ...base.config, arch, activation: 'relu2' }, output: head };
+      const path = join(dir, `${arch}.gguf`);
+      assert.throws(() => writeModelGGUF(path, w, tok, { floatType: 'f32' }),
+        new RegExp(`untied LM head.*Hugging Face directory${arch === 'bitnet' ? '.*--untied-head' : '(?!.*--untied-head)'}`));
+      assert.ok(!existsSync(path), 'nothing written');
+    }
+    // opted in: a `bitnet` file with output.weight, read back with that head
+    const untied: ModelWeights = { ...base, output: head };
+    const bitnet = join(dir, 'untied.gguf');
+    writeModelGGUF(bitnet, untied, tok, { floatType: 'f32', ternaryType: 'i2_s', untiedHead: true }); // I2_S: exact scales
+    const f = openGGUF(bitnet);
     try {
       assert.ok(f.tensor('output.weight'), 'the file has output.weight');
-      const back = weightsFromGGUF(f);
-      if (arch === 'bitnet-b1.58') assert.equal(back.output, undefined);
-      else assert.deepEqual(back.output?.data, head.data);
+      assert.deepEqual(weightsFromGGUF(f).output?.data, head.data);
     } finally { f.close(); }
-  }
-}));
+    assert.deepEqual(await logits(bitnet), await logits(untied));
+    assert.throws(() => writeModelGGUF(join(dir, 'x.gguf'), { ...untied, config: { ...base.config, arch: 'bitnet-b1.58' } }, tok,
+      { untiedHead: true }), /bitnet-b1\.58.*ignores output\.weight/);
+    // the same bytes as `bitnet-b1.58` (bitnet.cpp's name): the head is token_embd, as bitnet.cpp's graph has it
+    const b158 = join(dir, 'untied-b158.gguf');
+    renameArch(bitnet, b158, 'bitnet-b1.58');
+    const g = openGGUF(b158);
+    try { assert.equal(weightsFromGGUF(g).output, undefined); } finally { g.close(); }
+    // an output equal to the embedding (f32 and f16 copies) is the tied head: no output.weight, same logits
+    const half = synthWeights(SHAPE, 3, 4, 'ternary', 'f16'); // f16 embedding, its f32 copy as the head
+    for (const [name, w] of [['f32', { ...base, output: { ...base.tokenEmbedding } }],
+      ['f16-f32', { ...half, output: { ...half.tokenEmbedding, dtype: 'f32', data: floatToF32(half.tokenEmbedding) } }]] as const) {
+      const tied = join(dir, `tied-${name}.gguf`);
+      writeModelGGUF(tied, w, tok, { floatType: 'f32', ternaryType: 'i2_s' });
+      const t = openGGUF(tied);
+      try { assert.equal(t.tensor('output.weight'), undefined, name); } finally { t.close(); }
+      assert.deepEqual(await logits(tied), await logits(w), name);
+    }
+    // llama keeps its untied head (llama.cpp's llama arch loads output.weight)
+    const llama = join(dir, 'llama.gguf');
+    writeModelGGUF(llama, { ...synthWeights(SHAPE, 3, 4, 'fp16'), output: head }, tok, { floatType: 'f32' });
+    const l = openGGUF(llama);
+    try { assert.ok(l.tensor('output.weight')); } finally { l.close(); }
+  }));
+
+test('GGUF names of BitNet b1.58 2B4T: bitnet-b1.58 and bitnet-25 (bitnet.cpp), bitnet + relu2 (llama.cpp) load alike',
+  withDir(async (dir) => {
+    const w0 = synthWeights(SHAPE, 6, 4);
+    const w: ModelWeights = { ...w0, config: { ...w0.config, arch: 'bitnet-b1.58', activation: 'relu2', ropeTheta: 500000 } };
+    const b158 = join(dir, 'b158.gguf');
+    writeModelGGUF(b158, w, synthTokenizer(SHAPE.vocabSize), { floatType: 'f32', ternaryType: 'i2_s' });
+    const ref = await logits(b158);
+    assert.deepEqual(ref, await logits(w));
+    // llama.cpp's converter (BitnetModel, MODEL_ARCH.BITNET) writes 2B4T as `bitnet`: hidden_act relu2 read from
+    // `bitnet.hidden_activation` (src/models/bitnet.cpp), rope scaling linear 1.0 (a no-op)
+    const llamaCpp: Array<[string, GGUFValue]> = [['bitnet.hidden_activation', gguf.str('relu2')],
+      ['bitnet.rope.scaling.type', gguf.str('linear')], ['bitnet.rope.scaling.factor', gguf.f32(1)]];
+    for (const [name, extra] of [['bitnet-25', []], ['bitnet', llamaCpp]] as const) {
+      const p = join(dir, `${name}.gguf`);
+      renameArch(b158, p, name, [...extra]);
+      const f = openGGUF(p);
+      try {
+        const c = configFromGGUF(f);
+        assert.deepEqual([c.activation, c.ropeTheta, c.subNorms, c.ropeNeox], ['relu2', 500000, true, true], name);
+      } finally { f.close(); }
+      assert.deepEqual(await logits(p), ref, name);
+    }
+  }));
 
 test('GGUF <arch>.hidden_activation: read (relu2 runs as relu2), written only when not the default, unknown refused', withDir(async (dir) => {
   const w0 = synthWeights(SHAPE, 5, 4);

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { modelFromWeights, readModelSource } from '../model/index.js';
 import { hasFloatLinears, ptqTernarize } from '../model/convert.js';
-import { writeModelGGUF } from '../model/gguf-model.js';
+import { UNTIED_HEAD_HELP, writeModelGGUF } from '../model/gguf-model.js';
 import { writeHFDirectory } from '../model/hf-model.js';
 import { perplexity } from '../eval/perplexity.js';
 import type { ModelWeights } from '../model/types.js';
@@ -26,11 +26,12 @@ export function register(program: Command): void {
     .argument('<out>', 'output: .gguf path, or a Hugging Face directory')
     .requiredOption('--ptq', 'absmean ternarization of every linear layer (one scale per tensor)')
     .option('--type <t>', 'GGUF ternary type: tq2_0, tq1_0 or i2_s', 'tq2_0')
+    .option('--untied-head', UNTIED_HEAD_HELP)
     .option('--data <file>', 'UTF-8 text: report token perplexity before and after')
     .option('--ctx <n>', 'perplexity window in tokens (default: min(model context, 1024), as eval ppl)', num('--ctx', { int: true, min: 1 }))
     .option('--backend <name>', 'wasm or reference (for the perplexity runs)', 'wasm')
     .option('-t, --threads <n>', 'compute threads (default: all cores)', num('--threads', { int: true, min: 1, max: 256 }))
-    .action(async (input: string, output: string, o: { type: string; data?: string; ctx?: number; backend: string; threads?: number }) => {
+    .action(async (input: string, output: string, o: { type: string; untiedHead?: boolean; data?: string; ctx?: number; backend: string; threads?: number }) => {
       if (!['tq2_0', 'tq1_0', 'i2_s'].includes(o.type)) throw new Error(`--type must be tq2_0, tq1_0 or i2_s, got '${o.type}'`);
       if (o.backend !== 'wasm' && o.backend !== 'reference') throw new Error(`--backend must be wasm or reference, got '${o.backend}'`);
       let text: string | undefined;
@@ -44,7 +45,9 @@ export function register(program: Command): void {
         process.stderr.write(`${input}: every linear layer already holds exactly ternary values; they are written as they are\n`);
       }
       const q = ptqTernarize(src.weights);
-      if (output.toLowerCase().endsWith('.gguf')) writeModelGGUF(output, q, src.tokenizer, { ternaryType: o.type as 'tq2_0', floatType: 'f16', name: `PTQ of ${input}` });
+      if (output.toLowerCase().endsWith('.gguf')) writeModelGGUF(output, q, src.tokenizer, {
+        ternaryType: o.type as 'tq2_0', floatType: 'f16', name: `PTQ of ${input}`, untiedHead: o.untiedHead,
+      });
       else writeHFDirectory(output, q, src.tokenizer);
       process.stderr.write(`wrote ${output}\n`);
       if (text !== undefined) {

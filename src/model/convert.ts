@@ -58,6 +58,8 @@ export interface ConvertOptions {
   /** Layout of I2_S tensors in the input GGUF, and in the output GGUF (both default 'x86'). */
   i2sLayout?: I2SLayout;
   outI2sLayout?: I2SLayout;
+  /** GGUF output: write an untied head into a `bitnet` file although llama.cpp refuses it (WriteModelOptions). */
+  untiedHead?: boolean;
   onProgress?: Progress;
   log?: (line: string) => void;
 }
@@ -77,7 +79,7 @@ export function convertModel(input: string, output: string, opts: ConvertOptions
     const floatType = opts.outtype ?? (type === 'f16' ? 'f16' : 'source');
     writeModelGGUF(output, w, src.tokenizer, {
       ternaryType: type === 'f16' ? 'tq2_0' : type, i2sLayout: opts.outI2sLayout, floatType, onTensor: opts.onProgress,
-      name: `converted from ${input}`,
+      name: `converted from ${input}`, untiedHead: opts.untiedHead,
     });
   } else {
     if (opts.type && opts.type !== 'f16') throw new Error(`--type ${opts.type} applies to GGUF output; Hugging Face output uses its layout's own packing`);

@@ -11,7 +11,7 @@ import {
   GGMLType, ggmlTypeFromName, ggmlTypeName, i2sLayoutProblem, i2sRelayout, isTernaryType, quantize, type I2SLayout,
 } from '../quant/ggml.js';
 import { floatFromGGML, floatToF32, ternaryFromGGML, ternaryToGGML } from '../quant/ternary.js';
-import { f32ToF16 } from '../quant/half.js';
+import { f16ToF32, f32ToF16 } from '../quant/half.js';
 import { ACTIVATION_NAMES } from './types.js';
 import type { Architecture, FileMatrix, LayerWeights, Matrix, ModelConfig, ModelWeights, StreamedWeights } from './types.js';
 import { LAYER_SCHEMA, MODEL_TENSORS as NAMES, ggufLayerName, layerDims, layerTensors } from './schema.js';
@@ -20,13 +20,20 @@ import type { Tokenizer } from '../tokenizer/types.js';
 import { tokenizerToGGUF } from '../tokenizer/gguf.js';
 
 /** Per-architecture facts that are not in the file. */
-// headFromEmbedding: bitnet.cpp's `bitnet-b1.58` graph multiplies by token_embd even when the file has output.weight
+// headFromEmbedding: bitnet.cpp's `bitnet-b1.58` graph multiplies by token_embd even when the file has output.weight.
+// upstreamOutput: whether upstream loads an untied output.weight. llama.cpp's `bitnet` creates no such tensor (its
+//   src/models/bitnet.cpp load_arch_tensors; the graph multiplies by tok_embd) and refuses a file that has one
+//   ("done_getting_tensors: wrong number of tensors"); bitnet.cpp's `bitnet-b1.58` ignores it. We still read it in a
+//   `bitnet` file (files written with `untiedHead`), but writeModelGGUF refuses to write one unasked.
 export const ARCH: Record<Architecture, {
   activation: 'silu' | 'relu2'; subNorms: boolean; ropeNeox: boolean; ropeTheta: number; headFromEmbedding: boolean;
+  upstreamOutput: boolean;
 }> = {
-  bitnet: { activation: 'silu', subNorms: true, ropeNeox: true, ropeTheta: 10000, headFromEmbedding: false },
-  'bitnet-b1.58': { activation: 'relu2', subNorms: true, ropeNeox: true, ropeTheta: 500000, headFromEmbedding: true },
-  llama: { activation: 'silu', subNorms: false, ropeNeox: false, ropeTheta: 10000, headFromEmbedding: false },
+  bitnet: { activation: 'silu', subNorms: true, ropeNeox: true, ropeTheta: 10000, headFromEmbedding: false, upstreamOutput: false },
+  'bitnet-b1.58': {
+    activation: 'relu2', subNorms: true, ropeNeox: true, ropeTheta: 500000, headFromEmbedding: true, upstreamOutput: false,
+  },
+  llama: { activation: 'silu', subNorms: false, ropeNeox: false, ropeTheta: 10000, headFromEmbedding: false, upstreamOutput: true },
 };
 
 export function isArchitecture(a: string): a is Architecture {
@@ -253,7 +260,38 @@ export interface WriteModelOptions {
    * 'source': each matrix keeps its own precision (f16 stays f16, anything else is written f32). */
   floatType?: 'f32' | 'f16' | 'bf16' | 'q8_0' | 'source';
   name?: string;
+  /** Write an untied head as output.weight in a `bitnet` file although llama.cpp refuses such a file (default false:
+   * refused, see untiedHeadProblem). */
+  untiedHead?: boolean;
   onTensor?: (done: number, total: number) => void;
+}
+
+/** Whether two float matrices hold the same values (no copy: an f16 one is read in place). */
+function sameMatrix(a: FloatMatrix, b: FloatMatrix): boolean {
+  if (a.rows !== b.rows || a.cols !== b.cols) return false;
+  const at = (m: FloatMatrix, i: number) => (m.dtype === 'f16' ? f16ToF32(m.data[i]) : m.data[i]);
+  const n = a.rows * a.cols;
+  if (a.dtype === b.dtype) { for (let i = 0; i < n; i++) if (a.data[i] !== b.data[i]) return false; return true; }
+  for (let i = 0; i < n; i++) if (!Object.is(at(a, i), at(b, i))) return false;
+  return true;
+}
+
+/**
+ * Why an untied head cannot go into a GGUF of this architecture (undefined when it can). No llama.cpp architecture
+ * with BitNet's sub-norms loads a separate head (src/llama-arch.cpp has `bitnet` only; `bitnet-b1.58` and
+ * `bitnet-25` are bitnet.cpp's, whose graph multiplies by token_embd).
+ */
+export function untiedHeadProblem(arch: Architecture, untiedHead: boolean): string | undefined {
+  const a = ARCH[arch];
+  if (a.upstreamOutput || (untiedHead && !a.headFromEmbedding)) return undefined;
+  const why = a.headFromEmbedding
+    ? `bitnet.cpp's \`${arch}\` graph (and bitnet-ts reading it) multiplies by token_embd and ignores output.weight`
+    : `llama.cpp's \`${arch}\` architecture has no output.weight (its head is token_embd) and refuses a file that ` +
+      'has one ("wrong number of tensors"); no llama.cpp architecture with BitNet\'s sub-norms loads a separate head';
+  const keep = a.headFromEmbedding ? '' : ', or pass --untied-head (untiedHead: true) to write output.weight anyway ' +
+    '(bitnet-ts reads it; llama.cpp will not load the file)';
+  return `the model has an untied LM head (output weights differ from the token embedding): ${why}. Write a ` +
+    `Hugging Face directory instead (an output path not ending in .gguf; transformers loads untied heads)${keep}`;
 }
 
 function floatBytes(m: FloatMatrix, type: GGMLType): Uint8Array {
@@ -266,6 +304,11 @@ function floatBytes(m: FloatMatrix, type: GGMLType): Uint8Array {
   }
   return quantize(type, f32, m.rows, m.cols);
 }
+
+/** What `--untied-head` says in help. */
+export const UNTIED_HEAD_HELP = 'GGUF output of a bitnet model with an untied LM head: write it as output.weight anyway ' +
+  '(bitnet-ts reads it; llama.cpp refuses such a file: its bitnet architecture uses token_embd as the head). ' +
+  'Without it such a model is refused; a head equal to the embedding is written tied';
 
 /** GGUF metadata of a model: architecture keys (`<arch>.*`) and the tokenizer. */
 export function modelMetadata(c: ModelConfig, tokenizer: Tokenizer, name: string): Array<[string, GGUFValue]> {
@@ -292,6 +335,10 @@ export function modelMetadata(c: ModelConfig, tokenizer: Tokenizer, name: string
 /** Writes a model as GGUF (atomically), with the tokenizer in its metadata. */
 export function writeModelGGUF(path: string, w: ModelWeights, tokenizer: Tokenizer, opts: WriteModelOptions = {}): void {
   const c = w.config;
+  // an output equal to the embedding is the tied head; any other needs an architecture that loads it
+  const output = w.output && !(!ARCH[c.arch].upstreamOutput && sameMatrix(w.output, w.tokenEmbedding)) ? w.output : undefined;
+  const headProblem = output ? untiedHeadProblem(c.arch, opts.untiedHead ?? false) : undefined;
+  if (headProblem) throw new Error(headProblem);
   const tType = ggmlTypeFromName(opts.ternaryType ?? 'tq2_0');
   const i2s = opts.i2sLayout ?? 'x86';
   const floatType = opts.floatType ?? 'f16';
@@ -319,6 +366,6 @@ export function writeModelGGUF(path: string, w: ModelWeights, tokenizer: Tokeniz
     }
   });
   vec(NAMES.outputNorm.gguf, w.outputNorm);
-  if (w.output) mat(NAMES.output.gguf, { kind: 'float', m: w.output });
+  if (output) mat(NAMES.output.gguf, { kind: 'float', m: output });
   writeGGUF(path, meta, tensors, { onTensor: opts.onTensor });
 }
