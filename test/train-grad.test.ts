@@ -113,6 +113,27 @@ test('fast GEMM (NT, NN, TN; accumulate; odd shapes) equals the reference produc
   } finally { model.dispose(); }
 });
 
+test('dot-form GEMM past its L2 column block (K = 1100: blocks of 236 columns) and the packing transpose (odd shapes)', async () => {
+  const rnd = mulberry32(17);
+  const model = await TrainModel.create({ ...cfg, vocabSize: 50000 }, 2, { threads: 3 });
+  const buf = model.params.grad; // scratch in the model's memory (400k floats)
+  try {
+    const M = 5, N = 300, K = 1100;
+    const a = buf.subarray(0, M * K), b = buf.subarray(M * K, M * K + N * K), c = buf.subarray(M * K + N * K, M * K + N * K + M * N);
+    a.set(rand(rnd, M * K)); b.set(rand(rnd, N * K)); c.set(rand(rnd, M * N));
+    const want = c.slice();
+    matmulNT(want, a.slice(), b.slice(), M, N, K, true);
+    model.gemm(c, a, b, M, N, K, false, true, true);
+    for (let i = 0; i < M * N; i++) assert.ok(Math.abs(c[i] - want[i]) < 1e-4, `at ${i}: ${c[i]} vs ${want[i]}`);
+    for (const [rows, cols] of [[1, 1], [3, 5], [4, 16], [7, 37], [64, 20], [130, 67]]) {
+      const src = buf.subarray(0, rows * cols), dst = buf.subarray(rows * cols, 2 * rows * cols);
+      src.set(rand(rnd, rows * cols)); dst.fill(NaN);
+      model.transpose(dst, src, rows, cols);
+      for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) assert.equal(dst[j * rows + r], src[r * cols + j], `${rows}x${cols} (${r}, ${j})`);
+    }
+  } finally { model.dispose(); }
+});
+
 test('integer BitLinear forward (ternaryGemm) is bit-exact with ternaryForwardRef (odd shapes, K past the i16 flush, accumulate)', async () => {
   const rnd = mulberry32(21);
   const model = await TrainModel.create({ ...cfg, vocabSize: 4096 }, 2, { threads: 3 });

@@ -29,15 +29,17 @@ export interface TrainKernelExports {
               acc: number, i0: number, i1: number): void;
   partialSums(x: number, n: number, parts: number, square: number, b0: number, b1: number): void;
   ternaryWeights(out: number, codes: number, w: number, scale: number, lo: number, hi: number): void;
+  transpose(dst: number, src: number, rows: number, cols: number, j0: number, j1: number): void;
   adamw(p: number, g: number, m: number, v: number, lr: number, wd: number, clip: number, b1: number, b2: number,
         c1: number, c2: number, eps: number, lo: number, hi: number): void;
   NORM_BLOCK: WebAssembly.Global;
   SUM_BLOCK: WebAssembly.Global;
+  TRANSPOSE_COLS: WebAssembly.Global;
 }
 
 export const enum TrainJob {
   Gemm = 32, RmsForward, RmsBackward, SumParts, Rope, AttnForward, AttnBackward,
-  SwigluForward, SwigluBackward, CrossEntropy, FakeQuant, PartialSums, Ternary, AdamW, TernaryGemm,
+  SwigluForward, SwigluBackward, CrossEntropy, FakeQuant, PartialSums, Ternary, AdamW, TernaryGemm, Transpose,
 }
 
 // Parameter slots of each job. Int slots hold i32 (addresses above 2 GiB read back negative: see u()).
@@ -66,6 +68,8 @@ export const enum TernaryGemmArg { C, Xq, XSum, InvScales, Codes, M, N, K, Accum
 export const enum PartialSumsArg { X, N, Parts, Square, SumBlock }
 /** out = ternary(w) over N floats, codes = its integers + 1 (u8; 0: none); f64 Scale. */
 export const enum TernaryWeightsArg { Out, W, N, Codes }
+/** Dst (Cols × Rows) = Srcᵀ, Src Rows × Cols; items: TransposeCols columns of Src each. */
+export const enum TransposeArg { Dst, Src, Rows, Cols, TransposeCols }
 /** One parameter tensor of N floats; f64 slots in AdamWF64. */
 export const enum AdamWArg { P, G, M, V, N }
 export const enum AdamWF64 { Lr, Wd, Clip, Beta1, Beta2, C1, C2, Eps }
@@ -156,6 +160,11 @@ export const trainJobs: Record<number, JobSpec> = {
     run: (k, p, b, e, _t, _c, f) => k.ternaryGemm(u(p[TernaryGemmArg.C]), u(p[TernaryGemmArg.Xq]), u(p[TernaryGemmArg.XSum]),
       u(p[TernaryGemmArg.InvScales]), u(p[TernaryGemmArg.Codes]), p[TernaryGemmArg.M], p[TernaryGemmArg.N], p[TernaryGemmArg.K],
       f[TrainF64.Scale], p[TernaryGemmArg.Accumulate], b * INT_GEMM_ROWS, Math.min(e * INT_GEMM_ROWS, p[TernaryGemmArg.M])),
+  },
+  [TrainJob.Transpose]: {
+    items: (p) => Math.ceil(p[TransposeArg.Cols] / p[TransposeArg.TransposeCols]),
+    run: (k, p, b, e) => k.transpose(u(p[TransposeArg.Dst]), u(p[TransposeArg.Src]), p[TransposeArg.Rows], p[TransposeArg.Cols],
+      b * p[TransposeArg.TransposeCols], Math.min(e * p[TransposeArg.TransposeCols], p[TransposeArg.Cols])),
   },
   [TrainJob.AdamW]: {
     items: (p) => units(p[AdamWArg.N]),

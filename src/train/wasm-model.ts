@@ -15,6 +15,7 @@ import { ThreadPool } from '../kernels/pool.js';
 import {
   AdamWArg, AdamWF64, AttnBackwardArg, AttnForwardArg, CrossEntropyArg, FakeQuantArg, GemmArg, PartialSumsArg, RmsBackwardArg,
   RmsForwardArg, RopeRowsArg, SumPartsArg, SwigluBackwardArg, SwigluForwardArg, TernaryGemmArg, TernaryWeightsArg, TrainF64, TrainJob,
+  TransposeArg,
 } from '../kernels/train-jobs.js';
 import { compileVariant, instantiate, supportedVariants, type WasmVariant } from '../kernels/wasm-module.js';
 import { AdamW } from './optim.js';
@@ -95,7 +96,10 @@ interface GradState {
   dv: Float32Array;    // (N, D)
   daq: Float32Array;   // (N, D) at q/k/v's input
   dwParts: Float32Array; // (ceil(N / NORM_BLOCK), max(D, F)) norm-weight gradient partials
-  dp: Float32Array;    // (B·H, T) attention backward scratch
+  dp: Float32Array;    // (B·H, T, T) attention backward scratch: dP, then dS
+  // the backward GEMMs' packed operands (dot form, see linearBack)
+  xT: Float32Array;    // (max(D, F), N) a linear's input Qa(x), transposed
+  dyT: Float32Array;   // (max(D, F, V), N) a linear's output gradient, transposed
 }
 
 export interface TrainModelOptions {
@@ -129,6 +133,8 @@ export class TrainModel {
   private readonly layers: LayerState[];
   private readonly grads: GradState;
   private readonly qw = new Map<ParamView, Float32Array>(); // (rows, cols) effective weights Qw(W) of each linear
+  private readonly qwT = new Map<ParamView, Float32Array>(); // (cols, rows) Qw(W)ᵀ, packed once per step for the backward
+  private readonly embT: Float32Array;   // (D, V) the tied embedding transposed, packed once per step for the head's backward
   // ternary absmean only: (rows, cols) codes Qw(W)/scale + 1 in 0..2 and the scale, for the integer forward
   private readonly codes = new Map<ParamView, Uint8Array>();
   private readonly wScale = new Map<ParamView, number>();
@@ -147,6 +153,7 @@ export class TrainModel {
   private readonly ropeSin: Float32Array; // (T, hd/2)
   private readonly normBlock: number;
   private readonly sumBlock: number;
+  private readonly transposeCols: number;
 
   private constructor(readonly config: TrainModelConfig, readonly batch: number, readonly variant: WasmVariant,
                       private readonly k: KernelExports, private readonly pool: ThreadPool, private readonly arena: Arena) {
@@ -156,6 +163,7 @@ export class TrainModel {
     this.threads = pool.threads;
     this.normBlock = k.NORM_BLOCK.value as number;
     this.sumBlock = k.SUM_BLOCK.value as number;
+    this.transposeCols = k.TRANSPOSE_COLS.value as number;
     this.params = new Params(c, f);
     this.opt = new KernelAdamW(this.params, f, this);
     const quantized = c.precision !== 'fp';
@@ -173,13 +181,16 @@ export class TrainModel {
     this.grads = {
       dx: f(N * D), dxf: f(N * D), dh2, dh: sub ? f(N * F) : dh2, dg: f(N * F), du: f(N * F), dfq: f(N * D), do2,
       dO: sub ? f(N * D) : do2, dq: f(N * D), dk: f(N * D), dv: f(N * D), daq: f(N * D),
-      dwParts: f(Math.ceil(N / this.normBlock) * Math.max(D, F)), dp: f(batch * H * T),
+      dwParts: f(Math.ceil(N / this.normBlock) * Math.max(D, F)), dp: f(batch * H * T * T),
+      xT: f(Math.max(D, F) * N), dyT: f(Math.max(D, F, c.vocabSize) * N),
     };
     const integer = c.precision === 'ternary' && c.weightScale !== 'absmax';
     for (const l of this.params.layers) for (const name of LINEARS) {
       this.qw.set(l[name], c.precision === 'fp' ? l[name].data : f(l[name].data.length));
+      this.qwT.set(l[name], f(l[name].data.length));
       if (integer) this.codes.set(l[name], arena.u8(l[name].data.length));
     }
+    this.embT = f(D * c.vocabSize);
     this.xOut = f(N * D); this.xf = f(N * D); this.rOut = f(N);
     this.logits = f(N * c.vocabSize); this.losses = f(N);
     this.tokens = arena.i32(N); this.targets = arena.i32(N);
@@ -261,6 +272,14 @@ export class TrainModel {
     this.run(TrainJob.FakeQuant);
   }
 
+  /** dst (cols, rows) = srcᵀ, src (rows, cols). */
+  transpose(dst: Float32Array, src: Float32Array, rows: number, cols: number): void {
+    const p = this.p;
+    p[TransposeArg.Dst] = at(dst); p[TransposeArg.Src] = at(src); p[TransposeArg.Rows] = rows; p[TransposeArg.Cols] = cols;
+    p[TransposeArg.TransposeCols] = this.transposeCols;
+    this.run(TrainJob.Transpose);
+  }
+
   /** RoPE over all N rows of x (N, D) in place; sign −1 undoes it (backward). */
   private rope(x: Float32Array, sign: 1 | -1): void {
     const c = this.config, p = this.p;
@@ -278,6 +297,13 @@ export class TrainModel {
     let s = 0;
     for (let b = 0; b < nb; b++) s += this.sums[b];
     return s;
+  }
+
+  /** The backward's packed weights: Qw(W)ᵀ of every linear (as the last forward quantized it) and Eᵀ. */
+  private packWeights(): void {
+    const c = this.config, P = this.params;
+    for (const l of P.layers) for (const name of LINEARS) this.transpose(this.qwT.get(l[name])!, this.qw.get(l[name])!, l[name].rows, l[name].cols);
+    this.transpose(this.embT, P.tokEmb.data, c.vocabSize, c.dim);
   }
 
   private quantizeWeights(): void {
@@ -347,10 +373,15 @@ export class TrainModel {
     this.gemmStats.flops += 2 * M * N * K;
   }
 
-  /** BitLinear backward (STE): dxq (+)= dy · Qw(W); dW += dyᵀ · Qa(x). */
-  private linearBack(dxq: Float32Array, dy: Float32Array, xq: Float32Array, p: ParamView, accumulate: boolean): void {
-    this.gemm(dxq, dy, this.qw.get(p)!, this.N, p.cols, p.rows, false, false, accumulate);
-    this.gemm(p.grad, dy, xq, p.rows, p.cols, this.N, true, false, true);
+  /**
+   * BitLinear backward (STE): dxq (+)= dy · Qw(W); dW += dyᵀ · Qa(x), with xT = Qa(x)ᵀ (cols, N) packed by the caller.
+   * Both products run in the dot form on packed operands: dy · (Qw(W)ᵀ)ᵀ and dyᵀ · (Qa(x)ᵀ)ᵀ.
+   */
+  private linearBack(dxq: Float32Array, dy: Float32Array, xT: Float32Array, p: ParamView, accumulate: boolean): void {
+    const G = this.grads;
+    this.gemm(dxq, dy, this.qwT.get(p)!, this.N, p.cols, p.rows, false, true, accumulate);
+    this.transpose(G.dyT, dy, this.N, p.rows);
+    this.gemm(p.grad, G.dyT, xT, p.rows, p.cols, this.N, false, true, true);
   }
 
   /** Forward over tokens (B·T) with next-token targets; returns the mean cross-entropy. */
@@ -413,24 +444,29 @@ export class TrainModel {
   backward(): void {
     const c = this.config, P = this.params, N = this.N, D = c.dim, F = c.ffnDim, T = c.seqLen, H = c.nHeads, hd = D / H;
     const V = c.vocabSize, B = this.batch, G = this.grads;
-    // head (tied): dxf = dlogits · E ; dE += dlogitsᵀ · xf
-    this.gemm(G.dxf, this.logits, P.tokEmb.data, N, D, V, false, false, false);
-    this.gemm(P.tokEmb.grad, this.logits, this.xf, V, D, N, true, false, true);
+    this.packWeights();
+    // head (tied): dxf = dlogits · E ; dE += dlogitsᵀ · xf (dot form on packed operands, as linearBack)
+    this.gemm(G.dxf, this.logits, this.embT, N, D, V, false, true, false);
+    this.transpose(G.dyT, this.logits, N, V); this.transpose(G.xT, this.xf, N, D);
+    this.gemm(P.tokEmb.grad, G.dyT, G.xT, V, D, N, false, true, true);
     G.dx.fill(0);
     this.rmsnormBack(G.dx, G.dxf, this.xOut, P.outNorm, this.rOut, N, D);
     for (let l = c.nLayers - 1; l >= 0; l--) {
       const W = P.layers[l], A = this.layers[l];
       // ffn: x = xMid + down(h2q)
-      this.linearBack(G.dh2, G.dx, A.h2q, W.wDown, false);
+      this.transpose(G.xT, A.h2q, N, F);
+      this.linearBack(G.dh2, G.dx, G.xT, W.wDown, false);
       if (G.dh !== G.dh2) { G.dh.fill(0); this.rmsnormBack(G.dh, G.dh2, A.h, W.ffnSubNorm, A.rH, N, F); }
       const p = this.p;
       p[SwigluBackwardArg.Dg] = at(G.dg); p[SwigluBackwardArg.Du] = at(G.du); p[SwigluBackwardArg.Dh] = at(G.dh);
       p[SwigluBackwardArg.G] = at(A.g); p[SwigluBackwardArg.U] = at(A.u); p[SwigluBackwardArg.Length] = N * F;
       this.run(TrainJob.SwigluBackward);
-      this.linearBack(G.dfq, G.dg, A.fq, W.wGate, false); this.linearBack(G.dfq, G.du, A.fq, W.wUp, true);
+      this.transpose(G.xT, A.fq, N, D);
+      this.linearBack(G.dfq, G.dg, G.xT, W.wGate, false); this.linearBack(G.dfq, G.du, G.xT, W.wUp, true);
       this.rmsnormBack(G.dx, G.dfq, A.xMid, W.ffnNorm, A.rF, N, D); // the residual passes dx through
       // attention: x = xIn + wo(o2q)
-      this.linearBack(G.do2, G.dx, A.o2q, W.wo, false);
+      this.transpose(G.xT, A.o2q, N, D);
+      this.linearBack(G.do2, G.dx, G.xT, W.wo, false);
       if (G.dO !== G.do2) { G.dO.fill(0); this.rmsnormBack(G.dO, G.do2, A.o, W.attnSubNorm, A.rO, N, D); }
       p[AttnBackwardArg.Dq] = at(G.dq); p[AttnBackwardArg.Dk] = at(G.dk); p[AttnBackwardArg.Dv] = at(G.dv);
       p[AttnBackwardArg.Dout] = at(G.dO); p[AttnBackwardArg.Probs] = at(A.probs); p[AttnBackwardArg.Q] = at(A.q);
@@ -438,8 +474,9 @@ export class TrainModel {
       p[AttnBackwardArg.T] = T; p[AttnBackwardArg.H] = H; p[AttnBackwardArg.HeadDim] = hd; this.f[TrainF64.Scale] = 1 / Math.sqrt(hd);
       this.run(TrainJob.AttnBackward);
       this.rope(G.dq, -1); this.rope(G.dk, -1);
-      this.linearBack(G.daq, G.dq, A.aq, W.wq, false); this.linearBack(G.daq, G.dk, A.aq, W.wk, true);
-      this.linearBack(G.daq, G.dv, A.aq, W.wv, true);
+      this.transpose(G.xT, A.aq, N, D);
+      this.linearBack(G.daq, G.dq, G.xT, W.wq, false); this.linearBack(G.daq, G.dk, G.xT, W.wk, true);
+      this.linearBack(G.daq, G.dv, G.xT, W.wv, true);
       this.rmsnormBack(G.dx, G.daq, A.xIn, W.attnNorm, A.rA, N, D);
     }
     // embedding
