@@ -44,18 +44,36 @@ function tensorOf(type: GGMLType, bytes: Uint8Array, rows: number, cols: number,
 interface Internals { u8: Uint8Array; k: { q8QuantizeActs(x: number, n: number, cols: number, xq: number, dx: number): void } }
 interface Q8Handle { rows: number; cols: number; ptr: number; scalesPtr: number }
 
-/** The codes and scales a WASM int8 head holds, in the reference's row-major layout. */
+/** The codes and scales a WASM int8 head holds (head.ts layout: groups of 8 rows), in the reference's layout. */
 function readBack(be: WasmBackend, h: Q8Handle): ref.Q8Matrix {
   const { u8 } = be as unknown as Internals;
-  const { rows, cols } = h, chunks = cols / 16, blocks = cols / 32;
+  const { rows, cols } = h, blocks = cols / 32;
   const codes = new Int8Array(rows * cols), scales = new Float32Array(rows * blocks);
-  const sv = new Float32Array(u8.buffer, h.scalesPtr, Math.ceil(rows / 4) * blocks * 4);
+  const sv = new Uint16Array(u8.buffer, h.scalesPtr, Math.ceil(rows / 8) * blocks * 8);
   for (let r = 0; r < rows; r++) {
-    const g = r >> 2, rr = r & 3;
-    for (let j = 0; j < cols; j++) codes[r * cols + j] = (u8[h.ptr + (g * chunks + (j >> 4)) * 64 + rr * 16 + (j & 15)] << 24) >> 24;
-    for (let b = 0; b < blocks; b++) scales[r * blocks + b] = sv[(g * blocks + b) * 4 + rr];
+    const g = r >> 3, rr = r & 7;
+    for (let j = 0; j < cols; j++) {
+      const at = (((g * blocks + (j >> 5)) * 8 + ((j & 31) >> 2)) * 32) + (rr >> 2) * 16 + (rr & 3) * 4 + (j & 3);
+      codes[r * cols + j] = (u8[h.ptr + at] << 24) >> 24;
+    }
+    for (let b = 0; b < blocks; b++) scales[r * blocks + b] = f16ToF32(sv[(g * blocks + b) * 8 + rr]);
   }
   return { rows, cols, codes, scales };
+}
+
+/** The activation codes q8QuantizeActs wrote: relaxed build |code| then sign masks per token, SIMD128 int16. */
+function actCodes(be: WasmBackend, xq: number, n: number, cols: number): number[] {
+  const { u8 } = be as unknown as Internals;
+  if (be.variant !== 'relaxed') return Array.from(new Int16Array(u8.buffer, xq, n * cols));
+  const out: number[] = [];
+  for (let t = 0; t < n; t++) {
+    for (let j = 0; j < cols; j++) {
+      const a = u8[xq + t * 2 * cols + j], s = u8[xq + t * 2 * cols + cols + j];
+      assert.ok(a <= 127 && (s === 0 || s === 255), `token ${t} column ${j}: |code| ${a}, sign mask ${s}`);
+      out.push(s ? -a : a);
+    }
+  }
+  return out;
 }
 
 function assertSameQ8(got: ref.Q8Matrix, want: ref.Q8Matrix, what: string): void {
@@ -117,8 +135,8 @@ for (const variant of variants) {
         assert.throws(() => be.prepareQ8(halfMatrix(2, 48)), /multiple of 32/);
       });
 
-      await t.test('activations: int16 codes and block scales bit-exact with quantizeQ8ActsRef (ties, zero blocks)', () => {
-        const { u8, k } = be as unknown as Internals;
+      await t.test('activations: codes and block scales bit-exact with quantizeQ8ActsRef (ties, zero blocks)', () => {
+        const { k } = be as unknown as Internals;
         const n = 3, cols = 160, x = be.allocF32(n * cols);
         for (let i = 0; i < x.length; i++) x[i] = (rand() - 0.5) * 8;
         for (let j = 0; j < 32; j++) x[j] = 0; // a zero block
@@ -127,12 +145,12 @@ for (const variant of variants) {
         k.q8QuantizeActs(x.byteOffset, n, cols, xq.byteOffset, dx.byteOffset);
         const wantQ = new Int8Array(n * cols), wantD = new Float32Array((n * cols) / 32);
         ref.quantizeQ8ActsRef(x, n, cols, wantQ, wantD);
-        assert.deepEqual(Array.from(new Int16Array(u8.buffer, xq.byteOffset, n * cols)), Array.from(wantQ));
+        assert.deepEqual(actCodes(be, xq.byteOffset, n, cols), Array.from(wantQ));
         assert.deepEqual(Array.from(dx), Array.from(wantD));
       });
 
-      await t.test('matmul: q8MatMulRef within 1e-5 of the largest output (n = 1, 2, 5; rows not a multiple of 4)', () => {
-        for (const [rows, cols] of [[13, 96], [1, 32], [70, 2560], [1701, 256]]) {
+      await t.test('matmul: q8MatMulRef within 1e-5 of the largest output (n = 1, 2, 5; rows not a multiple of 4 or 8)', () => {
+        for (const [rows, cols] of [[13, 96], [1, 32], [70, 2560], [1701, 256], [9, 160]]) {
           const m = halfMatrix(rows, cols), q = ref.quantizeQ8Ref(m), w = be.prepareQ8(m)!;
           for (const n of [1, 2, 5]) {
             const x = new Float32Array(n * cols).map(() => (rand() - 0.5) * 3);
@@ -141,6 +159,29 @@ for (const variant of variants) {
             be.floatMatMul(w, x, n, got);
             assertClose(got, want, `${rows}x${cols} n=${n}`);
           }
+        }
+      });
+
+      await t.test('matmul at the extremes: codes ±127 in weights and activations, integer sums exact (11 rows × 96)', () => {
+        // every |value| is 127, so d = 1 in both (half 1.0) and every output is Σ code * code, an integer below 2^24:
+        // the i16 pair sums reach ±2 * 127 * 127 (the relaxed build's dot), all sign combinations occur
+        const rows = 11, cols = 96, data = new Uint16Array(rows * cols);
+        const xs = new Float32Array(2 * cols);
+        for (let j = 0; j < 2 * cols; j++) xs[j] = rand() < 0.5 ? -127 : 127;
+        for (let r = 0; r < rows; r++) {
+          for (let j = 0; j < cols; j++) {
+            const sign = r === 0 ? 1 : r === 1 ? Math.sign(xs[j]) : r === 2 ? -Math.sign(xs[j]) : r === 3 ? -1 : rand() < 0.5 ? -1 : 1;
+            data[r * cols + j] = f32ToF16(127 * sign);
+          }
+        }
+        const m: FloatMatrix = { rows, cols, dtype: 'f16', data }, q = ref.quantizeQ8Ref(m), w = be.prepareQ8(m)!;
+        for (const n of [1, 2]) {
+          const x = xs.subarray(0, n * cols), want = new Float32Array(n * rows), got = new Float32Array(n * rows);
+          ref.q8MatMulRef(q, x, n, want);
+          be.floatMatMul(w, x, n, got);
+          assert.equal(want[1], 127 * 127 * cols, 'row 1: every product +127²');
+          assert.equal(want[2], -127 * 127 * cols, 'row 2: every product -127²');
+          assert.deepEqual(got, want, `n=${n}`);
         }
       });
 

@@ -40,7 +40,7 @@ interface WasmTernary extends PreparedTernary {
 }
 interface WasmFloat extends PreparedFloat {
   ptr: number; dtype: 'f32' | 'f16' | 'bf16' | 'q8';
-  /** q8 (the int8 head, head.ts): f32 block scales [group][block][4 rows]; codes at ptr. */
+  /** q8 (the int8 head, head.ts): codes at ptr, half block scales at scalesPtr, in groups of Q8_ROWS rows. */
   scalesPtr?: number; groups?: number;
   /** prepareRowsOnDemand: rows are read from this tensor when looked up (nothing held at ptr). */
   rowsFrom?: GGMLTensor;
@@ -48,6 +48,8 @@ interface WasmFloat extends PreparedFloat {
 
 /** Bytes of source rows staged per step while the int8 head is built. */
 const Q8_STAGE_BYTES = 8 * 2 ** 20;
+/** Rows per int8 head group (head.ts Q8_ROWS). */
+export const Q8_ROWS = 8;
 
 export interface WasmBackendOptions {
   threads?: number;
@@ -293,7 +295,7 @@ export class WasmBackend implements Backend {
   prepareQ8(m: FloatMatrix | GGMLTensor): PreparedFloat | undefined {
     const { rows, cols } = m;
     let type: number, rowBytes: number, readRows: (r0: number, count: number, dst: Uint8Array) => void;
-    let slice = (r: number) => Math.max(4, Math.floor(Q8_STAGE_BYTES / (4 * r)) * 4);
+    let slice = (r: number) => Math.max(Q8_ROWS, Math.floor(Q8_STAGE_BYTES / (Q8_ROWS * r)) * Q8_ROWS);
     if ('data' in m) {
       type = m.dtype === 'f32' ? 0 : 1; rowBytes = cols * m.data.BYTES_PER_ELEMENT;
       if (m.data.length < rows * cols) throw new Error(`float matrix ${rows}x${cols}: data too short`);
@@ -314,8 +316,9 @@ export class WasmBackend implements Backend {
   private q8From(rows: number, cols: number, type: number, rowBytes: number, sliceRows: number,
                  readRows: (r0: number, count: number, dst: Uint8Array) => void): PreparedFloat {
     if (rows < 1 || cols < 32 || cols % 32 !== 0) throw new Error(`int8 head ${rows}x${cols}: cols must be a positive multiple of 32`);
-    const groups = Math.ceil(rows / 4), blocks = cols / 32;
-    const ptr = this.alloc(groups * 4 * cols), scalesPtr = this.alloc(groups * blocks * 16);
+    const groups = Math.ceil(rows / Q8_ROWS), blocks = cols / 32;
+    const codeBytes = groups * Q8_ROWS * cols, scaleBytes = groups * blocks * Q8_ROWS * 2; // scales: IEEE half bits
+    const ptr = this.alloc(codeBytes), scalesPtr = this.alloc(scaleBytes);
     const a = this.pool.params;
     for (let r0 = 0; r0 < rows; r0 += sliceRows) {
       const count = Math.min(sliceRows, rows - r0);
@@ -323,10 +326,10 @@ export class WasmBackend implements Backend {
       readRows(r0, count, this.u8.subarray(src, src + count * rowBytes));
       a[Q8FromArg.Codes] = ptr; a[Q8FromArg.Scales] = scalesPtr; a[Q8FromArg.Src] = src; a[Q8FromArg.SrcRow0] = r0;
       a[Q8FromArg.SrcRowBytes] = rowBytes; a[Q8FromArg.Type] = type; a[Q8FromArg.Rows] = rows; a[Q8FromArg.Cols] = cols;
-      a[Q8FromArg.G0] = r0 / 4; a[Q8FromArg.G1] = Math.ceil((r0 + count) / 4);
+      a[Q8FromArg.G0] = r0 / Q8_ROWS; a[Q8FromArg.G1] = Math.ceil((r0 + count) / Q8_ROWS);
       this.pool.run(Job.Q8From);
     }
-    const p: WasmFloat = { rows, cols, bytes: groups * 4 * cols + groups * blocks * 16, ptr, dtype: 'q8', scalesPtr, groups };
+    const p: WasmFloat = { rows, cols, bytes: codeBytes + scaleBytes, ptr, dtype: 'q8', scalesPtr, groups };
     return p;
   }
 

@@ -1,10 +1,14 @@
-// The optional int8 LM head: ggml Q8_0 arithmetic (blocks of 32 columns, int8 codes, one scale each) in a
-// layout for WASM SIMD. Bit-exact with src/kernels/reference.ts (quantizeQ8Ref, quantizeQ8ActsRef): the codes
-// and the f16-rounded scales; the float sums within rounding. Re-exported by index.ts.
+// The optional int8 LM head: ggml Q8_0 arithmetic (blocks of 32 columns, int8 codes, one half-precision scale each)
+// in a layout for WASM SIMD. Bit-exact with src/kernels/reference.ts (quantizeQ8Ref, quantizeQ8ActsRef): the codes
+// and the f16 scales; the float sums within rounding. Re-exported by index.ts.
 //
-// Weights: codes [group of 4 rows][16-column chunk][row in group][16 bytes] (one 64-byte line per chunk and
-// group: one stream for the prefetcher), scales f32 [group][block][row in group] (4 rows in one vector).
-// Activations: int16 codes (widened once per token, so the dot is i32x4.dot_i16x8_s) and f32 block scales.
+// Weights, groups of Q8_ROWS = 8 rows, one contiguous stream per group: codes [group][block][step 0..7][half 0..1]
+// [16 bytes], a 16-byte vector holding rows 4h..4h+3 × the step's 4 columns (row-major inside the vector), so that
+// a dot of 4 adjacent bytes lands one row in one i32 lane (no transpose per block); scales IEEE half bits
+// [group][block][row 0..7] (16 bytes per group and block).
+// Activations per token, 2 * cols bytes: the relaxed build holds |code| (u8, 0..127) then a sign mask (0 / -1)
+// per column (the dot's unsigned operand must be in 0..127: the weights take x's sign); the SIMD128 build holds
+// the codes as int16 (for i32x4.dot_i16x8_s).
 import { halfToF32 } from './load';
 import { madd } from './vmath';
 
@@ -41,36 +45,48 @@ export function q8Checksum(): u32 { return q8Sink; }
 /** The f32 value of v rounded to half precision (the scale ggml stores in a block_q8_0). */
 @inline function toHalf(v: f32): f32 { return halfToF32(halfBitsOf(v)); }
 
+/** Rows per weight group (see the layout above). */
+const Q8_ROWS = 8;
+
 /**
  * Weights -> int8 head layout for row groups [g0, g1): ggml's quantize_row_q8_0_ref per 32-column block
  * (d = amax / 127, id = d ? 1 / d : 0, code = roundf(w * id), scale = half(d)). Source rows r (row-major,
- * type 0 = f32, 1 = IEEE half, 2 = bfloat16) start at src + (r - srcRow0) * srcRowBytes, so a loader may stage a slice of the rows.
- * Rows past `rows` (the last group's padding) get zero codes and scales. cols % 32 == 0.
+ * type 0 = f32, 1 = IEEE half, 2 = bfloat16) start at src + (r - srcRow0) * srcRowBytes, so a loader may stage a
+ * slice of the rows. Rows past `rows` (the last group's padding) get zero codes and scales. cols % 32 == 0.
  */
 export function q8FromRows(codes: usize, scales: usize, src: usize, srcRow0: i32, srcRowBytes: i32, type: i32,
                            rows: i32, cols: i32, g0: i32, g1: i32): void {
-  const chunks = cols >> 4, blocks = cols >> 5, elemShift = type == 0 ? 2 : 1;
+  const blocks = cols >> 5, elemShift = type == 0 ? 2 : 1;
   for (let g = g0; g < g1; g++) {
-    for (let rr = 0; rr < 4; rr++) {
-      const r = g * 4 + rr;
+    for (let rr = 0; rr < Q8_ROWS; rr++) {
+      const r = g * Q8_ROWS + rr;
       const row = src + <usize>(r - srcRow0) * <usize>srcRowBytes;
       for (let b = 0; b < blocks; b++) {
-        const sp = scales + (<usize>((g * blocks + b) * 4 + rr) << 2);
-        const c0 = codes + (<usize>(g * chunks + 2 * b) << 6) + <usize>(rr << 4); // chunk 2b; chunk 2b + 1 is 64 on
-        if (r >= rows) { store<f32>(sp, 0); v128.store(c0, i8x16.splat(0)); v128.store(c0, i8x16.splat(0), 64); continue; }
+        const gb = g * blocks + b;
+        const sp = scales + (<usize>(gb * Q8_ROWS + rr) << 1);
+        const c0 = codes + (<usize>gb << 8) + (<usize>(rr >> 2) << 4) + (<usize>(rr & 3) << 2); // step k: + 32 k
+        if (r >= rows) {
+          store<u16>(sp, 0);
+          for (let k = 0; k < 8; k++) store<u32>(c0 + (<usize>k << 5), 0);
+          continue;
+        }
         const p = row + (<usize>(b * 32) << elemShift);
         const v0 = src4(p, 0, type), v1 = src4(p, 4, type), v2 = src4(p, 8, type), v3 = src4(p, 12, type);
         const v4 = src4(p, 16, type), v5 = src4(p, 20, type), v6 = src4(p, 24, type), v7 = src4(p, 28, type);
         const m = f32x4.max(f32x4.max(f32x4.max(f32x4.abs(v0), f32x4.abs(v1)), f32x4.max(f32x4.abs(v2), f32x4.abs(v3))),
                             f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))));
-        const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+        const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)),
+                         max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
         const d = amax / <f32>127;
         const id = f32x4.splat(d != 0 ? <f32>1 / d : 0);
-        v128.store(c0, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(away4(v0, id), away4(v1, id)),
-                                            i16x8.narrow_i32x4_s(away4(v2, id), away4(v3, id))));
-        v128.store(c0, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(away4(v4, id), away4(v5, id)),
-                                            i16x8.narrow_i32x4_s(away4(v6, id), away4(v7, id))), 64);
-        store<f32>(sp, toHalf(d));
+        const lo = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(away4(v0, id), away4(v1, id)),
+                                        i16x8.narrow_i32x4_s(away4(v2, id), away4(v3, id)));
+        const hi = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(away4(v4, id), away4(v5, id)),
+                                        i16x8.narrow_i32x4_s(away4(v6, id), away4(v7, id)));
+        v128.store32_lane(c0, lo, 0); v128.store32_lane(c0, lo, 1, 32); v128.store32_lane(c0, lo, 2, 64);
+        v128.store32_lane(c0, lo, 3, 96); v128.store32_lane(c0, hi, 0, 128); v128.store32_lane(c0, hi, 1, 160);
+        v128.store32_lane(c0, hi, 2, 192); v128.store32_lane(c0, hi, 3, 224);
+        store<u16>(sp, <u16>halfBitsOf(d));
       }
     }
   }
@@ -97,78 +113,138 @@ const TWO_112: f32 = 5.192296858534828e33;
 }
 
 /**
- * Activations of n rows (cols % 32 == 0) -> int16 codes and f32 block scales, as ggml's x86 quantize_row_q8_0:
- * per block amax, scale = half(amax / 127), code = roundeven(x * (amax != 0 ? 127 / amax : 0)).
+ * Activations of n rows (cols % 32 == 0) -> codes (layout above) and f32 block scales, as ggml's x86
+ * quantize_row_q8_0: per block amax, scale = half(amax / 127), code = roundeven(x * (amax != 0 ? 127 / amax : 0)).
  */
 export function q8QuantizeActs(x: usize, n: i32, cols: i32, xq: usize, dx: usize): void {
   const blocks = cols >> 5;
   for (let t = 0; t < n; t++) {
     for (let b = 0; b < blocks; b++) {
       const i = t * cols + b * 32;
-      const p = x + (<usize>i << 2), q = xq + (<usize>i << 1);
+      const p = x + (<usize>i << 2);
       const v0 = v128.load(p), v1 = v128.load(p, 16), v2 = v128.load(p, 32), v3 = v128.load(p, 48);
       const v4 = v128.load(p, 64), v5 = v128.load(p, 80), v6 = v128.load(p, 96), v7 = v128.load(p, 112);
       const m = f32x4.max(f32x4.max(f32x4.max(f32x4.abs(v0), f32x4.abs(v1)), f32x4.max(f32x4.abs(v2), f32x4.abs(v3))),
                           f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))));
-      const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+      const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)),
+                       max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
       store<f32>(dx + (<usize>(t * blocks + b) << 2), toHalf(amax / <f32>127));
       const s = f32x4.splat(amax != 0 ? <f32>127 / amax : 0);
-      v128.store(q, i16x8.narrow_i32x4_s(codes4(v0, s), codes4(v1, s)));
-      v128.store(q, i16x8.narrow_i32x4_s(codes4(v2, s), codes4(v3, s)), 16);
-      v128.store(q, i16x8.narrow_i32x4_s(codes4(v4, s), codes4(v5, s)), 32);
-      v128.store(q, i16x8.narrow_i32x4_s(codes4(v6, s), codes4(v7, s)), 48);
+      const q0 = i16x8.narrow_i32x4_s(codes4(v0, s), codes4(v1, s)), q1 = i16x8.narrow_i32x4_s(codes4(v2, s), codes4(v3, s));
+      const q2 = i16x8.narrow_i32x4_s(codes4(v4, s), codes4(v5, s)), q3 = i16x8.narrow_i32x4_s(codes4(v6, s), codes4(v7, s));
+      if (ASC_FEATURE_RELAXED_SIMD) {
+        const c0 = i8x16.narrow_i16x8_s(q0, q1), c1 = i8x16.narrow_i16x8_s(q2, q3); // |code| <= 127: exact
+        const q = xq + <usize>(t * 2 * cols + b * 32), z = i8x16.splat(0);
+        v128.store(q, i8x16.abs(c0)); v128.store(q, i8x16.abs(c1), 16);
+        v128.store(q + <usize>cols, i8x16.lt_s(c0, z)); v128.store(q + <usize>cols, i8x16.lt_s(c1, z), 16);
+      } else {
+        const q = xq + (<usize>i << 1);
+        v128.store(q, q0); v128.store(q, q1, 16); v128.store(q, q2, 32); v128.store(q, q3, 48);
+      }
     }
   }
 }
 
 @inline function codes4(v: v128, s: v128): v128 { return i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v, s))); }
 
-// Σ of the 4 lanes of each of a, b, c, d as one vector [Σa, Σb, Σc, Σd].
-@inline function sum4x4(a: v128, b: v128, c: v128, d: v128): v128 {
-  const ab = i32x4.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
-  const cd = i32x4.add(v128.shuffle<i32>(c, d, 0, 4, 1, 5), v128.shuffle<i32>(c, d, 2, 6, 3, 7));
-  return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 1, 4, 5), v128.shuffle<i32>(ab, cd, 2, 3, 6, 7));
+// Touch-ahead of the decode stream (n == 1): per block (4 lines of codes), one word of each of the 4 lines
+// Q8_AHEAD lines ahead; per 4 blocks, one word Q8_AHEAD / 16 lines ahead in the scales (see ternaryGroup in
+// kernels.ts). 2B4T head, 2 threads: 19.2-19.4 ms with no touches, 17.0-18.9 at 8..32 lines ahead (noise between
+// runs ~1 ms), 20-21 ms at 64..256 lines; bursts of 8 lines every 2 blocks or 2 lines per block were no better.
+const Q8_AHEAD: usize = 16;
+
+// Relaxed build, one step (4 columns) of one half (4 rows): acc + Σ_4 cols w * x, one row per i32 lane. a: the
+// 4 |x| codes splatted, s: their sign masks; w takes x's sign ((w ^ s) - s), so the i7 operand is |x| (exact on
+// every engine: |w| <= 127, pair sums <= 2 * 127 * 127 fit i16).
+@inline function stepRelaxed(acc: v128, w: v128, a: v128, s: v128): v128 {
+  return i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(i8x16.sub(v128.xor(w, s), s), a)));
 }
 
-// One 16-column chunk of one row: Σ code * x over its 16 columns, as i32 lanes.
-@inline function chunkDot(w: usize, xa: v128, xb: v128): v128 {
-  const c = v128.load(w);
-  return i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(c), xa), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(c), xb));
+// SIMD128 build, one step of one half: lanes [r0 c01, r0 c23, r1 c01, r1 c23] into lo, rows 2, 3 into hi.
+// x: the step's 4 int16 codes twice.
+@inline function stepLo(acc: v128, w: v128, x: v128): v128 { return i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), x)); }
+@inline function stepHi(acc: v128, w: v128, x: v128): v128 { return i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), x)); }
+
+// [lo0 + lo1, lo2 + lo3, hi0 + hi1, hi2 + hi3]: the SIMD128 step lanes -> one row per lane.
+@inline function pairs(lo: v128, hi: v128): v128 {
+  return i32x4.add(v128.shuffle<i32>(lo, hi, 0, 2, 4, 6), v128.shuffle<i32>(lo, hi, 1, 3, 5, 7));
+}
+
+// 4 half scale bits (u16 lanes 0..3, or 4..7 when hi) -> f32 of value * 2^-112, exact (subnormal halves too).
+@inline function scales4(h: v128, hi: bool): v128 {
+  return i32x4.shl(hi ? i32x4.extend_high_i16x8_u(h) : i32x4.extend_low_i16x8_u(h), 13);
 }
 
 /**
  * out[t*rows + r] = Σ_b scale[r, b] * dx[t, b] * Σ_{j∈b} code[r, j] * xq[t, j] for row groups [g0, g1), n tokens
- * (tokens inside a group: its 4 rows stay in L1). The next group's lines are touched ahead.
+ * (tokens inside a group: its 8 rows stay in L1). Block sums are exact integers; each block adds
+ * f32(sum) * f32(scale * dx) to an f32 accumulator (dx * 2^112 meets the scale's 2^-112: one rounding, as
+ * scale * dx). n == 1 touches the stream ahead as it goes; n > 1 touches the next group in one go.
  */
 export function q8Rows(codes: usize, scales: usize, cols: i32, xq: usize, dx: usize, n: i32, out: usize, rows: i32,
                        g0: i32, g1: i32): void {
-  const chunks = cols >> 4, blocks = cols >> 5, groupBytes = <usize>chunks << 6;
+  const blocks = cols >> 5, groupBytes = <usize>blocks << 8;
+  const wEnd = codes + <usize>g1 * groupBytes, sEnd = scales + (<usize>(g1 * blocks) << 4);
+  const touch = n == 1;
   let sink: u32 = 0;
   for (let g = g0; g < g1; g++) {
     const wg = codes + <usize>g * groupBytes, sg = scales + (<usize>(g * blocks) << 4);
-    if (g + 1 < g1) for (let o: usize = 0; o < groupBytes; o += 64) sink ^= load<u32>(wg + groupBytes + o);
+    if (!touch && g + 1 < g1) for (let o: usize = 0; o < groupBytes; o += 64) sink ^= load<u32>(wg + groupBytes + o);
     for (let t = 0; t < n; t++) {
-      const xt = xq + (<usize>(t * cols) << 1), dt = dx + (<usize>(t * blocks) << 2);
-      let acc = f32x4.splat(0);
+      const xt = xq + <usize>(t * 2 * cols), dt = dx + (<usize>(t * blocks) << 2);
+      let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
       for (let b = 0; b < blocks; b++) {
-        const xp = xt + (<usize>b << 6), wp = wg + (<usize>b << 7);
-        const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
-        const s0 = i32x4.add(chunkDot(wp, x0, x1), chunkDot(wp + 64, x2, x3));
-        const s1 = i32x4.add(chunkDot(wp + 16, x0, x1), chunkDot(wp + 80, x2, x3));
-        const s2 = i32x4.add(chunkDot(wp + 32, x0, x1), chunkDot(wp + 96, x2, x3));
-        const s3 = i32x4.add(chunkDot(wp + 48, x0, x1), chunkDot(wp + 112, x2, x3));
-        const sums = f32x4.convert_i32x4_s(sum4x4(s0, s1, s2, s3));
-        const scale = f32x4.mul(v128.load(sg + (<usize>b << 4)), f32x4.splat(load<f32>(dt + (<usize>b << 2))));
-        acc = madd(sums, scale, acc);
+        const wp = wg + (<usize>b << 8), sp = sg + (<usize>b << 4);
+        if (touch) {
+          const ahead = wp + (Q8_AHEAD << 6), sAhead = sp + (Q8_AHEAD << 2);
+          if (ahead + 256 <= wEnd) sink ^= load<u32>(ahead) ^ load<u32>(ahead, 64) ^ load<u32>(ahead, 128) ^ load<u32>(ahead, 192);
+          if ((b & 3) == 0 && sAhead < sEnd) sink ^= load<u32>(sAhead);
+        }
+        let s0: v128, s1: v128;
+        if (ASC_FEATURE_RELAXED_SIMD) {
+          const xa = xt + (<usize>b << 5), xs = xa + <usize>cols;
+          s0 = i32x4.splat(0); s1 = i32x4.splat(0);
+          for (let k: usize = 0; k < 32; k += 16) { // 4 steps (16 columns) per iteration
+            const w = wp + (k << 3);
+            let a = v128.load32_splat(xa + k), s = v128.load32_splat(xs + k);
+            s0 = stepRelaxed(s0, v128.load(w), a, s); s1 = stepRelaxed(s1, v128.load(w, 16), a, s);
+            a = v128.load32_splat(xa + k, 4); s = v128.load32_splat(xs + k, 4);
+            s0 = stepRelaxed(s0, v128.load(w, 32), a, s); s1 = stepRelaxed(s1, v128.load(w, 48), a, s);
+            a = v128.load32_splat(xa + k, 8); s = v128.load32_splat(xs + k, 8);
+            s0 = stepRelaxed(s0, v128.load(w, 64), a, s); s1 = stepRelaxed(s1, v128.load(w, 80), a, s);
+            a = v128.load32_splat(xa + k, 12); s = v128.load32_splat(xs + k, 12);
+            s0 = stepRelaxed(s0, v128.load(w, 96), a, s); s1 = stepRelaxed(s1, v128.load(w, 112), a, s);
+          }
+        } else {
+          const xb = xt + (<usize>b << 6);
+          let l0 = i32x4.splat(0), h0 = i32x4.splat(0), l1 = i32x4.splat(0), h1 = i32x4.splat(0);
+          for (let k: usize = 0; k < 64; k += 16) { // 2 steps (8 columns) per iteration
+            const w = wp + (k << 2);
+            let x = v128.load64_splat(xb + k);
+            let w0 = v128.load(w), w1 = v128.load(w, 16);
+            l0 = stepLo(l0, w0, x); h0 = stepHi(h0, w0, x); l1 = stepLo(l1, w1, x); h1 = stepHi(h1, w1, x);
+            x = v128.load64_splat(xb + k, 8);
+            w0 = v128.load(w, 32); w1 = v128.load(w, 48);
+            l0 = stepLo(l0, w0, x); h0 = stepHi(h0, w0, x); l1 = stepLo(l1, w1, x); h1 = stepHi(h1, w1, x);
+          }
+          s0 = pairs(l0, h0); s1 = pairs(l1, h1);
+        }
+        const sc = v128.load(sp), d = f32x4.splat(load<f32>(dt + (<usize>b << 2)) * TWO_112);
+        acc0 = madd(f32x4.convert_i32x4_s(s0), f32x4.mul(scales4(sc, false), d), acc0);
+        acc1 = madd(f32x4.convert_i32x4_s(s1), f32x4.mul(scales4(sc, true), d), acc1);
       }
-      const o = out + (<usize>(t * rows + g * 4) << 2);
-      if (g * 4 + 4 <= rows) v128.store(o, acc);
-      else for (let rr = 0; rr < rows - g * 4; rr++) store<f32>(o + (<usize>rr << 2), laneOf(acc, rr));
+      const r0 = g * Q8_ROWS, o = out + (<usize>(t * rows + r0) << 2);
+      if (r0 + Q8_ROWS <= rows) { v128.store(o, acc0); v128.store(o, acc1, 16); }
+      else {
+        for (let rr = 0; rr < min(4, rows - r0); rr++) store<f32>(o + (<usize>rr << 2), laneOf(acc0, rr));
+        for (let rr = 4; rr < rows - r0; rr++) store<f32>(o + (<usize>rr << 2), laneOf(acc1, rr - 4));
+      }
     }
   }
   q8Sink ^= sink;
 }
 
 @inline function laneOf(v: v128, i: i32): f32 {
-  return i == 0 ? f32x4.extract_lane(v, 0) : i == 1 ? f32x4.extract_lane(v, 1) : i == 2 ? f32x4.extract_lane(v, 2) : f32x4.extract_lane(v, 3);
+  return i == 0 ? f32x4.extract_lane(v, 0) : i == 1 ? f32x4.extract_lane(v, 1) : i == 2 ? f32x4.extract_lane(v, 2)
+    : f32x4.extract_lane(v, 3);
 }
