@@ -216,29 +216,34 @@ export const TRANSPOSE_COLS: i32 = 16;
 /** dst (cols × rows) = srcᵀ, src (rows × cols), for the dst rows (src columns) [j0, j1); 4×4 blocks through shuffles. */
 export function transpose(dst: usize, src: usize, rows: i32, cols: i32, j0: i32, j1: i32): void {
   const ls = <usize>cols << 2, ld = <usize>rows << 2, r4 = rows & ~3;
-  // four columns of src at a time down all its rows: four dst rows written as streams (a wider group of dst rows
-  // at a power-of-two stride collides in L1: 16 columns per r step took twice as long)
+  // eight columns of src at a time down all its rows: eight dst rows written as streams (sixteen at a power-of-two
+  // stride collide in L1 and took twice as long as four; eight: TRANSPOSE_GROUP)
   let j = j0;
-  for (; j + 4 <= j1; j += 4) {
+  for (; j + 8 <= j1; j += 8) {
     const sj = src + (<usize>j << 2), dj = dst + <usize>j * ld;
     for (let r = 0; r < r4; r += 4) {
-      const s0 = sj + <usize>r * ls;
-      const a0 = v128.load(s0), a1 = v128.load(s0 + ls), a2 = v128.load(s0 + 2 * ls), a3 = v128.load(s0 + 3 * ls);
-      const t0 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
-      const t2 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
-      const d0 = dj + (<usize>r << 2);
-      v128.store(d0, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
-      v128.store(d0 + ld, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
-      v128.store(d0 + 2 * ld, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
-      v128.store(d0 + 3 * ld, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
+      const s0 = sj + <usize>r * ls, d0 = dj + (<usize>r << 2);
+      transpose4(s0, ls, d0, ld);
+      transpose4(s0 + 16, ls, d0 + 4 * ld, ld);
     }
     for (let r = r4; r < rows; r++) {
-      for (let q = 0; q < 4; q++) store<f32>(dj + <usize>q * ld + (<usize>r << 2), load<f32>(sj + <usize>r * ls + (<usize>q << 2)));
+      for (let q = 0; q < 8; q++) store<f32>(dj + <usize>q * ld + (<usize>r << 2), load<f32>(sj + <usize>r * ls + (<usize>q << 2)));
     }
   }
   for (; j < j1; j++) {
     for (let r = 0; r < rows; r++) store<f32>(dst + <usize>j * ld + (<usize>r << 2), load<f32>(src + <usize>r * ls + (<usize>j << 2)));
   }
+}
+
+// One 4×4 block: four rows of src (ls bytes apart) to four rows of dst (ld bytes apart).
+@inline function transpose4(s0: usize, ls: usize, d0: usize, ld: usize): void {
+  const a0 = v128.load(s0), a1 = v128.load(s0 + ls), a2 = v128.load(s0 + 2 * ls), a3 = v128.load(s0 + 3 * ls);
+  const t0 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
+  v128.store(d0, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+  v128.store(d0 + ld, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+  v128.store(d0 + 2 * ld, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+  v128.store(d0 + 3 * ld, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -640,9 +645,9 @@ export function crossEntropy(logits: usize, targets: usize, losses: usize, V: i3
  * xsum[t] = Σ xq[t, :] (the "− Σ x" term of the integer BitLinear, ternaryGemm).
  */
 export function fakeQuantRows(out: usize, x: usize, dim: i32, xq: usize, invScales: usize, xsum: usize, t0: i32, t1: i32): void {
-  const n = t1 - t0;
-  quantizeRows(x + (<usize>(t0 * dim) << 2), n, dim, xq + <usize>(t0 * dim), invScales + (<usize>t0 << 2));
   for (let t = t0; t < t1; t++) {
+    // one row at a time, so the dequantization below reads it from L1
+    quantizeRows(x + (<usize>(t * dim) << 2), 1, dim, xq + <usize>(t * dim), invScales + (<usize>t << 2));
     const inv = load<f32>(invScales + (<usize>t << 2)), iv = f32x4.splat(inv);
     const qt = xq + <usize>(t * dim), ot = out + (<usize>(t * dim) << 2);
     let sv = i32x4.splat(0);
