@@ -27,7 +27,8 @@ export interface KernelExports extends TrainKernelExports {
          g0: number, g1: number): void;
   quantizeRows(x: number, n: number, dim: number, xq: number, invScales: number): void;
   rmsNorm(out: number, x: number, weight: number, n: number, dim: number, eps: number): void;
-  rope(x: number, n: number, nHeads: number, headDim: number, positions: number, theta: number, neox: number): void;
+  ropeTable(positions: number, n: number, headDim: number, theta: number, table: number): void;
+  rope(x: number, n: number, nHeads: number, headDim: number, table: number, neox: number): void;
   addInPlace(x: number, y: number, length: number): void;
   gatedSilu(gate: number, up: number, length: number): void;
   gatedRelu2(gate: number, up: number, length: number): void;
@@ -35,8 +36,8 @@ export interface KernelExports extends TrainKernelExports {
             nHeads: number, nKvHeads: number, headDim: number, scores: number, h0: number, h1: number): void;
   streamRead(p: number, bytes: number): number;
   kvStoreRows(k: number, v: number, n: number, kvDim: number, dst: number, vOffset: number, f16: number): void;
-  pagedAttention(out: number, q: number, rowBlocks: number, positions: number, layerOffset: number, vOffset: number,
-                 blockShift: number, f16: number, nHeads: number, nKvHeads: number, headDim: number,
+  pagedAttention(out: number, q: number, rowBlocks: number, positions: number, tiles: number, layerOffset: number,
+                 vOffset: number, blockShift: number, f16: number, nHeads: number, nKvHeads: number, headDim: number,
                  scratch: number, i0: number, i1: number): void;
 }
 
@@ -56,7 +57,7 @@ export const CONTROL_INTS = 96;
 
 export const enum Job {
   Ternary = 1, F32 = 2, Half = 3, Attention = 4, Stream = 5,
-  Quantize = 6, RmsNorm = 7, Rope = 8, Gated = 9, Add = 10, PagedAttention = 11, Repack = 12, Q8 = 13, Q8From = 14,
+  Quantize = 6, RmsNorm = 7, Rope = 8, Gated = 9, Add = 10, PagedAttention = 11, Repack = 12, Q8 = 13, Q8From = 14, KvStore = 15,
 }
 
 /** Elementwise jobs split their range in units of this many floats (keeps SIMD lanes whole). */
@@ -76,18 +77,20 @@ export const enum AttentionArg {
   Out, Q, N, StartPos, KCache, VCache, NHeads, NKvHeads, HeadDim, Scores, ScoresStrideBytes,
 }
 export const enum PagedAttentionArg {
-  Out, Q, RowBlocks, Positions, LayerOffset, VOffset, BlockShift, F16, NHeads, NKvHeads, HeadDim, Scratch, ScratchStrideBytes, N,
+  Out, Q, RowBlocks, Positions, Tiles, NTiles, LayerOffset, VOffset, BlockShift, F16, NHeads, NKvHeads, HeadDim, Scratch,
+  ScratchStrideBytes,
 }
 /** The int8 head (head.ts): Q8 multiplies, Q8From quantizes staged rows (groups G0..G1, source type Type). */
 export const enum Q8Arg { Codes, Scales, Cols, Xq, Dx, N, Out, Rows, Groups }
 export const enum Q8FromArg { Codes, Scales, Src, SrcRow0, SrcRowBytes, Type, Rows, Cols, G0, G1 }
 export const enum StreamArg { Base, Lines }
+export const enum KvStoreArg { K, V, N, KvDim, Dst, VOffset, F16 } // Dst: each row's K cell address
 export const enum QuantizeArg { X, N, Dim, Xq, InvScales }
 export const enum RmsNormArg { Out, X, Weight, N, Dim }
-export const enum RopeArg { X, N, NHeads, HeadDim, Positions, Neox }
+export const enum RopeArg { X, N, NHeads, HeadDim, Table, Neox } // Table: ropeTable's (cos, sin) per row and pair
 export const enum GatedArg { Gate, Up, Length, Relu2 } // Relu2: 0 = SiLU, 1 = squared ReLU
 export const enum AddArg { X, Y, Length }
-export const enum F64Arg { Eps = 0, Theta = 0 } // RmsNorm: eps; Rope: theta
+export const enum F64Arg { Eps = 0 } // RmsNorm: eps
 
 export interface JobSpec {
   /** Number of independent work items (row groups, rows, heads, 64-byte lines). */
@@ -147,12 +150,12 @@ const jobs: Record<number, JobSpec> = {
       u(p[AttentionArg.KCache]), u(p[AttentionArg.VCache]), p[AttentionArg.NHeads], p[AttentionArg.NKvHeads],
       p[AttentionArg.HeadDim], u(p[AttentionArg.Scores]) + thread * p[AttentionArg.ScoresStrideBytes], b, e),
   },
-  // split over (row, kv head) pairs; each thread has its own scratch
+  // split over (row tile, kv head) pairs; each thread has its own scratch
   [Job.PagedAttention]: {
-    items: (p) => p[PagedAttentionArg.N] * p[PagedAttentionArg.NKvHeads],
+    items: (p) => p[PagedAttentionArg.NTiles] * p[PagedAttentionArg.NKvHeads],
     run: (k, p, b, e, thread) => k.pagedAttention(
       u(p[PagedAttentionArg.Out]), u(p[PagedAttentionArg.Q]), u(p[PagedAttentionArg.RowBlocks]), u(p[PagedAttentionArg.Positions]),
-      p[PagedAttentionArg.LayerOffset], p[PagedAttentionArg.VOffset], p[PagedAttentionArg.BlockShift], p[PagedAttentionArg.F16],
+      u(p[PagedAttentionArg.Tiles]), p[PagedAttentionArg.LayerOffset], p[PagedAttentionArg.VOffset], p[PagedAttentionArg.BlockShift], p[PagedAttentionArg.F16],
       p[PagedAttentionArg.NHeads], p[PagedAttentionArg.NKvHeads], p[PagedAttentionArg.HeadDim],
       u(p[PagedAttentionArg.Scratch]) + thread * p[PagedAttentionArg.ScratchStrideBytes], b, e),
   },
@@ -172,6 +175,14 @@ const jobs: Record<number, JobSpec> = {
                      u(p[QuantizeArg.InvScales]) + b * 4);
     },
   },
+  [Job.KvStore]: {
+    items: (p) => p[KvStoreArg.N],
+    run: (k, p, b, e) => {
+      const off = b * p[KvStoreArg.KvDim] * 4;
+      k.kvStoreRows(u(p[KvStoreArg.K]) + off, u(p[KvStoreArg.V]) + off, e - b, p[KvStoreArg.KvDim],
+                    u(p[KvStoreArg.Dst]) + b * 4, p[KvStoreArg.VOffset], p[KvStoreArg.F16]);
+    },
+  },
   [Job.RmsNorm]: {
     items: (p) => p[RmsNormArg.N],
     run: (k, p, b, e, _t, _c, f) => {
@@ -182,10 +193,10 @@ const jobs: Record<number, JobSpec> = {
   },
   [Job.Rope]: {
     items: (p) => p[RopeArg.N],
-    run: (k, p, b, e, _t, _c, f) => {
+    run: (k, p, b, e) => {
       const nHeads = p[RopeArg.NHeads], headDim = p[RopeArg.HeadDim];
-      k.rope(u(p[RopeArg.X]) + b * nHeads * headDim * 4, e - b, nHeads, headDim, u(p[RopeArg.Positions]) + b * 4,
-             f[F64Arg.Theta], p[RopeArg.Neox]);
+      k.rope(u(p[RopeArg.X]) + b * nHeads * headDim * 4, e - b, nHeads, headDim, u(p[RopeArg.Table]) + b * headDim * 4,
+             p[RopeArg.Neox]);
     },
   },
   [Job.Gated]: {

@@ -18,7 +18,7 @@ import type {
 import type { FloatMatrix, GGMLTensor, TernaryMatrix } from '../quant/matrix.js';
 import { attentionRef, kvWriteRef, pagedAttentionRef, ternaryMatMulRef } from './reference.js';
 import {
-  AddArg, AttentionArg, ELEMENT_UNIT, PagedAttentionArg, F64Arg, FloatArg, GatedArg, HalfMode, Job, Q8Arg, Q8FromArg,
+  AddArg, AttentionArg, ELEMENT_UNIT, KvStoreArg, PagedAttentionArg, F64Arg, FloatArg, GatedArg, HalfMode, Job, Q8Arg, Q8FromArg,
   QuantizeArg, RepackArg, RESULTS, RmsNormArg, RopeArg, StreamArg, TernaryArg, type KernelExports,
 } from './jobs.js';
 import { GGMLType } from '../quant/ggml.js';
@@ -31,6 +31,7 @@ const HEAP_BASE = PAGE;          // the module's static data (math tables) lives
 const ALIGN = 64;                // cache line; also the slack kernels may read past a row's end
 const MAX_PAGES = 65536;         // 4 GiB: the wasm32 limit
 const SPLIT_MIN_ELEMENTS = 16384; // below this a small kernel costs less than waking the workers
+const ATTENTION_TILE = 16;// query rows of one sequence that share each converted K/V row (pagedAttention)
 
 interface WasmTernary extends PreparedTernary {
   ptr: number; scalesPtr: number;
@@ -62,7 +63,7 @@ export interface WasmBackendOptions {
 }
 
 // Scratch slots: one reusable region each, grown (never shrunk) on demand.
-const enum Slot { X, Y, Z, Out, Inv, XSum, Pos, Scores, Repack, Pages, Cells, Ids, Codes, Q8x, Q8d, Rows, Count }
+const enum Slot { X, Y, Z, Out, Inv, XSum, Pos, Scores, Repack, Pages, Cells, Ids, Codes, Q8x, Q8d, Rows, Rope, Count }
 
 export class WasmBackend implements Backend {
   readonly name: string;
@@ -74,6 +75,7 @@ export class WasmBackend implements Backend {
   private readonly pagedChecked = new WeakMap<PagedKV, number>(); // arenas already checked to be ours
   private readonly slots: Array<{ ptr: number; bytes: number }> = [];
   private warnedCache = false;
+  private readonly ropeKey = { n: -1, headDim: 0, theta: 0, positions: new Int32Array(64) }; // see ropeAngles
   private readonly freeBlocks = new Map<number, number[]>(); // rounded size -> freed addresses
 
   private constructor(readonly variant: WasmVariant, private readonly memory: WebAssembly.Memory,
@@ -465,16 +467,34 @@ export class WasmBackend implements Backend {
   rope(x: Float32Array, n: number, nHeads: number, headDim: number, positions: Int32Array, theta: number, neox: boolean): void {
     const len = n * nHeads * headDim;
     const xp = this.output(x, len, Slot.X, true);
-    const pp = this.input(positions, n, Slot.Pos);
+    const tp = this.ropeAngles(positions, n, headDim, theta);
     if (this.split(n, len)) {
       const a = this.pool.params;
       a[RopeArg.X] = xp; a[RopeArg.N] = n; a[RopeArg.NHeads] = nHeads; a[RopeArg.HeadDim] = headDim;
-      a[RopeArg.Positions] = pp; a[RopeArg.Neox] = neox ? 1 : 0; this.pool.f64[F64Arg.Theta] = theta;
+      a[RopeArg.Table] = tp; a[RopeArg.Neox] = neox ? 1 : 0;
       this.pool.run(Job.Rope);
     } else {
-      this.k.rope(xp, n, nHeads, headDim, pp, theta, neox ? 1 : 0);
+      this.k.rope(xp, n, nHeads, headDim, tp, neox ? 1 : 0);
     }
     this.finish(x, xp, len);
+  }
+
+  /**
+   * The (cos, sin) table of these rows (ropeTable), computed again only when the positions, head size or theta
+   * differ from the last call's: the q and k of every layer of a pass share one.
+   */
+  private ropeAngles(positions: Int32Array, n: number, headDim: number, theta: number): number {
+    const key = this.ropeKey, bytes = n * headDim * 4;
+    let same = key.n === n && key.headDim === headDim && key.theta === theta && this.slots[Slot.Rope].bytes >= bytes;
+    for (let t = 0; same && t < n; t++) same = key.positions[t] === positions[t];
+    if (same) return this.slots[Slot.Rope].ptr;
+    const tp = this.scratch(Slot.Rope, bytes);
+    const pp = this.input(positions, n, Slot.Pos);
+    this.k.ropeTable(pp, n, headDim, theta, tp);
+    if (key.positions.length < n) key.positions = new Int32Array(Math.max(n, 2 * key.positions.length));
+    key.positions.set(positions.subarray(0, n));
+    key.n = n; key.headDim = headDim; key.theta = theta;
+    return tp;
   }
 
   attention(out: Float32Array, q: Float32Array, n: number, startPos: number,
@@ -530,29 +550,51 @@ export class WasmBackend implements Backend {
       const b = rows.tables[t][Math.floor(p / bs)];
       this.i32[(dp >> 2) + t] = this.blockAddress(kv, b) + layerOffset + (p % bs) * kvDim * cell;
     }
-    this.k.kvStoreRows(kp, vp, n, kvDim, dp, bs * kvDim * cell, kv.dtype === 'f16' ? 1 : 0);
+    const vOffset = bs * kvDim * cell, f16 = kv.dtype === 'f16' ? 1 : 0;
+    if (this.split(n, 2 * n * kvDim)) {
+      const a = this.pool.params;
+      a[KvStoreArg.K] = kp; a[KvStoreArg.V] = vp; a[KvStoreArg.N] = n; a[KvStoreArg.KvDim] = kvDim;
+      a[KvStoreArg.Dst] = dp; a[KvStoreArg.VOffset] = vOffset; a[KvStoreArg.F16] = f16;
+      this.pool.run(Job.KvStore);
+    } else {
+      this.k.kvStoreRows(kp, vp, n, kvDim, dp, vOffset, f16);
+    }
   }
 
   /**
    * Writes each row's list of block addresses into scratch (one list per run of rows that share a
-   * table, long enough for the run's last position); returns the address of the n row pointers.
+   * table, long enough for the run's last position), then the runs cut into tiles of at most ATTENTION_TILE
+   * rows at consecutive positions ((first row, rows) pairs; see pagedAttention()). Returns the address of the
+   * n row pointers, of the tiles, their count and the longest row.
    */
-  private blockLists(kv: PagedKV, rows: PagedRows, n: number): { rowBlocks: number; maxLen: number } {
+  private blockLists(kv: PagedKV, rows: PagedRows, n: number): { rowBlocks: number; tiles: number; nTiles: number; maxLen: number } {
     const { tables, positions } = rows, bs = kv.blockSize;
     const runEnd = (t0: number) => { let t1 = t0 + 1; while (t1 < n && tables[t1] === tables[t0]) t1++; return t1; };
     const runLen = (t0: number, t1: number) => { let m = 0; for (let t = t0; t < t1; t++) m = Math.max(m, positions[t] + 1); return m; };
-    let total = n, maxLen = 0;
-    for (let t0 = 0; t0 < n;) { const t1 = runEnd(t0), len = runLen(t0, t1); total += Math.ceil(len / bs); maxLen = Math.max(maxLen, len); t0 = t1; }
-    const ptr = this.scratch(Slot.Pages, total * 4);
-    const i32 = this.i32, base = ptr >> 2;
-    let w = base + n;
+    // a tile's rows follow one another in one sequence: t + 1 is at position positions[t] + 1
+    const tileEnd = (t0: number, t1: number) => {
+      let t = t0 + 1;
+      while (t < t1 && t - t0 < ATTENTION_TILE && positions[t] === positions[t - 1] + 1) t++;
+      return t;
+    };
+    let total = n, maxLen = 0, nTiles = 0;
+    for (let t0 = 0; t0 < n;) {
+      const t1 = runEnd(t0), len = runLen(t0, t1);
+      total += Math.ceil(len / bs); maxLen = Math.max(maxLen, len);
+      for (let t = t0; t < t1; t = tileEnd(t, t1)) nTiles++;
+      t0 = t1;
+    }
+    const ptr = this.scratch(Slot.Pages, (total + 2 * nTiles) * 4);
+    const i32 = this.i32, base = ptr >> 2, tiles = ptr + total * 4;
+    let w = base + n, tw = tiles >> 2;
     for (let t0 = 0; t0 < n;) {
       const t1 = runEnd(t0), blocks = Math.ceil(runLen(t0, t1) / bs), list = w << 2, table = tables[t0];
       for (let i = 0; i < blocks; i++) i32[w++] = this.blockAddress(kv, table[i]);
       for (let t = t0; t < t1; t++) i32[base + t] = list;
+      for (let t = t0; t < t1;) { const e = tileEnd(t, t1); i32[tw++] = t; i32[tw++] = e - t; t = e; }
       t0 = t1;
     }
-    return { rowBlocks: ptr, maxLen };
+    return { rowBlocks: ptr, tiles, nTiles, maxLen };
   }
 
   pagedAttention(out: Float32Array, q: Float32Array, n: number, kv: PagedKV, layer: number, rows: PagedRows,
@@ -566,17 +608,18 @@ export class WasmBackend implements Backend {
     const qp = this.input(q, len, Slot.Y);
     const op = this.output(out, len, Slot.Out, false);
     const pp = this.input(rows.positions, n, Slot.Pos);
-    const { rowBlocks, maxLen } = this.blockLists(kv, rows, n);
-    const group = nHeads / nKvHeads;
-    const stride = Math.ceil(((group * (maxLen + 1) + headDim) * 4) / ALIGN) * ALIGN; // per thread: see pagedAttention()
+    const { rowBlocks, tiles, nTiles, maxLen } = this.blockLists(kv, rows, n);
+    const heads = Math.min(n, ATTENTION_TILE) * (nHeads / nKvHeads); // score rows of one tile
+    const stride = Math.ceil(((heads * (maxLen + 1) + headDim) * 4) / ALIGN) * ALIGN; // per thread: see pagedAttention()
     const sp = this.scratch(Slot.Scores, stride * this.threads);
     const a = this.pool.params;
     a[PagedAttentionArg.Out] = op; a[PagedAttentionArg.Q] = qp; a[PagedAttentionArg.RowBlocks] = rowBlocks;
-    a[PagedAttentionArg.Positions] = pp; a[PagedAttentionArg.LayerOffset] = layer * 2 * bs * kv.kvDim * cell;
+    a[PagedAttentionArg.Positions] = pp; a[PagedAttentionArg.Tiles] = tiles; a[PagedAttentionArg.NTiles] = nTiles;
+    a[PagedAttentionArg.LayerOffset] = layer * 2 * bs * kv.kvDim * cell;
     a[PagedAttentionArg.VOffset] = bs * kv.kvDim * cell; a[PagedAttentionArg.BlockShift] = Math.log2(bs);
     a[PagedAttentionArg.F16] = kv.dtype === 'f16' ? 1 : 0; a[PagedAttentionArg.NHeads] = nHeads;
     a[PagedAttentionArg.NKvHeads] = nKvHeads; a[PagedAttentionArg.HeadDim] = headDim;
-    a[PagedAttentionArg.Scratch] = sp; a[PagedAttentionArg.ScratchStrideBytes] = stride; a[PagedAttentionArg.N] = n;
+    a[PagedAttentionArg.Scratch] = sp; a[PagedAttentionArg.ScratchStrideBytes] = stride;
     this.pool.run(Job.PagedAttention);
     this.finish(out, op, len);
   }

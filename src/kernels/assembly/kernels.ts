@@ -549,14 +549,30 @@ export function rmsNorm(out: usize, x: usize, weight: usize, n: i32, dim: i32, e
   }
 }
 
-/** Rotary embedding in place; neox pairs (i, i + half), else adjacent pairs (2i, 2i + 1). */
-export function rope(x: usize, n: i32, nHeads: i32, headDim: i32, positions: usize, theta: f64, neox: bool): void {
+/**
+ * RoPE angles of n rows: table[t][i] = (cos, sin) of positions[t] * theta^(-2i / headDim) as f32, i < headDim / 2.
+ * Every layer's q and k of a pass share one table.
+ */
+export function ropeTable(positions: usize, n: i32, headDim: i32, theta: f64, table: usize): void {
   const half = headDim >> 1;
   for (let t = 0; t < n; t++) {
     const pos = <f64>load<i32>(positions + (<usize>t << 2));
+    const row = table + (<usize>(t * half) << 3);
     for (let i = 0; i < half; i++) {
       const angle = pos * Math.pow(theta, <f64>(-2 * i) / <f64>headDim);
-      const c = <f32>Math.cos(angle), s = <f32>Math.sin(angle);
+      store<f32>(row + (<usize>i << 3), <f32>Math.cos(angle));
+      store<f32>(row + (<usize>i << 3), <f32>Math.sin(angle), 4);
+    }
+  }
+}
+
+/** Rotary embedding in place from ropeTable's angles; neox pairs (i, i + half), else adjacent pairs (2i, 2i + 1). */
+export function rope(x: usize, n: i32, nHeads: i32, headDim: i32, table: usize, neox: bool): void {
+  const half = headDim >> 1;
+  for (let t = 0; t < n; t++) {
+    const row = table + (<usize>(t * half) << 3);
+    for (let i = 0; i < half; i++) {
+      const c = load<f32>(row + (<usize>i << 3)), s = load<f32>(row + (<usize>i << 3), 4);
       for (let h = 0; h < nHeads; h++) {
         const o = (t * nHeads + h) * headDim;
         const a = x + (<usize>(neox ? o + i : o + 2 * i) << 2);
@@ -763,11 +779,6 @@ const ATTN_AHEAD: usize = 2;
   }
 }
 
-/** len cells at src -> len floats at dst (len a multiple of 4). */
-@inline function loadCells(dst: usize, src: usize, len: i32): void {
-  for (let i = 0; i < len; i += 4) v128.store(dst + (<usize>i << 2), floatFromHalf4(src + (<usize>i << 1)));
-}
-
 /**
  * Stores n rows of k and v (kvDim floats each) into the cache: row t's K cells at dst[t] (a byte
  * address), its V cells vOffset bytes further.
@@ -781,59 +792,87 @@ export function kvStoreRows(k: usize, v: usize, n: i32, kvDim: i32, dst: usize, 
   }
 }
 
+/** len cells at src -> len floats at dst (len a multiple of 4): 8 halves per load. */
+@inline function loadHalves(dst: usize, src: usize, len: i32): void {
+  const k = f32x4.splat(TWO_112);
+  let i = 0;
+  for (; i + 8 <= len; i += 8) {
+    const h = v128.load(src + (<usize>i << 1)), o = dst + (<usize>i << 2);
+    v128.store(o, f32x4.mul(halfBits(i32x4.extend_low_i16x8_s(h)), k));
+    v128.store(o, f32x4.mul(halfBits(i32x4.extend_high_i16x8_s(h)), k), 16);
+  }
+  if (i < len) v128.store(dst + (<usize>i << 2), floatFromHalf4(src + (<usize>i << 1)));
+}
+
 /**
- * Causal GQA attention over the paged cache for work items [i0, i1): item = t * nKvHeads + g is query
- * row t's heads of KV head g (the group shares each K/V load). Row t attends positions
- * 0..positions[t]; rowBlocks[t] is the address of its list of block addresses; position p's K cells
- * are at list[p >> blockShift] + layerOffset + ((p & mask) * kvDim + g * headDim) * cellBytes, V cells
- * vOffset bytes after K. scratch: group * (maxLen + 1) + headDim floats.
+ * Causal GQA attention over the paged cache for work items [i0, i1): item = tile * nKvHeads + g is the
+ * rows of one tile with their heads of KV head g. tiles: (first row, rows) pairs of i32; a tile's rows are
+ * consecutive positions of one sequence (they share its block list), so each K/V row is read and converted
+ * once for every query row and head of the tile (prefill; batched decode has one row per sequence, where
+ * the GQA group shares it). Row t attends positions 0..positions[t]; rowBlocks[t] is the address of its
+ * list of block addresses; position p's K cells are at list[p >> blockShift] + layerOffset +
+ * ((p & mask) * kvDim + g * headDim) * cellBytes, V cells vOffset bytes after K.
+ * scratch: rows * group * (maxLen + 1) + headDim floats. Each (row, head) sees the same operations in the
+ * same order whatever tile it is in, so a sequence's output does not depend on the rows around it.
  */
-export function pagedAttention(out: usize, q: usize, rowBlocks: usize, positions: usize, layerOffset: i32, vOffset: i32,
-                               blockShift: i32, f16: bool, nHeads: i32, nKvHeads: i32, headDim: i32,
-                               scratch: usize, i0: i32, i1: i32): void {
+export function pagedAttention(out: usize, q: usize, rowBlocks: usize, positions: usize, tiles: usize,
+                               layerOffset: i32, vOffset: i32, blockShift: i32, f16: bool, nHeads: i32, nKvHeads: i32,
+                               headDim: i32, scratch: usize, i0: i32, i1: i32): void {
   const group = nHeads / nKvHeads, kvDim = nKvHeads * headDim;
   const cellShift: usize = f16 ? 1 : 2, mask = (1 << blockShift) - 1;
   const scale: f32 = <f32>1 / Mathf.sqrt(<f32>headDim);
+  const hdBytes = <usize>headDim << 2, rowStride = <usize>(nHeads * headDim) << 2;
   for (let item = i0; item < i1; item++) {
-    const t = item / nKvHeads, g = item % nKvHeads;
-    const len = load<i32>(positions + (<usize>t << 2)) + 1;
-    const blocks = <usize>load<u32>(rowBlocks + (<usize>t << 2));
-    const qt = q + (<usize>((t * nHeads + g * group) * headDim) << 2);
-    const ot = out + (<usize>((t * nHeads + g * group) * headDim) << 2);
-    const scores = scratch, sums = scratch + (<usize>(group * len) << 2), tmp = sums + (<usize>group << 2);
+    const tile = item / nKvHeads, g = item % nKvHeads;
+    const t0 = load<i32>(tiles + (<usize>tile << 3)), R = load<i32>(tiles + (<usize>tile << 3), 4);
+    const pos0 = load<i32>(positions + (<usize>t0 << 2));
+    const len = pos0 + R; // positions of the tile's last row, which sees them all
+    const blocks = <usize>load<u32>(rowBlocks + (<usize>t0 << 2));
+    const qt = q + <usize>t0 * rowStride + <usize>(g * group) * hdBytes;
+    const ot = out + <usize>t0 * rowStride + <usize>(g * group) * hdBytes;
+    const heads = R * group; // score row (i * group + h): row t0 + i, head g * group + h
+    const scores = scratch, sums = scratch + (<usize>(heads * len) << 2), tmp = sums + (<usize>heads << 2);
     const colOffset = <usize>layerOffset + (<usize>(g * headDim) << cellShift);
-    // scores[h][p] = q_h . k_p * scale
+    // scores[i][h][p] = q_{i,h} . k_p * scale, for p <= pos0 + i
     for (let p = 0; p < len; p++) {
       let kp = <usize>load<u32>(blocks + (<usize>(p >> blockShift) << 2)) + colOffset + (<usize>((p & mask) * kvDim) << cellShift);
-      if (f16) { loadCells(tmp, kp, headDim); kp = tmp; }
-      for (let h = 0; h < group; h++) {
-        store<f32>(scores + (<usize>(h * len + p) << 2), dotf(qt + (<usize>(h * headDim) << 2), kp, headDim) * scale);
-      }
-    }
-    // softmax per head (unnormalized; 1/sum applied at the end)
-    for (let h = 0; h < group; h++) {
-      const sh = scores + (<usize>(h * len) << 2);
-      const sum = expShiftInPlace(sh, len);
-      store<f32>(sums + (<usize>h << 2), <f32>1 / sum);
-    }
-    // out_h = sum_p e[h][p] * v_p / sum
-    memory.fill(ot, 0, <usize>(group * headDim) << 2);
-    for (let p = 0; p < len; p++) {
-      let vp = <usize>load<u32>(blocks + (<usize>(p >> blockShift) << 2)) + colOffset + <usize>vOffset + (<usize>((p & mask) * kvDim) << cellShift);
-      if (f16) { loadCells(tmp, vp, headDim); vp = tmp; }
-      for (let h = 0; h < group; h++) {
-        const pv = f32x4.splat(load<f32>(scores + (<usize>(h * len + p) << 2)));
-        const oo = ot + (<usize>(h * headDim) << 2);
-        for (let i = 0; i < headDim; i += 4) {
-          const o = <usize>i << 2;
-          v128.store(oo + o, madd(pv, v128.load(vp + o), v128.load(oo + o)));
+      if (f16) { loadHalves(tmp, kp, headDim); kp = tmp; }
+      for (let i = max(0, p - pos0); i < R; i++) {
+        const qi = qt + <usize>i * rowStride, si = scores + (<usize>(i * group * len + p) << 2);
+        for (let h = 0; h < group; h++) {
+          store<f32>(si + (<usize>(h * len) << 2), dotf(qi + <usize>h * hdBytes, kp, headDim) * scale);
         }
       }
     }
-    for (let h = 0; h < group; h++) {
-      const inv = f32x4.splat(load<f32>(sums + (<usize>h << 2)));
-      const oo = ot + (<usize>(h * headDim) << 2);
-      for (let i = 0; i < headDim; i += 4) v128.store(oo + (<usize>i << 2), f32x4.mul(v128.load(oo + (<usize>i << 2)), inv));
+    // softmax per (row, head) over its own positions (unnormalized; 1/sum applied at the end)
+    for (let i = 0; i < R; i++) {
+      for (let h = 0; h < group; h++) {
+        const r = i * group + h;
+        store<f32>(sums + (<usize>r << 2), <f32>1 / expShiftInPlace(scores + (<usize>(r * len) << 2), pos0 + i + 1));
+        memory.fill(ot + <usize>i * rowStride + <usize>h * hdBytes, 0, hdBytes);
+      }
+    }
+    // out_{i,h} = sum_p e[i][h][p] * v_p / sum
+    for (let p = 0; p < len; p++) {
+      let vp = <usize>load<u32>(blocks + (<usize>(p >> blockShift) << 2)) + colOffset + <usize>vOffset + (<usize>((p & mask) * kvDim) << cellShift);
+      if (f16) { loadHalves(tmp, vp, headDim); vp = tmp; }
+      for (let i = max(0, p - pos0); i < R; i++) {
+        for (let h = 0; h < group; h++) {
+          const pv = f32x4.splat(load<f32>(scores + (<usize>((i * group + h) * len + p) << 2)));
+          const oo = ot + <usize>i * rowStride + <usize>h * hdBytes;
+          for (let j = 0; j < headDim; j += 4) {
+            const o = <usize>j << 2;
+            v128.store(oo + o, madd(pv, v128.load(vp + o), v128.load(oo + o)));
+          }
+        }
+      }
+    }
+    for (let i = 0; i < R; i++) {
+      for (let h = 0; h < group; h++) {
+        const inv = f32x4.splat(load<f32>(sums + (<usize>(i * group + h) << 2)));
+        const oo = ot + <usize>i * rowStride + <usize>h * hdBytes;
+        for (let j = 0; j < headDim; j += 4) v128.store(oo + (<usize>j << 2), f32x4.mul(v128.load(oo + (<usize>j << 2)), inv));
+      }
     }
   }
 }
