@@ -180,6 +180,14 @@ for (const { variant, threads } of configs) {
         be.rope(got, n, nHeads, headDim, pos, 10000, neox);
         assertClose(got, want, 1e-6, `rope neox=${neox}`);
       }
+      // the backend reuses the angles of the last positions: new positions (same count, then more rows) recompute them
+      for (const pos of [[0, 7, 1000], [1, 7, 999], [0, 7, 1000], [5, 6, 7, 8, 9]].map((p) => Int32Array.from(p))) {
+        const x = randn(pos.length * 16);
+        const want = Float32Array.from(x), got = be.allocF32(x.length); got.set(x);
+        ref.ropeRef(want, pos.length, 2, 8, pos, 10000, true);
+        be.rope(got, pos.length, 2, 8, pos, 10000, true);
+        assertClose(got, want, 1e-6, `rope at ${pos.join(',')}`);
+      }
       for (const act of ['silu', 'relu2'] as const) {
         const len = 103;
         const g = randn(len, 12), u = randn(len);
@@ -246,18 +254,20 @@ for (const { variant, threads } of configs) {
 
     await t.test('paged KV cache: kvWrite cells bit-exact, pagedAttention over many sequences (f16 and f32)', () => {
       for (const dtype of ['f16', 'f32'] as const) {
-        for (const shape of [{ nHeads: 6, nKvHeads: 2, headDim: 12 }, { nHeads: 4, nKvHeads: 4, headDim: 8 }, { nHeads: 3, nKvHeads: 1, headDim: 64 }]) {
+        // headDim 100 (kvDim 400): the K/V writes split across threads, halves widened 8 at a time plus a tail of 4
+        for (const shape of [{ nHeads: 6, nKvHeads: 2, headDim: 12 }, { nHeads: 4, nKvHeads: 4, headDim: 8 }, { nHeads: 3, nKvHeads: 1, headDim: 64 },
+          { nHeads: 8, nKvHeads: 4, headDim: 100 }]) {
           const kvDim = shape.nKvHeads * shape.headDim, qDim = shape.nHeads * shape.headDim;
           const kvShape = { nLayers: 2, kvDim };
           const opts = { dtype, blockSize: 4, memoryBytes: 2 ** 20 };
           const mine = new KVCache(be, kvShape, opts), theirs = new KVCache(new ref.ReferenceBackend(), kvShape, opts);
-          // three sequences grown in turns, so their blocks interleave in the arenas
-          const lens = [9, 3, 14];
+          // three sequences grown in turns, so their blocks interleave in the arenas; 21 rows span two attention tiles
+          const lens = [9, 3, 21];
           const seqs = lens.map(() => [mine.createSequence(), theirs.createSequence()]);
-          for (let p = 0; p < 14; p++) seqs.forEach(([a, b], i) => { if (p < lens[i]) { a.reserve(p, p + 1); b.reserve(p, p + 1); } });
-          const rowsOf = (pick: 0 | 1) => {
+          for (let p = 0; p < 21; p++) seqs.forEach(([a, b], i) => { if (p < lens[i]) { a.reserve(p, p + 1); b.reserve(p, p + 1); } });
+          const rowsOf = (pick: 0 | 1, from = [0, 0, 0]) => {
             const tables: Int32Array[] = [], positions: number[] = [];
-            seqs.forEach((s, i) => { for (let p = 0; p < lens[i]; p++) { tables.push(s[pick].table); positions.push(p); } });
+            seqs.forEach((s, i) => { for (let p = from[i]; p < lens[i]; p++) { tables.push(s[pick].table); positions.push(p); } });
             return { tables, positions: Int32Array.from(positions) };
           };
           const n = lens.reduce((a, b) => a + b, 0);
@@ -276,6 +286,19 @@ for (const { variant, threads } of configs) {
           ref.pagedAttentionRef(want, q, n, theirs, 1, rowsOf(1), shape);
           be.pagedAttention(got, q, n, mine, 1, rowsOf(0), shape);
           assertClose(got, want, 2e-6, `pagedAttention ${dtype} ${JSON.stringify(shape)}`);
+          // rows that start past a cached prefix (a prompt's later chunk), then every row alone: each row's output
+          // is bit-identical whatever tile it was computed in
+          const from = [4, 2, 3], part = rowsOf(0, from), m = part.positions.length;
+          const qPart = q.subarray(0, m * qDim), wantPart = new Float32Array(m * qDim), gotPart = be.allocF32(m * qDim);
+          ref.pagedAttentionRef(wantPart, qPart, m, theirs, 1, rowsOf(1, from), shape);
+          be.pagedAttention(gotPart, qPart, m, mine, 1, part, shape);
+          assertClose(gotPart, wantPart, 2e-6, `pagedAttention past a prefix ${dtype} ${JSON.stringify(shape)}`);
+          const alone = be.allocF32(qDim);
+          for (let t = 0; t < m; t++) {
+            const one = { tables: [part.tables[t]], positions: part.positions.subarray(t, t + 1) };
+            be.pagedAttention(alone, qPart.subarray(t * qDim, (t + 1) * qDim), 1, mine, 1, one, shape);
+            assert.deepEqual(Array.from(alone), Array.from(gotPart.subarray(t * qDim, (t + 1) * qDim)), `row ${t} alone`);
+          }
           // the contiguous f32 kernel agrees with the paged one (sequence 2, all its rows)
           if (dtype === 'f32') {
             const off = lens[0] + lens[1], m = lens[2];
