@@ -16,19 +16,29 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
+import { parseScriptArgs } from './args.mjs';
 
-const argv = process.argv.slice(2);
-const opt = (f, d) => { const i = argv.indexOf(f); return i < 0 ? d : argv[i + 1]; };
-const shape = opt('--shape'), f16 = opt('--f16'), ternary = opt('--ternary'), llamacpp = opt('--llamacpp'), out = opt('--out');
-if (!shape || !f16 || !ternary || !llamacpp || !out || argv.includes('--help')) {
-  console.error('usage: bench-fp16-reference.mjs --shape S --f16 FILE --ternary FILE --llamacpp llamacpp.mjs --out FILE.json ' +
-                '[--rounds 3] [--threads 2] [--prompt 64] [--gen 32] [--reference "llama.cpp (node-llama-cpp X)"]');
-  process.exit(2);
-}
-for (const f of [f16, ternary, llamacpp]) if (!existsSync(f)) { console.error(`${f}: no such file`); process.exit(2); }
-const rounds = Number(opt('--rounds', '3')), threads = opt('--threads', '2'), prompt = opt('--prompt', '64'), gen = opt('--gen', '32');
+const { values: o } = parseScriptArgs({
+  name: 'bench-fp16-reference.mjs',
+  about: 'Our FP16 path vs llama.cpp\'s F16 on the same file, with both engines\' ternary for the ratio, alternating;\n' +
+    'writes the JSON `bitnet cost --fp16-reference FILE` renders.',
+  options: {
+    shape: { value: 'S', required: true, help: 'shape name the files were made with (bitnet synth --shape)' },
+    f16: { value: 'FILE', required: true, file: true, help: 'FP16 GGUF' },
+    ternary: { value: 'FILE', required: true, file: true, help: 'ternary GGUF of the same shape' },
+    llamacpp: { value: 'FILE', required: true, file: true, help: 'llamacpp.mjs beside the node_modules holding node-llama-cpp' },
+    out: { value: 'FILE.json', required: true, help: 'JSON written (other shapes already in it are kept)' },
+    rounds: { value: 'N', default: '3', int: [1, 100], help: 'rounds of the four runs' },
+    threads: { value: 'N', default: '2', int: [1, 256], help: 'threads for both engines' },
+    prompt: { value: 'N', default: '64', int: [1, 1 << 16], help: 'prompt tokens' },
+    gen: { value: 'N', default: '32', int: [1, 1 << 16], help: 'decoded tokens' },
+    reference: { value: 'NAME', help: 'how the reference is named (default: node-llama-cpp\'s version read beside --llamacpp)' },
+  },
+});
+const { shape, f16, ternary, llamacpp, out, rounds } = o;
+const threads = String(o.threads), prompt = String(o.prompt), gen = String(o.gen);
 const bin = new URL('../bin/bitnet.js', import.meta.url).pathname;
-let reference = opt('--reference');
+let reference = o.reference;
 if (!reference) {
   const pkg = join(dirname(llamacpp), 'node_modules/node-llama-cpp/package.json');
   reference = `llama.cpp (node-llama-cpp ${existsSync(pkg) ? JSON.parse(readFileSync(pkg, 'utf8')).version : '?'} prebuilt CPU binaries)`;

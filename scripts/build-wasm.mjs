@@ -4,6 +4,13 @@
 // Both import one shared memory (env.memory), so all worker threads see the same weights.
 import { mkdirSync, renameSync, existsSync } from 'node:fs';
 import { main } from 'assemblyscript/asc';
+import { parseScriptArgs } from './args.mjs';
+
+parseScriptArgs({
+  name: 'build-wasm.mjs',
+  about: 'Compiles the AssemblyScript kernels into build/kernels-simd128.wasm and build/kernels-relaxed.wasm; ' +
+    'npm run build runs it.',
+});
 
 const source = 'src/kernels/assembly/index.ts';
 const variants = [

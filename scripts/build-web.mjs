@@ -12,7 +12,13 @@
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import { rmSync, renameSync } from 'node:fs';
+import { parseScriptArgs } from './args.mjs';
 
+const { values: o } = parseScriptArgs({
+  name: 'build-web.mjs',
+  about: 'Bundles the browser demo with esbuild into web/dist/ (main.js, engine-worker.js, worker.js); npm run build runs it.',
+  options: { minify: { help: 'minify the bundles' } },
+});
 const root = fileURLToPath(new URL('..', import.meta.url));
 const out = `${root}web/dist`;
 
@@ -38,7 +44,7 @@ rmSync(tmp, { recursive: true, force: true });
 await build({
   entryPoints: { main: `${root}web/main.ts`, 'engine-worker': `${root}web/engine-worker.ts`, worker: `${root}src/kernels/worker.ts` },
   outdir: tmp, bundle: true, format: 'esm', platform: 'browser', target: 'es2022', splitting: false,
-  sourcemap: true, minify: process.argv.includes('--minify'), logLevel: 'warning', plugins: [nodeStub],
+  sourcemap: true, minify: o.minify === true, logLevel: 'warning', plugins: [nodeStub],
 });
 rmSync(out, { recursive: true, force: true });
 renameSync(tmp, out); // whole directory swapped at once: a running `bitnet web` never serves a half-written bundle

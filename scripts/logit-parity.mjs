@@ -8,18 +8,29 @@
 // --text: tokenized by bitnet-ts (`bitnet tokenize`); --random N: N seeded random ids. Several --head values run
 // ours once each against one llama.cpp run. Needs a build (npm run build). Prints one markdown row per head.
 import { execFileSync } from 'node:child_process';
+import { parseScriptArgs } from './args.mjs';
 import { checkBuild } from './check-build.mjs';
 
-const args = process.argv.slice(2);
-const opt = (k, d) => { const i = args.indexOf(`--${k}`); if (i < 0) return d; const v = args[i + 1]; args.splice(i, 2); return v; };
-const heads = [];
-for (let h = opt('head'); h !== undefined; h = opt('head')) heads.push(h);
-const text = opt('text'), random = opt('random'), threads = opt('threads', '2');
-const llamacpp = opt('llamacpp', '/work/llamacpp-ref/llamacpp.mjs');
-const [model] = args;
-if (!model || (!text && !random)) {
-  console.error('usage: node scripts/logit-parity.mjs MODEL.gguf (--text FILE | --random N) [--head file|int8]...');
-  process.exit(1);
+const { values: o, args: { model } } = parseScriptArgs({
+  name: 'logit-parity.mjs',
+  about: 'Logit parity of bitnet-ts against llama.cpp on the same GGUF and tokens (issue 12\'s criterion);\n' +
+    'one markdown row per head. Give --text or --random.',
+  options: {
+    text: { value: 'FILE', file: true, help: 'UTF-8 text, tokenized by bitnet-ts' },
+    random: { value: 'N', int: [1, 1 << 16], help: 'N seeded random token ids instead of a text' },
+    head: { value: 'HEAD', multiple: true, default: 'file', choices: ['file', 'int8'],
+      help: 'our LM head; repeat to run several against one llama.cpp run' },
+    threads: { value: 'N', default: '2', int: [1, 256], help: 'threads for both engines' },
+    llamacpp: { value: 'FILE', default: '/work/llamacpp-ref/llamacpp.mjs', file: true,
+      help: 'llamacpp.mjs beside the node_modules holding node-llama-cpp' },
+  },
+  args: [{ name: 'model', label: 'MODEL.gguf', help: 'GGUF file', file: true }],
+  examples: ['node scripts/logit-parity.mjs models/default.gguf --text kjv.txt --head file --head int8'],
+});
+const { text, head: heads, llamacpp } = o, threads = String(o.threads), random = o.random === undefined ? undefined : String(o.random);
+if ((text === undefined) === (random === undefined)) {
+  console.error('logit-parity.mjs: give one of --text FILE or --random N (node scripts/logit-parity.mjs --help)');
+  process.exit(2);
 }
 checkBuild();
 const cli = new URL('../bin/bitnet.js', import.meta.url).pathname;

