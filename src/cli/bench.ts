@@ -77,48 +77,45 @@ export function register(program: Command): void {
       if (!opts.model && !opts.kernels && !opts.synthetic && !opts.server && !opts.train) {
         throw new Error('nothing to measure: give --model <path>, --synthetic <shape>, --kernels, --train or --server <url>');
       }
+      /** One measurement: a progress bar while it runs (when labelled), then its result, as JSON with --json. */
+      const report = async <R>(label: string | undefined, run: (onProgress?: (d: number, t: number) => void) => Promise<R>,
+                               format: (r: R) => string): Promise<R> => {
+        const bar = label ? progress(label) : undefined;
+        const r = await run(bar?.update).finally(() => bar?.stop());
+        console.log(opts.json ? JSON.stringify(r, null, 2) : format(r));
+        return r;
+      };
       if (opts.train) {
-        const r = await benchTrain({ config: opts.config, threads: opts.threads, variant: opts.variant, steps: opts.steps });
-        console.log(opts.json ? JSON.stringify(r, null, 2) : formatTrainBench(r));
+        await report(undefined, () => benchTrain({ config: opts.config, threads: opts.threads, variant: opts.variant, steps: opts.steps }),
+          formatTrainBench);
       }
+      const server = { server: opts.server!, concurrency: opts.concurrency, maxTokens: opts.maxTokens, apiKey: opts.apiKey };
       if (opts.server && opts.soak) {
-        const r = await runSoak({ server: opts.server, seconds: opts.soak, concurrency: opts.concurrency, maxTokens: opts.maxTokens, apiKey: opts.apiKey,
-          onSample: (s) => process.stderr.write(`  ${s.t}s: ${s.requests} requests, RSS ${s.rssMB ?? '?'} MB\n`) });
-        console.log(opts.json ? JSON.stringify(r, null, 2) : formatSoak(r));
+        const r = await report(undefined, () => runSoak({ ...server, seconds: opts.soak!,
+          onSample: (s) => process.stderr.write(`  ${s.t}s: ${s.requests} requests, RSS ${s.rssMB ?? '?'} MB\n`) }), formatSoak);
         if (r.unexpected) process.exitCode = 1;
       } else if (opts.server) {
-        const bar = progress('requests');
-        const r = await runServerBench({ server: opts.server, concurrency: opts.concurrency, requests: opts.requests, maxTokens: opts.maxTokens, apiKey: opts.apiKey, onProgress: bar.update }).finally(() => bar.stop());
-        console.log(opts.json ? JSON.stringify(r, null, 2) : formatServerBench(r));
+        const r = await report('requests', (onProgress) => runServerBench({ ...server, requests: opts.requests, onProgress }),
+          formatServerBench);
         if (r.failed) process.exitCode = 1;
       }
       if (opts.kernels) {
-        const bar = progress('kernels');
-        const r = await benchKernels({ threads: opts.threads, variant: opts.variant, onProgress: bar.update }).finally(() => bar.stop());
-        console.log(opts.json ? JSON.stringify(r, null, 2) : formatKernelBench(r));
+        await report('kernels', (onProgress) => benchKernels({ threads: opts.threads, variant: opts.variant, onProgress }),
+          formatKernelBench);
       }
-      if (opts.model && opts.batch) {
-        const bar = progress('batch');
-        const r = await benchBatch(opts.model, {
-          batches: opts.batch, threads: opts.threads, promptTokens: opts.prompt, genTokens: opts.gen, repeat: opts.repeat,
-          variant: opts.variant, kvType: opts.kvType, head: opts.head, onProgress: bar.update,
-        }).finally(() => bar.stop());
-        console.log(opts.json ? JSON.stringify(r, null, 2) : formatBatchBench(r));
-      } else if (opts.model) {
-        const bar = progress('bench');
-        const r = await benchModel(opts.model, {
-          threads: opts.threads, promptTokens: opts.prompt, genTokens: opts.gen, repeat: opts.repeat,
-          variant: opts.variant, head: opts.head, onProgress: bar.update,
-        }).finally(() => bar.stop());
-        console.log(opts.json ? JSON.stringify(r, null, 2) : formatModelBench(r));
+      // the engine runs: a model file (one sequence, or --batch sizes) and random weights of a shape
+      const engine = {
+        threads: opts.threads, promptTokens: opts.prompt, genTokens: opts.gen, repeat: opts.repeat, variant: opts.variant,
+        head: opts.head,
+      };
+      const model = opts.model;
+      if (model && opts.batch) {
+        await report('batch', (onProgress) => benchBatch(model, { ...engine, batches: opts.batch!, kvType: opts.kvType, onProgress }),
+          formatBatchBench);
+      } else if (model) {
+        await report('bench', (onProgress) => benchModel(model, { ...engine, onProgress }), formatModelBench);
       }
-      if (opts.synthetic) {
-        const bar = progress('bench');
-        const r = await benchSynthetic(opts.synthetic, {
-          threads: opts.threads, promptTokens: opts.prompt, genTokens: opts.gen, repeat: opts.repeat,
-          variant: opts.variant, head: opts.head, onProgress: bar.update,
-        }).finally(() => bar.stop());
-        console.log(opts.json ? JSON.stringify(r, null, 2) : formatModelBench(r));
-      }
+      const shape = opts.synthetic;
+      if (shape) await report('bench', (onProgress) => benchSynthetic(shape, { ...engine, onProgress }), formatModelBench);
     });
 }

@@ -5,7 +5,7 @@
  * adjacent symbols by merge rank (lowest first, leftmost on ties) until no listed merge applies.
  * LLaMA-3-style pre-tokenizers ("ignore merges") take a word that is itself a token as is.
  */
-import { TOKEN_TYPE, Heap, buildTables, byteOfToken, byteStream, partitionSpecial, type VocabTables } from './common.js';
+import { TOKEN_TYPE, Heap, VocabTokenizer, byteStream, partitionSpecial } from './common.js';
 import { preTokenize, preTokenizerSpec, type PreTokenizerSpec } from './pretokenize.js';
 import type { EncodeOptions, Tokenizer } from './types.js';
 
@@ -44,43 +44,24 @@ export interface BPEVocab {
 
 interface Bigram { left: number; right: number; rank: number; text: string }
 
-export class BPETokenizer implements Tokenizer {
+export class BPETokenizer extends VocabTokenizer implements Tokenizer {
   readonly kind = 'gpt2' as const;
-  readonly vocabSize: number;
-  readonly bos: number | undefined;
-  readonly eos: number | undefined;
-  readonly eot: number | undefined;
-  readonly stopTokens: ReadonlySet<number>;
-  readonly chatTemplate: string | undefined;
   readonly pre: string;
-  readonly addBos: boolean;
-  readonly addEos: boolean;
   private readonly spec: PreTokenizerSpec;
-  private readonly t: VocabTables;
   private readonly ranks = new Map<string, number>();  // "left right" -> merge rank (first listing wins)
   private readonly cache = new Map<string, number[]>();
-  private readonly pieces: Array<Uint8Array | undefined>;
 
   constructor(readonly vocab: BPEVocab) {
-    this.vocabSize = vocab.tokens.length;
-    this.pre = vocab.pre ?? 'default';
-    this.spec = preTokenizerSpec(this.pre);
+    const pre = vocab.pre ?? 'default', spec = preTokenizerSpec(pre);
+    super(vocab, vocab.addBos ?? spec.addBos ?? false);
+    this.pre = pre;
+    this.spec = spec;
     vocab.merges.forEach((m, i) => {
       const at = m.indexOf(' ', 1);
       const key = at < 0 ? ' ' : m; // llama.cpp keeps an unsplittable merge as ("", "")
       if (!this.ranks.has(key)) this.ranks.set(key, i);
     });
-    this.t = buildTables(vocab.tokens, vocab.tokenTypes, vocab.eos, vocab.eot, vocab.eom);
-    this.bos = vocab.bos; this.eos = vocab.eos; this.eot = this.t.eot;
-    this.stopTokens = this.t.stopTokens;
-    this.chatTemplate = vocab.chatTemplate;
-    this.addBos = vocab.addBos ?? this.spec.addBos ?? false;
-    this.addEos = vocab.addEos ?? false;
-    this.pieces = new Array(this.vocabSize);
   }
-
-  /** The GGUF token type of `id` as the tokenizer uses it (EOG-looking tokens are CONTROL). */
-  tokenType(id: number): number { return this.t.types[id] ?? TOKEN_TYPE.UNUSED; }
 
   piece(id: number): string { return this.vocab.tokens[id] ?? ''; }
 
@@ -145,24 +126,14 @@ export class BPETokenizer implements Tokenizer {
     }
   }
 
-  /** The bytes a token stands for when decoding (llama.cpp token_to_piece with special = false). */
-  tokenBytes(id: number): Uint8Array {
-    let p = this.pieces[id];
-    if (p) return p;
-    const text = this.vocab.tokens[id] ?? '';
-    const type = this.t.types[id];
-    if (type === TOKEN_TYPE.USER_DEFINED) p = utf8.encode(text);
-    else if (type === TOKEN_TYPE.NORMAL) {
-      const bytes: number[] = [];
-      for (const ch of text) {
-        const b = CHAR_TO_BYTE.get(ch.codePointAt(0)!);
-        if (b !== undefined) bytes.push(b); else for (const x of utf8.encode(ch)) bytes.push(x); // llama.cpp: [UNK_BYTE_…]
-      }
-      p = Uint8Array.from(bytes);
-    } else if (type === TOKEN_TYPE.BYTE && byteOfToken(text) >= 0) p = Uint8Array.of(byteOfToken(text));
-    else p = new Uint8Array(0); // CONTROL, UNKNOWN, UNUSED: not rendered
-    if (id >= 0 && id < this.vocabSize) this.pieces[id] = p;
-    return p;
+  /** GPT-2's printable byte alphabet back to bytes; a character outside it as its UTF-8 (llama.cpp: [UNK_BYTE_…]). */
+  protected normalBytes(text: string): Uint8Array {
+    const bytes: number[] = [];
+    for (const ch of text) {
+      const b = CHAR_TO_BYTE.get(ch.codePointAt(0)!);
+      if (b !== undefined) bytes.push(b); else for (const x of utf8.encode(ch)) bytes.push(x);
+    }
+    return Uint8Array.from(bytes);
   }
 
   decode(ids: readonly number[]): string {

@@ -4,6 +4,8 @@
  * input at special-token text before the model tokenizer runs (tokenizer_st_partition).
  */
 
+const utf8 = new TextEncoder();
+
 export const TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
 
 // Texts llama.cpp treats as end-of-generation (and forces to CONTROL) whatever the file says.
@@ -19,6 +21,60 @@ export interface VocabTables {
   specials: Array<{ text: string; id: number; type: number }>; // CONTROL/USER_DEFINED/UNKNOWN, longest first
   eot: number | undefined;
   stopTokens: Set<number>;
+}
+
+/** The vocabulary fields both kinds read (BPEVocab, SPMVocab). */
+export interface VocabFields {
+  tokens: string[]; tokenTypes?: number[];
+  bos?: number; eos?: number; eot?: number; eom?: number;
+  addEos?: boolean; chatTemplate?: string;
+}
+
+/** What both tokenizer kinds hold: sizes, special ids, the vocabulary tables and a per-id cache of token bytes. */
+export abstract class VocabTokenizer {
+  readonly vocabSize: number;
+  readonly bos: number | undefined;
+  readonly eos: number | undefined;
+  readonly eot: number | undefined;
+  readonly stopTokens: ReadonlySet<number>;
+  readonly chatTemplate: string | undefined;
+  readonly addBos: boolean;
+  readonly addEos: boolean;
+  protected readonly t: VocabTables;
+  private readonly tokens: readonly string[];
+  private readonly pieces: Array<Uint8Array | undefined>; // token bytes by id, filled as decoded
+
+  protected constructor(vocab: VocabFields, addBos: boolean) {
+    this.vocabSize = vocab.tokens.length;
+    this.tokens = vocab.tokens;
+    this.t = buildTables(vocab.tokens, vocab.tokenTypes, vocab.eos, vocab.eot, vocab.eom);
+    this.bos = vocab.bos; this.eos = vocab.eos; this.eot = this.t.eot;
+    this.stopTokens = this.t.stopTokens;
+    this.chatTemplate = vocab.chatTemplate;
+    this.addBos = addBos;
+    this.addEos = vocab.addEos ?? false;
+    this.pieces = new Array(this.vocabSize);
+  }
+
+  /** The GGUF token type of `id` as the tokenizer uses it (EOG-looking tokens are CONTROL). */
+  tokenType(id: number): number { return this.t.types[id] ?? TOKEN_TYPE.UNUSED; }
+
+  /** The bytes a NORMAL token's text stands for (each kind has its own alphabet). */
+  protected abstract normalBytes(text: string): Uint8Array;
+
+  /** The bytes a token renders as when decoding (llama.cpp token_to_piece with special = false). */
+  tokenBytes(id: number): Uint8Array {
+    let p = this.pieces[id];
+    if (p) return p;
+    const text = this.tokens[id] ?? '';
+    const type = this.t.types[id];
+    if (type === TOKEN_TYPE.USER_DEFINED) p = utf8.encode(text);
+    else if (type === TOKEN_TYPE.NORMAL) p = this.normalBytes(text);
+    else if (type === TOKEN_TYPE.BYTE && byteOfToken(text) >= 0) p = Uint8Array.of(byteOfToken(text));
+    else p = new Uint8Array(0); // CONTROL, UNKNOWN, UNUSED: not rendered
+    if (id >= 0 && id < this.vocabSize) this.pieces[id] = p;
+    return p;
+  }
 }
 
 export function buildTables(tokens: readonly string[], tokenTypes: readonly number[] | undefined,

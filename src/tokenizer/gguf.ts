@@ -56,35 +56,26 @@ export interface GGUFMetadataEntry { key: string; kind: GGUFMetadataKind; value:
 export function tokenizerToGGUFMetadata(t: Tokenizer): GGUFMetadataEntry[] {
   const out: GGUFMetadataEntry[] = [];
   const put = (key: string, kind: GGUFMetadataKind, value: unknown) => { if (value !== undefined) out.push({ key: `tokenizer.${key}`, kind, value }); };
-  if (t instanceof BPETokenizer) {
-    const v = t.vocab;
-    put('ggml.model', 'str', 'gpt2');
-    put('ggml.pre', 'str', t.pre === 'gpt2' ? 'gpt-2' : t.pre); // llama.cpp knows only "gpt-2"
-    put('ggml.tokens', 'strArray', v.tokens);
-    put('ggml.token_type', 'i32Array', v.tokenTypes ?? v.tokens.map(() => 1));
-    put('ggml.merges', 'strArray', v.merges);
-    put('ggml.unknown_token_id', 'u32', v.unk);
-    put('ggml.padding_token_id', 'u32', v.pad);
-    put('ggml.eom_token_id', 'u32', v.eom);
-    put('ggml.add_eos_token', 'bool', t.addEos);
-  } else if (t instanceof SPMTokenizer) {
-    const v = t.vocab;
-    put('ggml.model', 'str', 'llama');
-    put('ggml.tokens', 'strArray', v.tokens);
-    put('ggml.scores', 'f32Array', v.scores);
-    put('ggml.token_type', 'i32Array', v.tokenTypes ?? v.tokens.map(() => 1));
-    put('ggml.unknown_token_id', 'u32', v.unk);
-    put('ggml.padding_token_id', 'u32', v.pad);
-    put('ggml.eom_token_id', 'u32', v.eom);
-    put('ggml.add_space_prefix', 'bool', v.addSpacePrefix);
-    put('ggml.add_eos_token', 'bool', t.addEos);
-  } else {
-    throw new Error('tokenizerToGGUFMetadata: not a BPETokenizer or SPMTokenizer');
-  }
+  const bpe = t instanceof BPETokenizer ? t : undefined, spm = t instanceof SPMTokenizer ? t : undefined;
+  const tk = bpe ?? spm;
+  if (!tk) throw new Error('tokenizerToGGUFMetadata: not a BPETokenizer or SPMTokenizer');
+  const v = tk.vocab;
+  // one key a line, in the order files have always had; a key of the other kind is undefined (not written)
+  put('ggml.model', 'str', bpe ? 'gpt2' : 'llama');
+  put('ggml.pre', 'str', bpe && (bpe.pre === 'gpt2' ? 'gpt-2' : bpe.pre)); // llama.cpp knows only "gpt-2"
+  put('ggml.tokens', 'strArray', v.tokens);
+  put('ggml.scores', 'f32Array', spm?.vocab.scores);
+  put('ggml.token_type', 'i32Array', v.tokenTypes ?? v.tokens.map(() => 1));
+  put('ggml.merges', 'strArray', bpe?.vocab.merges);
+  put('ggml.unknown_token_id', 'u32', v.unk);
+  put('ggml.padding_token_id', 'u32', v.pad);
+  put('ggml.eom_token_id', 'u32', v.eom);
+  put('ggml.add_space_prefix', 'bool', spm?.vocab.addSpacePrefix);
+  put('ggml.add_eos_token', 'bool', tk.addEos);
   put('ggml.bos_token_id', 'u32', t.bos);
   put('ggml.eos_token_id', 'u32', t.eos);
-  put('ggml.eot_token_id', 'u32', (t as BPETokenizer | SPMTokenizer).eot);
-  put('ggml.add_bos_token', 'bool', (t as BPETokenizer | SPMTokenizer).addBos);
+  put('ggml.eot_token_id', 'u32', tk.eot);
+  put('ggml.add_bos_token', 'bool', tk.addBos);
   if (t.chatTemplate) put('chat_template', 'str', t.chatTemplate);
   return out;
 }

@@ -6,7 +6,7 @@
  * entry is merged (leftmost on ties) until none is; characters not in the vocabulary fall back to
  * <0xNN> byte tokens.
  */
-import { TOKEN_TYPE, Heap, buildTables, byteOfToken, partitionSpecial, type VocabTables } from './common.js';
+import { Heap, VocabTokenizer, partitionSpecial } from './common.js';
 import type { EncodeOptions, Tokenizer } from './types.js';
 
 export interface SPMVocab {
@@ -20,28 +20,17 @@ const utf8 = new TextEncoder();
 
 interface Bigram { left: number; right: number; score: number; size: number }
 
-export class SPMTokenizer implements Tokenizer {
+export class SPMTokenizer extends VocabTokenizer implements Tokenizer {
   readonly kind = 'llama' as const;
-  readonly vocabSize: number;
-  readonly bos: number | undefined;
-  readonly eos: number | undefined;
-  readonly eot: number | undefined;
-  readonly stopTokens: ReadonlySet<number>;
-  readonly chatTemplate: string | undefined;
-  readonly addBos: boolean;
-  readonly addEos: boolean;
-  private readonly t: VocabTables;
   private readonly scores: Float32Array;  // f32, as llama.cpp compares them
   private readonly byteIds: Int32Array;   // byte -> token id, -1 if none
-  private readonly pieces: Array<Uint8Array | undefined>;
   // When no token has "▁" after another character, no merge crosses the start of a "▁" run that
   // follows a non-"▁" character, so the text can be encoded word by word (and words cached).
   private readonly wordwise: boolean;
   private readonly cache = new Map<string, number[]>();
 
   constructor(readonly vocab: SPMVocab) {
-    this.vocabSize = vocab.tokens.length;
-    this.t = buildTables(vocab.tokens, vocab.tokenTypes, vocab.eos, vocab.eot, vocab.eom);
+    super(vocab, vocab.addBos);
     this.scores = Float32Array.from(vocab.tokens, (_, i) => vocab.scores[i] ?? 0);
     // llama.cpp byte_to_token: the "<0xNN>" token, else the one-byte text itself
     this.byteIds = new Int32Array(256).fill(-1);
@@ -49,16 +38,8 @@ export class SPMTokenizer implements Tokenizer {
       const hex = `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`;
       this.byteIds[b] = this.t.ids.get(hex) ?? (b < 0x80 ? this.t.ids.get(String.fromCharCode(b)) : undefined) ?? -1;
     }
-    this.bos = vocab.bos; this.eos = vocab.eos; this.eot = this.t.eot;
-    this.stopTokens = this.t.stopTokens;
-    this.chatTemplate = vocab.chatTemplate;
-    this.addBos = vocab.addBos;
-    this.addEos = vocab.addEos ?? false;
-    this.pieces = new Array(this.vocabSize);
     this.wordwise = vocab.tokens.every((t) => !/[^\u2581]\u2581/.test(t));
   }
-
-  tokenType(id: number): number { return this.t.types[id] ?? TOKEN_TYPE.UNUSED; }
 
   piece(id: number): string { return this.vocab.tokens[id] ?? ''; }
 
@@ -125,19 +106,8 @@ export class SPMTokenizer implements Tokenizer {
     }
   }
 
-  /** The bytes a token renders as (llama.cpp token_to_piece with special = false). */
-  tokenBytes(id: number): Uint8Array {
-    let p = this.pieces[id];
-    if (p) return p;
-    const text = this.vocab.tokens[id] ?? '';
-    const type = this.t.types[id];
-    if (type === TOKEN_TYPE.USER_DEFINED) p = utf8.encode(text);
-    else if (type === TOKEN_TYPE.NORMAL) p = utf8.encode(text.replaceAll(SPACE, ' '));
-    else if (type === TOKEN_TYPE.BYTE && byteOfToken(text) >= 0) p = Uint8Array.of(byteOfToken(text));
-    else p = new Uint8Array(0); // CONTROL, UNKNOWN, UNUSED: not rendered
-    if (id >= 0 && id < this.vocabSize) this.pieces[id] = p;
-    return p;
-  }
+  /** "▁" is a space. */
+  protected normalBytes(text: string): Uint8Array { return utf8.encode(text.replaceAll(SPACE, ' ')); }
 
   /** Text of a token sequence; the space that encoding put in front of the text is removed again
    * (from the first token that renders anything), as SentencePiece decoding does. */
