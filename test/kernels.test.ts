@@ -93,21 +93,24 @@ for (const { variant, threads } of configs) {
           assert.deepEqual(Array.from(got), Array.from(want), `${rows}x${cols} n=${n}`);
         }
       }
-      // i16 lanes at their limits: every weight +1 (code 2), x all -128 or all 127, over more columns
-      // than one accumulator flush (1024) and a partial last flush; per-tensor and per-256 scales
+      // i16 lanes at their limits: every weight +1 (code 2), x all -128, all 127, or -128 in the columns that
+      // decode's hi accumulator takes (16..31, 48..63 of each 64) and 127 in the others; over more columns than
+      // one flush (decode: 8 chunks = 512 columns; n >= 2: 1024) and a partial last one; per-tensor and per-256
+      // scales. A longer flush (9 chunks, 66 steps) wraps an i16 lane and fails here.
+      const fills = [(_j: number) => -128, (_j: number) => 127, (j: number) => ((j >> 4) & 1 ? -128 : 127)];
       for (const bs of [2304, 64, 256]) {
         const rows = 6, cols = 2304, m = randomTernary(rows, cols, bs, true);
         m.codes.fill(0xaa);
         for (let i = 0; i < m.scales.length; i++) m.scales[i] = 1 + (i % 2); // per-256: not uniform, still exact
         const p = be.prepareTernary(m);
-        for (const n of [1, 2, 3]) {
+        for (const [n, first] of [[1, 0], [1, 1], [1, 2], [2, 0], [3, 0]]) {
           const xq = be.allocI8(n * cols), inv = be.allocF32(n);
           inv.fill(1);
-          for (let t = 0; t < n; t++) xq.fill(t % 2 ? 127 : -128, t * cols, (t + 1) * cols);
+          for (let t = 0; t < n; t++) for (let j = 0; j < cols; j++) xq[t * cols + j] = fills[(first + t) % 3](j);
           const want = new Float32Array(n * rows), got = be.allocF32(n * rows);
           ref.ternaryMatMulRef(m, xq, inv, n, want);
           be.ternaryMatMul(p, xq, inv, n, got);
-          assert.deepEqual(Array.from(got), Array.from(want), `extreme ${rows}x${cols}/${bs} n=${n}`);
+          assert.deepEqual(Array.from(got), Array.from(want), `extreme ${rows}x${cols}/${bs} n=${n} fill ${first}`);
         }
       }
     });

@@ -72,13 +72,24 @@ export function blockSums(xq: usize, n: i32, cols: i32, blockLen: i32, nBlocks: 
   }
 }
 
-// One row's 64 columns: 4 dots, summed in i16 (|sum| <= 2048 per lane).
-@inline function dotChunk(w: v128, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
-  // 16-bit shifts (x86 has no 8-bit ones): bits shifted in from the neighbour byte are masked off.
+// One row's 64 columns (one 16-byte vector w of the layout) go into two i16 accumulators with a single shift:
+//   lo += x0·code0 + x2·code2         (w & 3,  (w >> 4) & 3)
+//   hi += x1·(4·code1) + x3·(4·code3) (w & 12, (w >> 4) & 12)
+// The 16-bit shift brings bits of the neighbour byte into bits 4..7, which both masks clear; 4·code is in 0..8,
+// inside the relaxed dot's exact range (second operand 0..127). Per row vector: 1 shift + 4 and + 4 dots + 4 adds
+// (was 3 shifts + 4 and + 4 dots + 4 adds: x86 has 3 vector ALU ports, so the op count sets the L2-resident rate).
+// scripts/bench-gemv.mjs, 640×2560 in L2, 1 thread: 35.4 → 30.3 us per call (per-256 scales 41.6 → 36.9).
+@inline function pairLo(lo: v128, w: v128, t: v128, x0: v128, x2: v128): v128 {
   const m = i8x16.splat(3);
-  const a = i16x8.add(dotCodes(x0, v128.and(w, m)), dotCodes(x1, v128.and(i16x8.shr_u(w, 2), m)));
-  const b = i16x8.add(dotCodes(x2, v128.and(i16x8.shr_u(w, 4), m)), dotCodes(x3, v128.and(i16x8.shr_u(w, 6), m)));
-  return i16x8.add(a, b);
+  return i16x8.add(i16x8.add(lo, dotCodes(x0, v128.and(w, m))), dotCodes(x2, v128.and(t, m)));
+}
+@inline function pairHi(hi: v128, w: v128, t: v128, x1: v128, x3: v128): v128 {
+  const m = i8x16.splat(12);
+  return i16x8.add(i16x8.add(hi, dotCodes(x1, v128.and(w, m))), dotCodes(x3, v128.and(t, m)));
+}
+/** lo + hi / 4 (exact: hi is 4 × an integer), pairwise into i32 lanes. */
+@inline function flushPair(lo: v128, hi: v128): v128 {
+  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(lo, i16x8.shr_s(hi, 2)));
 }
 
 /** [hsum(s0), hsum(s1), hsum(s2), hsum(s3)]: a 4x4 transpose-add, 6 shuffles + 3 adds. */
@@ -117,7 +128,10 @@ let prefetchSink: u32 = 0;
   return x;
 }
 
-const FLUSH_CHUNKS = 8; // i16 lanes hold <= 8 chunks (8 * 2048 = 16384 < 32767)
+// A decode flush window: per chunk lo moves by <= 2 * 512 and hi by <= 2 * 2048 (products of int8 and 4·code <= 8,
+// pairwise). Over 8 chunks hi stays in [-32768, 32512] (x all -128 or all 127, every weight +1), exact in i16;
+// lo + hi / 4 <= 16384 at the flush.
+const FLUSH_CHUNKS = 8;
 
 /**
  * Ternary matmul over row groups [g0, g1) for n tokens:
@@ -154,12 +168,14 @@ export function ternaryRows(w: usize, scales: usize, nBlocks: i32, chunksPerBloc
   prefetchSink ^= sink;
 }
 
-// Decode prefetch. WASM has no prefetch instruction, and the compute loop (~68 instructions per 64-byte
-// line) lets the reorder buffer hold only ~7 lines' worth of loads: too few misses in flight to hide DRAM
+// Decode prefetch. WASM has no prefetch instruction, and the compute loop (~60 instructions per 64-byte
+// line) lets the reorder buffer hold only ~8 lines' worth of loads: too few misses in flight to hide DRAM
 // latency. So every TOUCH_EVERY chunks (= lines) the loop loads one word of each of the TOUCH_EVERY lines
 // TOUCH_AHEAD lines ahead: short bursts of misses, spread through the stream. The 210 matmuls of a 2b4t
 // token (524 MB), 2 threads: 45 ms (11.6 GB/s) with one whole-group burst ahead, 36-37 ms (14.3 GB/s) with
-// these; bursts of 4 or 16, or 24/48 lines ahead, were no better.
+// these; bursts of 4 or 16, or 24/48 lines ahead, were no better. Retuned for the paired-mask loop (scripts/
+// bench-gemv.mjs, 2 threads, per-256 scales): 8 every 8 at 16/32/64 ahead 40-43 ms; 16 every 16 44-45; 4 every 4
+// 45; 1 every chunk 75; none 62-66.
 const TOUCH_EVERY = 8;
 const TOUCH_AHEAD: usize = 32;
 
@@ -178,6 +194,7 @@ function ternaryGroup(wg: usize, scales: usize, nBlocks: i32, chunksPerBlock: i3
     const cEnd = min(c + chunksPerBlock, chunks);
     while (c < cEnd) {
       const fEnd = min(c + FLUSH_CHUNKS, cEnd);
+      let l0 = i16x8.splat(0), l1 = i16x8.splat(0), l2 = i16x8.splat(0), l3 = i16x8.splat(0);
       let h0 = i16x8.splat(0), h1 = i16x8.splat(0), h2 = i16x8.splat(0), h3 = i16x8.splat(0);
       for (; c < fEnd; c++) {
         const wp = wg + (<usize>c << 6);
@@ -187,15 +204,19 @@ function ternaryGroup(wg: usize, scales: usize, nBlocks: i32, chunksPerBlock: i3
         }
         const xp = xt + (<usize>c << 6);
         const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
-        h0 = i16x8.add(h0, dotChunk(v128.load(wp), x0, x1, x2, x3));
-        h1 = i16x8.add(h1, dotChunk(v128.load(wp, 16), x0, x1, x2, x3));
-        h2 = i16x8.add(h2, dotChunk(v128.load(wp, 32), x0, x1, x2, x3));
-        h3 = i16x8.add(h3, dotChunk(v128.load(wp, 48), x0, x1, x2, x3));
+        let w = v128.load(wp), sh = i16x8.shr_u(w, 4);
+        l0 = pairLo(l0, w, sh, x0, x2); h0 = pairHi(h0, w, sh, x1, x3);
+        w = v128.load(wp, 16); sh = i16x8.shr_u(w, 4);
+        l1 = pairLo(l1, w, sh, x0, x2); h1 = pairHi(h1, w, sh, x1, x3);
+        w = v128.load(wp, 32); sh = i16x8.shr_u(w, 4);
+        l2 = pairLo(l2, w, sh, x0, x2); h2 = pairHi(h2, w, sh, x1, x3);
+        w = v128.load(wp, 48); sh = i16x8.shr_u(w, 4);
+        l3 = pairLo(l3, w, sh, x0, x2); h3 = pairHi(h3, w, sh, x1, x3);
       }
-      s0 = i32x4.add(s0, i32x4.extadd_pairwise_i16x8_s(h0));
-      s1 = i32x4.add(s1, i32x4.extadd_pairwise_i16x8_s(h1));
-      s2 = i32x4.add(s2, i32x4.extadd_pairwise_i16x8_s(h2));
-      s3 = i32x4.add(s3, i32x4.extadd_pairwise_i16x8_s(h3));
+      s0 = i32x4.add(s0, flushPair(l0, h0));
+      s1 = i32x4.add(s1, flushPair(l1, h1));
+      s2 = i32x4.add(s2, flushPair(l2, h2));
+      s3 = i32x4.add(s3, flushPair(l3, h3));
     }
     const corr = load<i32>(xsum + (<usize>(t * nBlocks + b) << 2));
     acc = scaleBlock(acc, s0, s1, s2, s3, corr, scales + (<usize>(g * nBlocks + b) << 4));
