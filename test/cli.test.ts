@@ -64,7 +64,8 @@ test('bad input gives a clear error and exit code 1', () => {
   assert.equal(r3.status, 1);
   assert.match(r3.stderr, /not a GGUF file/);
   assert.doesNotMatch(r3.stderr, /\n\s+at /); // no stack trace
-  for (const [args, msg] of [[['synth', '--shape', '5b', '-o', join(dir, 'x.gguf')], /unknown shape/], [['run', '--model', model, '--top-p', '2'], /--top-p must be <= 1/],
+  for (const [args, msg] of [[['synth', '--shape', '5b', '-o', join(dir, 'x.gguf')], /unknown shape/],
+    [['synth', '--shape', 'constructor', '-o', join(dir, 'x.gguf')], /unknown shape 'constructor'/], [['run', '--model', model, '--top-p', '2'], /--top-p must be <= 1/],
     [['tokenize', '--model', model], /nothing to tokenize/]] as const) {
     const e = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
     assert.equal(e.status, 1, args.join(' '));

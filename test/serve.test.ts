@@ -1,6 +1,7 @@
 /** The OpenAI-compatible server, driven by the official `openai` client against a live server on 127.0.0.1. */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import OpenAI from 'openai';
 import { modelFromWeights, type Model } from '../src/model/index.js';
 import { synthTokenizer, synthWeights } from '../src/model/synth.js';
@@ -156,6 +157,39 @@ test('bad requests get 400 with OpenAI-shaped errors naming the parameter', asyn
   assert.deepEqual(Object.keys(j.error).sort(), ['code', 'message', 'param', 'type']);
   assert.equal((await fetch(`${base}/nowhere`)).status, 404);
   assert.equal((await fetch(`${base}/completions`)).status, 405);
+});
+
+test('a body key that names an Object.prototype member ("__proto__", "constructor") is refused by its name', async () => {
+  for (const key of ['__proto__', 'constructor', 'toString']) {
+    const r = await fetch(`${base}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: `{"model":"bitnet","prompt":"x","${key}":{"a":1}}` });
+    assert.equal(r.status, 400, key);
+    const e = (await r.json()).error;
+    assert.equal(e.message, `Unrecognized request argument supplied: ${key}`);
+    assert.deepEqual([e.param, e.code], [key, 'unknown_parameter']);
+  }
+});
+
+test('a body over 1 MiB (maxBodyBytes) gets a 413 JSON error the Node HTTP client reads, then the connection closes', async () => {
+  const post = (bytes: number) => new Promise<{ status?: number; headers?: http.IncomingHttpHeaders; body?: string; error?: string }>(
+    (resolve) => {
+      const req = http.request(`${base}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c)).on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
+      });
+      req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
+      req.end(JSON.stringify({ model: 'bitnet', prompt: 'x'.repeat(bytes) }));
+    });
+  for (const mb of [2, 16]) { // 16 MB was a connection reset before the fix (the body was still being sent)
+    const r = await post(mb << 20);
+    assert.equal(r.error, undefined, `${mb} MB: ${r.error}`);
+    assert.equal(r.status, 413);
+    assert.equal(r.headers?.connection, 'close');
+    assert.deepEqual(JSON.parse(r.body!).error, {
+      message: 'request body exceeds 1048576 bytes', type: 'invalid_request_error', param: null, code: 'request_too_large',
+    });
+  }
+  assert.equal((await post(16)).status, 200); // the server still answers
 });
 
 test('bearer-token auth: 401 without the key, 200 with it; /health stays open', async () => {

@@ -48,6 +48,7 @@ test('bitnet train: bad input is a one-line error and exit code 1', async () => 
   for (const [extra, msg] of [
     [['--data', '/nonexistent.txt'], /no such file/],
     [['--data', data, '--config', 'huge'], /neither a preset/],
+    [['--data', data, '--config', 'constructor'], /'constructor' is neither a preset/],
     [['--data', data, '--precision', 'int4'], /--precision must be/],
     [['--data', data, '--resume', '--batch', '3'], /only --steps may change/],
     [['--data', data, '--resume', '--warmup', '3'], /only --steps may change/],

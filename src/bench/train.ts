@@ -25,7 +25,7 @@ export function trainFlopsPerToken(c: { vocabSize: number; dim: number; nLayers:
 export async function benchTrain(opts: { config?: string; threads?: number; variant?: WasmVariant; steps?: number; warmup?: number } = {})
   : Promise<TrainBenchResult> {
   const name = opts.config ?? 'small';
-  const preset = PRESETS[name];
+  const preset = Object.hasOwn(PRESETS, name) ? PRESETS[name] : undefined;
   if (!preset) throw new Error(`--config: unknown preset '${name}' (${Object.keys(PRESETS).join(', ')})`);
   const c = modelConfigOf(preset);
   const model = await TrainModel.create(c, preset.batch, { threads: opts.threads, variant: opts.variant });

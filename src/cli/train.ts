@@ -35,13 +35,13 @@ function exportAll(params: Params, tokenizer: Tokenizer, outDir: string, types: 
 }
 
 function resolveConfig(spec: string): TrainConfig {
-  if (PRESETS[spec]) return { ...PRESETS[spec] };
+  if (Object.hasOwn(PRESETS, spec)) return { ...PRESETS[spec] }; // own names only: not 'constructor'
   if (!existsSync(spec)) throw new Error(`--config: '${spec}' is neither a preset (${Object.keys(PRESETS).join(', ')}) nor a file`);
   let raw: unknown;
   try { raw = JSON.parse(readFileSync(spec, 'utf8')); } catch (e) { throw new Error(`${spec}: not valid JSON (${(e as Error).message})`); }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`${spec}: a training config must be a JSON object`);
   const { preset = 'small', ...rest } = raw as Record<string, unknown>;
-  const base = typeof preset === 'string' ? PRESETS[preset] : undefined;
+  const base = typeof preset === 'string' && Object.hasOwn(PRESETS, preset) ? PRESETS[preset] : undefined;
   if (!base) throw new Error(`${spec}: unknown preset ${JSON.stringify(preset)} (${Object.keys(PRESETS).join(', ')})`);
   // a fixed warmup in the file replaces the preset's fraction
   const fixedWarmup = rest.warmup !== undefined && rest.warmupFraction === undefined ? { warmupFraction: undefined } : {};

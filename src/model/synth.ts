@@ -24,7 +24,7 @@ export const SHAPES: Record<string, ShapeSpec> = {
 };
 
 export function shapeOf(name: string): ShapeSpec {
-  const s = SHAPES[name.toLowerCase()];
+  const s = Object.hasOwn(SHAPES, name.toLowerCase()) ? SHAPES[name.toLowerCase()] : undefined; // not 'constructor'
   if (!s) throw new Error(`unknown shape '${name}' (expected one of ${Object.keys(SHAPES).join(', ')})`);
   return s;
 }

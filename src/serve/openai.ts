@@ -56,8 +56,12 @@ const NOT_IMPLEMENTED: Record<string, string> = {
   verbosity: 'verbosity is not implemented',
 };
 
+// own keys only: a body's "__proto__" or "constructor" is an unknown field, not Object.prototype's
+const notImplementedWhy = (key: string): string | undefined => (Object.hasOwn(NOT_IMPLEMENTED, key) ? NOT_IMPLEMENTED[key] : undefined);
+
 function notImplemented(key: string): HttpError {
-  return bad(key, `'${key}' is not supported by this server: ${NOT_IMPLEMENTED[key] ?? 'unrecognized request argument'}`, 'unsupported_parameter');
+  return bad(key, `'${key}' is not supported by this server: ${notImplementedWhy(key) ?? 'unrecognized request argument'}`,
+    'unsupported_parameter');
 }
 
 function optNumber(b: Body, key: string, min: number, max: number, int = false): number | undefined {
@@ -82,7 +86,7 @@ function checkFields(b: Body, chat: boolean): void {
   for (const [key, v] of Object.entries(b)) {
     if (!allowed.has(key)) {
       if (v === undefined || v === null) continue;
-      if (key in NOT_IMPLEMENTED) throw notImplemented(key);
+      if (notImplementedWhy(key) !== undefined) throw notImplemented(key);
       throw bad(key, `Unrecognized request argument supplied: ${key}`, 'unknown_parameter');
     }
   }

@@ -35,15 +35,33 @@ function sendError(res: ServerResponse, e: HttpError): void {
   sendJson(res, e.status, { error: { message: e.message, type: e.type, param: e.param, code: e.code } }, e.headers);
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<unknown> {
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > limit) throw new HttpError(413, `request body exceeds ${limit} bytes`);
-    chunks.push(c as Buffer);
-  }
-  try { return JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch { throw new HttpError(400, 'request body is not valid JSON'); }
+/** Bytes past the limit read and dropped, so that a client still sending (Node's http client does not stop at an
+ * early answer) has sent everything and reads the 413 instead of a reset; a longer body is cut off. */
+const DRAIN_BYTES = 64 << 20;
+
+/**
+ * The request body as JSON. One over `limit` bytes is a 413 answered once the client has finished sending (the rest
+ * is read and dropped, up to DRAIN_BYTES), with `connection: close`: answered, then closed cleanly.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const tooLarge = () => new HttpError(413, `request body exceeds ${limit} bytes`, 'invalid_request_error', null,
+      'request_too_large', { connection: 'close' });
+    let size = 0;
+    let chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= limit) chunks.push(c);
+      else if (chunks.length) chunks = []; // over the limit: nothing more is kept
+      if (size > limit + DRAIN_BYTES) { req.removeAllListeners('data'); reject(tooLarge()); }
+    });
+    req.once('end', () => {
+      if (size > limit) return reject(tooLarge());
+      try { resolve(JSON.parse(Buffer.concat(chunks).toString('utf8'))); } catch { reject(new HttpError(400, 'request body is not valid JSON')); }
+    });
+    req.once('error', reject);
+    req.once('close', () => reject(new HttpError(400, 'the request body ended early (connection closed)')));
+  });
 }
 
 type Body = Record<string, unknown>;
