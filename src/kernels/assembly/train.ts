@@ -532,18 +532,26 @@ export function attentionForward(out: usize, probs: usize, q: usize, k: usize, v
     causalDot(pp, q + head, k + head, T, D, hd);
     for (let t = 0; t < T; t++) {
       const row = pp + (<usize>(t * T) << 2);
-      let mx: f32 = -Infinity;
-      for (let s = 0; s <= t; s++) {
+      const sv = f32x4.splat(scale);
+      let mv = f32x4.splat(-Infinity);
+      let s = 0;
+      for (; s + 4 <= t + 1; s += 4) {
+        const sc = f32x4.mul(v128.load(row + (<usize>s << 2)), sv);
+        v128.store(row + (<usize>s << 2), sc);
+        mv = f32x4.max(mv, sc);
+      }
+      let mx = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+      for (; s <= t; s++) {
         const sc = load<f32>(row + (<usize>s << 2)) * scale;
         store<f32>(row + (<usize>s << 2), sc);
-        if (sc > mx) mx = sc;
+        mx = max(mx, sc);
       }
       const inv: f32 = <f32>1 / expRowSum(row, t + 1, mx);
       const iv = f32x4.splat(inv);
-      let s = 0;
+      s = 0;
       for (; s + 4 <= t + 1; s += 4) v128.store(row + (<usize>s << 2), f32x4.mul(v128.load(row + (<usize>s << 2)), iv));
       for (; s <= t; s++) store<f32>(row + (<usize>s << 2), load<f32>(row + (<usize>s << 2)) * inv);
-      for (s = t + 1; s < T; s++) store<f32>(row + (<usize>s << 2), 0);
+      zeroRow(row + (<usize>(t + 1) << 2), T - t - 1);
     }
     causalAxpy(out + head, pp, v + head, T, D, hd);
   }
@@ -560,13 +568,17 @@ export function attentionBackward(dq: usize, dk: usize, dv: usize, dout: usize, 
     // dS = P ∘ (dP − Σ_s P·dP) · scale, zero above the diagonal
     for (let t = 0; t < T; t++) {
       const prow = pp + (<usize>(t * T) << 2), drow = ds + (<usize>(t * T) << 2);
-      let dot: f32 = 0;
-      for (let s = 0; s <= t; s++) dot += load<f32>(drow + (<usize>s << 2)) * load<f32>(prow + (<usize>s << 2));
-      for (let s = 0; s <= t; s++) {
+      const dot = dotRow(drow, prow, t + 1), dotv = f32x4.splat(dot), sv = f32x4.splat(scale);
+      let s = 0;
+      for (; s + 4 <= t + 1; s += 4) {
+        const o = <usize>s << 2;
+        v128.store(drow + o, f32x4.mul(f32x4.mul(v128.load(prow + o), f32x4.sub(v128.load(drow + o), dotv)), sv));
+      }
+      for (; s <= t; s++) {
         const o = <usize>s << 2;
         store<f32>(drow + o, load<f32>(prow + o) * (load<f32>(drow + o) - dot) * scale);
       }
-      for (let s = t + 1; s < T; s++) store<f32>(drow + (<usize>s << 2), 0);
+      zeroRow(drow + (<usize>(t + 1) << 2), T - t - 1);
     }
     causalAxpyT(dv + head, pp, dout + head, T, D, hd); // dV = Pᵀ·dO
     causalAxpy(dq + head, ds, k + head, T, D, hd);     // dQ = dS·K
