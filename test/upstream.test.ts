@@ -109,6 +109,14 @@ test('GGUF names of BitNet b1.58 2B4T: bitnet-b1.58 and bitnet-25 (bitnet.cpp), 
       } finally { f.close(); }
       assert.deepEqual(await logits(p), ref, name);
     }
+    // RoPE scaling we do not run is refused by its keys, not ignored
+    for (const extra of [[['bitnet.rope.scaling.type', gguf.str('yarn')], ['bitnet.rope.scaling.factor', gguf.f32(4)]],
+      [['bitnet.rope.scaling.type', gguf.str('linear')], ['bitnet.rope.scaling.factor', gguf.f32(2)]],
+      [['bitnet.rope.scale_linear', gguf.f32(2)]]] as Array<Array<[string, GGUFValue]>>) {
+      const p = join(dir, 'scaled.gguf');
+      renameArch(b158, p, 'bitnet', extra);
+      await assert.rejects(loadModel(p, { backend: 'reference' }), /RoPE scaling .*"bitnet\.rope\.scaling\.type".*plain RoPE only/);
+    }
   }));
 
 test('GGUF <arch>.hidden_activation: read (relu2 runs as relu2), written only when not the default, unknown refused', withDir(async (dir) => {

@@ -66,6 +66,16 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) throw new GGUFError(`head size ${headDim} must be an even integer`);
   if (nHeads % nKvHeads !== 0) throw new GGUFError(`head_count ${nHeads} is not a multiple of head_count_kv ${nKvHeads}`);
   const a = ARCH[arch];
+  // RoPE scaling (llama.cpp `%s.rope.scaling.type` / `.factor`, older `%s.rope.scale_linear`): we run plain RoPE, so
+  // only none or linear with factor 1 (what llama.cpp's BitNet converter writes) is read; any other is refused
+  const scaling = f.get(k('rope.scaling.type')), factor = Number(f.get(k('rope.scaling.factor')) ?? 1);
+  const scaleLinear = Number(f.get(k('rope.scale_linear')) ?? 1);
+  if ((scaling !== undefined && scaling !== 'none' && scaling !== 'linear') || (scaling !== 'none' && factor !== 1)
+    || scaleLinear !== 1) {
+    throw new GGUFError(`RoPE scaling ${JSON.stringify(scaling ?? 'linear')} with factor ${scaleLinear !== 1 ? scaleLinear : factor} ` +
+      `("${k('rope.scaling.type')}", "${k('rope.scaling.factor')}", "${k('rope.scale_linear')}") is not supported: ` +
+      'plain RoPE only (none, or linear with factor 1)');
+  }
   // llama.cpp's `bitnet` reads `bitnet.hidden_activation` (default SiLU); we run SiLU and squared ReLU only
   const actName = f.get(k('hidden_activation'));
   let activation = a.activation;
