@@ -99,10 +99,14 @@ export function blockSums(xq: usize, n: i32, cols: i32, blockLen: i32, nBlocks: 
   return i32x4.add(v128.shuffle<i32>(v, w, 0, 1, 4, 5), v128.shuffle<i32>(v, w, 2, 3, 6, 7));
 }
 
+/** acc + scales[4 rows] * f32(d), d the 4 rows' corrected integer dot products. */
+@inline function scaleSums(acc: v128, d: v128, scales: usize): v128 {
+  return f32x4.add(acc, f32x4.mul(v128.load(scales), f32x4.convert_i32x4_s(d)));
+}
+
 /** acc + scales[4 rows] * f32(dots - corr), dots from the 4 rows' i32 lane sums. */
 @inline function scaleBlock(acc: v128, s0: v128, s1: v128, s2: v128, s3: v128, corr: i32, scales: usize): v128 {
-  const d = i32x4.sub(hsum4(s0, s1, s2, s3), i32x4.splat(corr));
-  return f32x4.add(acc, f32x4.mul(v128.load(scales), f32x4.convert_i32x4_s(d)));
+  return scaleSums(acc, i32x4.sub(hsum4(s0, s1, s2, s3), i32x4.splat(corr)), scales);
 }
 
 /** out[t*rows + r0 .. r0+3] = acc * inv, only the rows that exist. */
@@ -137,7 +141,7 @@ const FLUSH_CHUNKS = 8;
  * Ternary matmul over row groups [g0, g1) for n tokens:
  * out[t*rows + r] = invScales[t] * Σ_b scale[r, b] * (Σ_{j∈b} code[r,j] * xq[t,j] − xsum[t, b]).
  * Scales are f32 [group][block][4 rows]; a block spans chunksPerBlock chunks (the last may be shorter).
- * n == 1 (decode) unpacks the codes as it streams them (ternaryGroup). n >= 2 (prompt, batched decode)
+ * n == 1 (decode) unpacks the codes as it streams them (decodeGroups: two streams per thread). n >= 2 (prompt, batched decode)
  * unpacks each group once into `codes` (this thread's scratch of chunks * 256 bytes, see unpackGroup),
  * then runs tiles of 4 rows × 2 tokens over it (ternaryTile), so an unpacked code vector is loaded
  * once per token pair: 1 dot + 1 add per 16 multiply-adds (unpacking inside the loop added ~0.9 ops more).
@@ -147,11 +151,13 @@ export function ternaryRows(w: usize, scales: usize, nBlocks: i32, chunksPerBloc
                             out: usize, rows: i32, g0: i32, g1: i32, codes: usize): void {
   let sink: u32 = 0;
   const groupBytes = <usize>chunks << 6;
-  if (n == 1) { // decode: touches spread through the group (see ternaryGroup)
+  if (n == 1) { // decode: two streams, the first and second half of the range (see decodeGroups)
     const wEnd = w + <usize>((rows + 3) >> 2) * groupBytes;
-    for (let g = g0; g < g1; g++) {
-      sink ^= ternaryGroup(w + <usize>g * groupBytes, scales, nBlocks, chunksPerBlock, chunks, xq, xsum, invScales,
-                           out, rows, g * 4, 0, wEnd);
+    const half = (g1 - g0 + 1) >> 1;
+    for (let gA = g0; gA < g0 + half; gA++) {
+      const gB = gA + half;
+      sink ^= decodeGroups(w, groupBytes, scales, nBlocks, chunksPerBlock, chunks, xq, xsum, invScales, out, rows,
+                           gA, gB < g1 ? gB : -1, wEnd);
     }
     prefetchSink ^= sink;
     return;
@@ -168,60 +174,65 @@ export function ternaryRows(w: usize, scales: usize, nBlocks: i32, chunksPerBloc
   prefetchSink ^= sink;
 }
 
-// Decode prefetch. WASM has no prefetch instruction, and the compute loop (~60 instructions per 64-byte
-// line) lets the reorder buffer hold only ~8 lines' worth of loads: too few misses in flight to hide DRAM
-// latency. So every TOUCH_EVERY chunks (= lines) the loop loads one word of each of the TOUCH_EVERY lines
-// TOUCH_AHEAD lines ahead: short bursts of misses, spread through the stream. The 210 matmuls of a 2b4t
-// token (524 MB), 2 threads: 45 ms (11.6 GB/s) with one whole-group burst ahead, 36-37 ms (14.3 GB/s) with
-// these; bursts of 4 or 16, or 24/48 lines ahead, were no better. Retuned for the paired-mask loop (scripts/
-// bench-gemv.mjs, 2 threads, per-256 scales): 8 every 8 at 16/32/64 ahead 40-43 ms; 16 every 16 44-45; 4 every 4
-// 45; 1 every chunk 75; none 62-66.
-const TOUCH_EVERY = 8;
+// Decode prefetch. WASM has no prefetch instruction, and the compute loop (~60 instructions per 64-byte line) lets
+// the reorder buffer hold only ~8 lines' worth of loads: too few misses in flight to hide DRAM latency, and the
+// hardware prefetcher alone, following one stream per thread, falls behind (62-66 ms for a 2B4T token, below).
+// Two measures (scripts/bench-gemv.mjs --sets stream: the 210 matmuls of a 2B4T token, 524-554 MB, 2 threads):
+// - Touches: at the start of each flush window the loop loads one word of each of its lines TOUCH_AHEAD lines ahead
+//   (short bursts of misses spread through the stream). Old loop: 45 ms with one whole-group burst, 36-37 with these;
+//   bursts of 4 or 16 lines, or 16/24/48/64 ahead, no better; one line per chunk 75 ms.
+// - Two streams per thread: it runs the first and the second half of its row groups side by side, alternating
+//   flush windows, so the prefetcher follows two streams. Per-256 scales 41-43 → 35.6-36.6 ms, per-row 38 → 35-36.
 const TOUCH_AHEAD: usize = 32;
 
+/** One flush window, chunks [c0, c1) of row group wg: the 4 rows' integer dot products [r0, r1, r2, r3]. */
+@inline function windowSums(wg: usize, xt: usize, c0: i32, c1: i32): v128 {
+  let l0 = i16x8.splat(0), l1 = i16x8.splat(0), l2 = i16x8.splat(0), l3 = i16x8.splat(0);
+  let h0 = i16x8.splat(0), h1 = i16x8.splat(0), h2 = i16x8.splat(0), h3 = i16x8.splat(0);
+  for (let c = c0; c < c1; c++) {
+    const wp = wg + (<usize>c << 6), xp = xt + (<usize>c << 6);
+    const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
+    let w = v128.load(wp), sh = i16x8.shr_u(w, 4);
+    l0 = pairLo(l0, w, sh, x0, x2); h0 = pairHi(h0, w, sh, x1, x3);
+    w = v128.load(wp, 16); sh = i16x8.shr_u(w, 4);
+    l1 = pairLo(l1, w, sh, x0, x2); h1 = pairHi(h1, w, sh, x1, x3);
+    w = v128.load(wp, 32); sh = i16x8.shr_u(w, 4);
+    l2 = pairLo(l2, w, sh, x0, x2); h2 = pairHi(h2, w, sh, x1, x3);
+    w = v128.load(wp, 48); sh = i16x8.shr_u(w, 4);
+    l3 = pairLo(l3, w, sh, x0, x2); h3 = pairHi(h3, w, sh, x1, x3);
+  }
+  return hsum4(flushPair(l0, h0), flushPair(l1, h1), flushPair(l2, h2), flushPair(l3, h3));
+}
+
 /**
- * One row group, one token: out[t*rows + r0 .. r0+3]. xt: the token's xq row. With wEnd != 0, touches the
- * weight stream ahead (up to wEnd, the matrix end); returns the touched words' xor (keeps them alive).
+ * Decode (one token, xq row xt): row groups gA and gB (gB < 0: none) side by side, alternating flush windows;
+ * out[r] for their rows. Touches each stream TOUCH_AHEAD lines ahead, up to wEnd (the matrix end); returns the
+ * touched words' xor (keeps them alive).
  */
-function ternaryGroup(wg: usize, scales: usize, nBlocks: i32, chunksPerBlock: i32, chunks: i32, xt: usize,
-                      xsum: usize, invScales: usize, out: usize, rows: i32, r0: i32, t: i32, wEnd: usize): u32 {
+function decodeGroups(w: usize, groupBytes: usize, scales: usize, nBlocks: i32, chunksPerBlock: i32, chunks: i32,
+                      xt: usize, xsum: usize, invScales: usize, out: usize, rows: i32, gA: i32, gB: i32, wEnd: usize): u32 {
   let sink: u32 = 0;
-  let acc = f32x4.splat(0);
-  const g = r0 >> 2;
+  const wA = w + <usize>gA * groupBytes, wB = gB >= 0 ? w + <usize>gB * groupBytes : 0;
+  let accA = f32x4.splat(0), accB = f32x4.splat(0);
   for (let b = 0; b < nBlocks; b++) {
-    let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
+    let sA = i32x4.splat(0), sB = i32x4.splat(0);
     let c = b * chunksPerBlock;
     const cEnd = min(c + chunksPerBlock, chunks);
     while (c < cEnd) {
       const fEnd = min(c + FLUSH_CHUNKS, cEnd);
-      let l0 = i16x8.splat(0), l1 = i16x8.splat(0), l2 = i16x8.splat(0), l3 = i16x8.splat(0);
-      let h0 = i16x8.splat(0), h1 = i16x8.splat(0), h2 = i16x8.splat(0), h3 = i16x8.splat(0);
-      for (; c < fEnd; c++) {
-        const wp = wg + (<usize>c << 6);
-        if (wEnd && (c & (TOUCH_EVERY - 1)) == 0) {
-          const ahead = wp + (TOUCH_AHEAD << 6);
-          if (ahead + (<usize>TOUCH_EVERY << 6) <= wEnd) sink ^= touchLines(ahead, <usize>TOUCH_EVERY << 6);
-        }
-        const xp = xt + (<usize>c << 6);
-        const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
-        let w = v128.load(wp), sh = i16x8.shr_u(w, 4);
-        l0 = pairLo(l0, w, sh, x0, x2); h0 = pairHi(h0, w, sh, x1, x3);
-        w = v128.load(wp, 16); sh = i16x8.shr_u(w, 4);
-        l1 = pairLo(l1, w, sh, x0, x2); h1 = pairHi(h1, w, sh, x1, x3);
-        w = v128.load(wp, 32); sh = i16x8.shr_u(w, 4);
-        l2 = pairLo(l2, w, sh, x0, x2); h2 = pairHi(h2, w, sh, x1, x3);
-        w = v128.load(wp, 48); sh = i16x8.shr_u(w, 4);
-        l3 = pairLo(l3, w, sh, x0, x2); h3 = pairHi(h3, w, sh, x1, x3);
-      }
-      s0 = i32x4.add(s0, flushPair(l0, h0));
-      s1 = i32x4.add(s1, flushPair(l1, h1));
-      s2 = i32x4.add(s2, flushPair(l2, h2));
-      s3 = i32x4.add(s3, flushPair(l3, h3));
+      const ahead = (<usize>c + TOUCH_AHEAD) << 6, burst = <usize>(fEnd - c) << 6;
+      if (wA + ahead + burst <= wEnd) sink ^= touchLines(wA + ahead, burst);
+      if (wB && wB + ahead + burst <= wEnd) sink ^= touchLines(wB + ahead, burst);
+      sA = i32x4.add(sA, windowSums(wA, xt, c, fEnd));
+      if (wB) sB = i32x4.add(sB, windowSums(wB, xt, c, fEnd));
+      c = fEnd;
     }
-    const corr = load<i32>(xsum + (<usize>(t * nBlocks + b) << 2));
-    acc = scaleBlock(acc, s0, s1, s2, s3, corr, scales + (<usize>(g * nBlocks + b) << 4));
+    const corr = i32x4.splat(load<i32>(xsum + (<usize>b << 2)));
+    accA = scaleSums(accA, i32x4.sub(sA, corr), scales + (<usize>(gA * nBlocks + b) << 4));
+    if (wB) accB = scaleSums(accB, i32x4.sub(sB, corr), scales + (<usize>(gB * nBlocks + b) << 4));
   }
-  storeGroup(out, rows, r0, t, acc, invScales);
+  storeGroup(out, rows, gA * 4, 0, accA, invScales);
+  if (wB) storeGroup(out, rows, gB * 4, 0, accB, invScales);
   return sink;
 }
 
