@@ -2,13 +2,13 @@
 // Where a batched decoding step's time goes, per Backend kernel: B sessions (prompt P each), then G steps of
 // Model.decodeBatch, every Backend call timed (performance.now around it; calls are synchronous), matmuls
 // labelled by shape. "outside kernels" is the step's JS: batching, session bookkeeping, logits copies.
-//   node scripts/profile-batch.mjs MODEL.gguf [batch=16] [threads=2] [prompt=16] [gen=16]
+//   node scripts/profile-batch.mjs MODEL.gguf [batch=16] [threads=2] [prompt=16] [gen=16] [head=file|int8]
 // Needs a build (npm run build). Same protocol as `bitnet bench --batch`.
 import { parseScriptArgs } from './args.mjs';
 import { checkBuild } from './check-build.mjs';
 import { timeKernels } from './kernel-timer.mjs';
 
-const { args: { model: path, batch: B, threads, prompt: P, gen: G } } = parseScriptArgs({
+const { args: { model: path, batch: B, threads, prompt: P, gen: G, head } } = parseScriptArgs({
   name: 'profile-batch.mjs',
   about: 'Where a batched decoding step\'s time goes, per Backend kernel (Model.decodeBatch; every Backend call timed).',
   args: [
@@ -17,6 +17,7 @@ const { args: { model: path, batch: B, threads, prompt: P, gen: G } } = parseScr
     { name: 'threads', help: 'compute threads', default: '2', int: [1, 256] },
     { name: 'prompt', help: 'prompt tokens per sequence (not timed)', default: '16', int: [1, 1 << 20] },
     { name: 'gen', help: 'decoding steps (the first is a warm-up, not timed)', default: '16', int: [2, 1 << 20] },
+    { name: 'head', help: 'LM head: file or int8', default: 'file', choices: ['file', 'int8'] },
   ],
   examples: ['node scripts/profile-batch.mjs 700m-tq2_0.gguf 16 2'],
 });
@@ -26,7 +27,7 @@ const { loadModel } = await import('../dist/src/model/index.js');
 const be = await WasmBackend.create({ threads });
 const timer = timeKernels(be, ['gatherRows', 'quantizeRows', 'ternaryMatMul', 'floatMatMul', 'rmsNorm', 'rope',
   'gatedActivation', 'addInPlace', 'kvWrite', 'pagedAttention']);
-const model = await loadModel(path, { backend: be });
+const model = await loadModel(path, { backend: be, head });
 const V = model.config.vocabSize;
 const token = (i, b) => 3 + ((i * 7919 + b * 13) % Math.min(200, V - 3));
 const sessions = Array.from({ length: B }, () => model.createSession({ contextLength: P + G + 1 }));

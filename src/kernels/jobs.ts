@@ -36,9 +36,9 @@ export interface KernelExports extends TrainKernelExports {
             nHeads: number, nKvHeads: number, headDim: number, scores: number, h0: number, h1: number): void;
   streamRead(p: number, bytes: number): number;
   kvStoreRows(k: number, v: number, n: number, kvDim: number, dst: number, vOffset: number, f16: number): void;
-  pagedAttention(out: number, q: number, rowBlocks: number, positions: number, tiles: number, layerOffset: number,
-                 vOffset: number, blockShift: number, f16: number, nHeads: number, nKvHeads: number, headDim: number,
-                 scratch: number, i0: number, i1: number): void;
+  pagedAttention(out: number, q: number, rowBlocks: number, positions: number, tiles: number, kvPer: number,
+                 layerOffset: number, vOffset: number, blockShift: number, f16: number, nHeads: number, nKvHeads: number,
+                 headDim: number, scratch: number, i0: number, i1: number): void;
 }
 
 // Control block (Int32Array over a SharedArrayBuffer): barrier words, job kind, parameters, results,
@@ -77,7 +77,7 @@ export const enum AttentionArg {
   Out, Q, N, StartPos, KCache, VCache, NHeads, NKvHeads, HeadDim, Scores, ScoresStrideBytes,
 }
 export const enum PagedAttentionArg {
-  Out, Q, RowBlocks, Positions, Tiles, NTiles, LayerOffset, VOffset, BlockShift, F16, NHeads, NKvHeads, HeadDim, Scratch,
+  Out, Q, RowBlocks, Positions, Tiles, NTiles, KvPer, LayerOffset, VOffset, BlockShift, F16, NHeads, NKvHeads, HeadDim, Scratch,
   ScratchStrideBytes,
 }
 /** The int8 head (head.ts): Q8 multiplies, Q8From quantizes staged rows (groups G0..G1, source type Type). */
@@ -150,12 +150,12 @@ const jobs: Record<number, JobSpec> = {
       u(p[AttentionArg.KCache]), u(p[AttentionArg.VCache]), p[AttentionArg.NHeads], p[AttentionArg.NKvHeads],
       p[AttentionArg.HeadDim], u(p[AttentionArg.Scores]) + thread * p[AttentionArg.ScoresStrideBytes], b, e),
   },
-  // split over (row tile, kv head) pairs; each thread has its own scratch
+  // split over (row tile, range of KvPer kv heads) pairs; each thread has its own scratch
   [Job.PagedAttention]: {
-    items: (p) => p[PagedAttentionArg.NTiles] * p[PagedAttentionArg.NKvHeads],
+    items: (p) => p[PagedAttentionArg.NTiles] * (p[PagedAttentionArg.NKvHeads] / p[PagedAttentionArg.KvPer]),
     run: (k, p, b, e, thread) => k.pagedAttention(
       u(p[PagedAttentionArg.Out]), u(p[PagedAttentionArg.Q]), u(p[PagedAttentionArg.RowBlocks]), u(p[PagedAttentionArg.Positions]),
-      u(p[PagedAttentionArg.Tiles]), p[PagedAttentionArg.LayerOffset], p[PagedAttentionArg.VOffset], p[PagedAttentionArg.BlockShift], p[PagedAttentionArg.F16],
+      u(p[PagedAttentionArg.Tiles]), p[PagedAttentionArg.KvPer], p[PagedAttentionArg.LayerOffset], p[PagedAttentionArg.VOffset], p[PagedAttentionArg.BlockShift], p[PagedAttentionArg.F16],
       p[PagedAttentionArg.NHeads], p[PagedAttentionArg.NKvHeads], p[PagedAttentionArg.HeadDim],
       u(p[PagedAttentionArg.Scratch]) + thread * p[PagedAttentionArg.ScratchStrideBytes], b, e),
   },

@@ -31,7 +31,9 @@ const HEAP_BASE = PAGE;          // the module's static data (math tables) lives
 const ALIGN = 64;                // cache line; also the slack kernels may read past a row's end
 const MAX_PAGES = 65536;         // 4 GiB: the wasm32 limit
 const SPLIT_MIN_ELEMENTS = 16384; // below this a small kernel costs less than waking the workers
-const ATTENTION_TILE = 16;// query rows of one sequence that share each converted K/V row (pagedAttention)
+const ATTENTION_TILE = 16;       // query rows of one sequence that share each converted K/V row (pagedAttention)
+const ATTENTION_ITEMS_PER_THREAD = 4; // pagedAttention: work items per thread it keeps (splitting a tile's KV heads)
+const ATTENTION_ITEM_ROWS = 20;   // pagedAttention: most score rows (tile rows × query heads) of one work item
 
 interface WasmTernary extends PreparedTernary {
   ptr: number; scalesPtr: number;
@@ -609,12 +611,24 @@ export class WasmBackend implements Backend {
     const op = this.output(out, len, Slot.Out, false);
     const pp = this.input(rows.positions, n, Slot.Pos);
     const { rowBlocks, tiles, nTiles, maxLen } = this.blockLists(kv, rows, n);
-    const heads = Math.min(n, ATTENTION_TILE) * (nHeads / nKvHeads); // score rows of one tile
-    const stride = Math.ceil(((heads * (maxLen + 1) + headDim) * 4) / ALIGN) * ALIGN; // per thread: see pagedAttention()
+    // KV heads per work item: the largest divisor of nKvHeads that keeps an item's score rows (tile rows × query
+    // heads) within ATTENTION_ITEM_ROWS and gives every thread ATTENTION_ITEMS_PER_THREAD items. Batched decode
+    // (one row per sequence) thus streams each sequence's cells once per layer for all its heads; a prompt's
+    // tiles take one or two KV heads each (their q rows and scores stay in L1).
+    const rowsMax = Math.min(n, ATTENTION_TILE), group = nHeads / nKvHeads;
+    let kvPer = nKvHeads;
+    while (kvPer > 1 && (rowsMax * kvPer * group > ATTENTION_ITEM_ROWS ||
+                         nTiles * (nKvHeads / kvPer) < ATTENTION_ITEMS_PER_THREAD * this.threads)) {
+      kvPer--;
+      while (nKvHeads % kvPer) kvPer--;
+    }
+    const heads = rowsMax * kvPer * group; // score rows of one item
+    const stride = Math.ceil(((heads * (maxLen + 1) + kvPer * headDim) * 4) / ALIGN) * ALIGN; // per thread: see pagedAttention()
     const sp = this.scratch(Slot.Scores, stride * this.threads);
     const a = this.pool.params;
     a[PagedAttentionArg.Out] = op; a[PagedAttentionArg.Q] = qp; a[PagedAttentionArg.RowBlocks] = rowBlocks;
     a[PagedAttentionArg.Positions] = pp; a[PagedAttentionArg.Tiles] = tiles; a[PagedAttentionArg.NTiles] = nTiles;
+    a[PagedAttentionArg.KvPer] = kvPer;
     a[PagedAttentionArg.LayerOffset] = layer * 2 * bs * kv.kvDim * cell;
     a[PagedAttentionArg.VOffset] = bs * kv.kvDim * cell; a[PagedAttentionArg.BlockShift] = Math.log2(bs);
     a[PagedAttentionArg.F16] = kv.dtype === 'f16' ? 1 : 0; a[PagedAttentionArg.NHeads] = nHeads;

@@ -852,72 +852,74 @@ export function kvStoreRows(k: usize, v: usize, n: i32, kvDim: i32, dst: usize, 
 }
 
 /**
- * Causal GQA attention over the paged cache for work items [i0, i1): item = tile * nKvHeads + g is the
- * rows of one tile with their heads of KV head g. tiles: (first row, rows) pairs of i32; a tile's rows are
- * consecutive positions of one sequence (they share its block list), so each K/V row is read and converted
- * once for every query row and head of the tile (prefill; batched decode has one row per sequence, where
- * the GQA group shares it). Row t attends positions 0..positions[t]; rowBlocks[t] is the address of its
- * list of block addresses; position p's K cells are at list[p >> blockShift] + layerOffset +
- * ((p & mask) * kvDim + g * headDim) * cellBytes, V cells vOffset bytes after K.
- * scratch: rows * group * (maxLen + 1) + headDim floats. Each (row, head) sees the same operations in the
- * same order whatever tile it is in, so a sequence's output does not depend on the rows around it.
+ * Causal GQA attention over the paged cache for work items [i0, i1): item = tile * (nKvHeads / kvPer) + r is
+ * the rows of one tile with the query heads of KV heads [r * kvPer, (r + 1) * kvPer). tiles: (first row, rows)
+ * pairs of i32; a tile's rows are consecutive positions of one sequence (they share its block list), so each
+ * K/V row segment is read and widened once for every query row and head of the item, position by position
+ * (a sequence's cells stream once per layer, not once per KV head). Row t attends positions 0..positions[t];
+ * rowBlocks[t] is the address of its list of block addresses; position p's K cells are at
+ * list[p >> blockShift] + layerOffset + ((p & mask) * kvDim + g * headDim) * cellBytes, V cells vOffset bytes
+ * after K. scratch: rows * kvPer * group * (maxLen + 1) + kvPer * headDim floats. Each (row, head) sees the same
+ * operations in the same order whatever item it is in, so a sequence's output does not depend on the batch.
  */
-export function pagedAttention(out: usize, q: usize, rowBlocks: usize, positions: usize, tiles: usize,
+export function pagedAttention(out: usize, q: usize, rowBlocks: usize, positions: usize, tiles: usize, kvPer: i32,
                                layerOffset: i32, vOffset: i32, blockShift: i32, f16: bool, nHeads: i32, nKvHeads: i32,
                                headDim: i32, scratch: usize, i0: i32, i1: i32): void {
-  const group = nHeads / nKvHeads, kvDim = nKvHeads * headDim;
+  const group = nHeads / nKvHeads, kvDim = nKvHeads * headDim, splits = nKvHeads / kvPer;
   const cellShift: usize = f16 ? 1 : 2, mask = (1 << blockShift) - 1;
   const scale: f32 = <f32>1 / Mathf.sqrt(<f32>headDim);
   const hdBytes = <usize>headDim << 2, rowStride = <usize>(nHeads * headDim) << 2;
+  const HQ = kvPer * group, segment = kvPer * headDim; // query heads of an item; cells of a K/V row segment
   for (let item = i0; item < i1; item++) {
-    const tile = item / nKvHeads, g = item % nKvHeads;
+    const tile = item / splits, g0 = (item % splits) * kvPer;
     const t0 = load<i32>(tiles + (<usize>tile << 3)), R = load<i32>(tiles + (<usize>tile << 3), 4);
     const pos0 = load<i32>(positions + (<usize>t0 << 2));
     const len = pos0 + R; // positions of the tile's last row, which sees them all
     const blocks = <usize>load<u32>(rowBlocks + (<usize>t0 << 2));
-    const qt = q + <usize>t0 * rowStride + <usize>(g * group) * hdBytes;
-    const ot = out + <usize>t0 * rowStride + <usize>(g * group) * hdBytes;
-    const heads = R * group; // score row (i * group + h): row t0 + i, head g * group + h
+    const qt = q + <usize>t0 * rowStride + <usize>(g0 * group) * hdBytes;
+    const ot = out + <usize>t0 * rowStride + <usize>(g0 * group) * hdBytes;
+    const heads = R * HQ; // score row i * HQ + hq: row t0 + i, query head g0 * group + hq
     const scores = scratch, sums = scratch + (<usize>(heads * len) << 2), tmp = sums + (<usize>heads << 2);
-    const colOffset = <usize>layerOffset + (<usize>(g * headDim) << cellShift);
-    // scores[i][h][p] = q_{i,h} . k_p * scale, for p <= pos0 + i
+    const colOffset = <usize>layerOffset + (<usize>(g0 * headDim) << cellShift);
+    // scores[i][hq][p] = q_{i,hq} . k_p * scale, for p <= pos0 + i
     for (let p = 0; p < len; p++) {
       let kp = <usize>load<u32>(blocks + (<usize>(p >> blockShift) << 2)) + colOffset + (<usize>((p & mask) * kvDim) << cellShift);
-      if (f16) { loadHalves(tmp, kp, headDim); kp = tmp; }
+      if (f16) { loadHalves(tmp, kp, segment); kp = tmp; }
       for (let i = max(0, p - pos0); i < R; i++) {
-        const qi = qt + <usize>i * rowStride, si = scores + (<usize>(i * group * len + p) << 2);
-        for (let h = 0; h < group; h++) {
-          store<f32>(si + (<usize>(h * len) << 2), dotf(qi + <usize>h * hdBytes, kp, headDim) * scale);
+        const qi = qt + <usize>i * rowStride, si = scores + (<usize>(i * HQ * len + p) << 2);
+        for (let hq = 0; hq < HQ; hq++) {
+          const kh = kp + <usize>(hq / group) * hdBytes;
+          store<f32>(si + (<usize>(hq * len) << 2), dotf(qi + <usize>hq * hdBytes, kh, headDim) * scale);
         }
       }
     }
     // softmax per (row, head) over its own positions (unnormalized; 1/sum applied at the end)
     for (let i = 0; i < R; i++) {
-      for (let h = 0; h < group; h++) {
-        const r = i * group + h;
+      for (let hq = 0; hq < HQ; hq++) {
+        const r = i * HQ + hq;
         store<f32>(sums + (<usize>r << 2), <f32>1 / expShiftInPlace(scores + (<usize>(r * len) << 2), pos0 + i + 1));
-        memory.fill(ot + <usize>i * rowStride + <usize>h * hdBytes, 0, hdBytes);
+        memory.fill(ot + <usize>i * rowStride + <usize>hq * hdBytes, 0, hdBytes);
       }
     }
-    // out_{i,h} = sum_p e[i][h][p] * v_p / sum
+    // out_{i,hq} = sum_p e[i][hq][p] * v_p / sum
     for (let p = 0; p < len; p++) {
       let vp = <usize>load<u32>(blocks + (<usize>(p >> blockShift) << 2)) + colOffset + <usize>vOffset + (<usize>((p & mask) * kvDim) << cellShift);
-      if (f16) { loadHalves(tmp, vp, headDim); vp = tmp; }
+      if (f16) { loadHalves(tmp, vp, segment); vp = tmp; }
       for (let i = max(0, p - pos0); i < R; i++) {
-        for (let h = 0; h < group; h++) {
-          const pv = f32x4.splat(load<f32>(scores + (<usize>((i * group + h) * len + p) << 2)));
-          const oo = ot + <usize>i * rowStride + <usize>h * hdBytes;
+        for (let hq = 0; hq < HQ; hq++) {
+          const pv = f32x4.splat(load<f32>(scores + (<usize>((i * HQ + hq) * len + p) << 2)));
+          const oo = ot + <usize>i * rowStride + <usize>hq * hdBytes, vh = vp + <usize>(hq / group) * hdBytes;
           for (let j = 0; j < headDim; j += 4) {
             const o = <usize>j << 2;
-            v128.store(oo + o, madd(pv, v128.load(vp + o), v128.load(oo + o)));
+            v128.store(oo + o, madd(pv, v128.load(vh + o), v128.load(oo + o)));
           }
         }
       }
     }
     for (let i = 0; i < R; i++) {
-      for (let h = 0; h < group; h++) {
-        const inv = f32x4.splat(load<f32>(sums + (<usize>(i * group + h) << 2)));
-        const oo = ot + <usize>i * rowStride + <usize>h * hdBytes;
+      for (let hq = 0; hq < HQ; hq++) {
+        const inv = f32x4.splat(load<f32>(sums + (<usize>(i * HQ + hq) << 2)));
+        const oo = ot + <usize>i * rowStride + <usize>hq * hdBytes;
         for (let j = 0; j < headDim; j += 4) v128.store(oo + (<usize>j << 2), f32x4.mul(v128.load(oo + (<usize>j << 2)), inv));
       }
     }
