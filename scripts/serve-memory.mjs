@@ -28,8 +28,8 @@ checkBuild();
 const { WasmBackend } = await import('../dist/src/kernels/wasm.js');
 const { loadModel } = await import('../dist/src/model/index.js');
 const lengths = posArg.split(',').map(Number), STEPS = 8;
-if (lengths.some((l, i) => !Number.isInteger(l) || l < 1 || l > ctx || (i && l <= lengths[i - 1]))) {
-  process.stderr.write(`serve-memory.mjs: positions must be increasing integers in 1..${ctx}, got '${posArg}'\n`);
+if (lengths.some((l, i) => !Number.isInteger(l) || l < 1 || l > ctx - STEPS || (i && l <= lengths[i - 1]))) {
+  process.stderr.write(`serve-memory.mjs: positions must be increasing integers in 1..${ctx - STEPS} (8 decode steps follow), got '${posArg}'\n`);
   process.exit(2);
 }
 const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
