@@ -369,10 +369,10 @@ export class WasmBackend implements Backend {
     const seq = this.scratch(Slot.Ids, n * 4);
     for (let i = 0; i < n; i++) {
       t.readRange!(ids[i] * rowBytes, this.u8.subarray(stage + i * rowBytes, stage + (i + 1) * rowBytes));
-      this.i32[(seq >> 2) + i] = i;
+      this.i32[(seq >>> 2) + i] = i;
     }
     const staged: WasmFloat = { rows: n, cols: p.cols, bytes: 0, ptr: stage, dtype: p.dtype };
-    this.gatherRows(staged, this.i32.subarray(seq >> 2, (seq >> 2) + n), n, out);
+    this.gatherRows(staged, this.i32.subarray(seq >>> 2, (seq >>> 2) + n), n, out);
   }
 
   // ---- kernels ------------------------------------------------------------------------------
@@ -550,7 +550,7 @@ export class WasmBackend implements Backend {
     for (let t = 0; t < n; t++) {
       const p = rows.positions[t];
       const b = rows.tables[t][Math.floor(p / bs)];
-      this.i32[(dp >> 2) + t] = this.blockAddress(kv, b) + layerOffset + (p % bs) * kvDim * cell;
+      this.i32[(dp >>> 2) + t] = this.blockAddress(kv, b) + layerOffset + (p % bs) * kvDim * cell;
     }
     const vOffset = bs * kvDim * cell, f16 = kv.dtype === 'f16' ? 1 : 0;
     if (this.split(n, 2 * n * kvDim)) {
@@ -587,8 +587,8 @@ export class WasmBackend implements Backend {
       t0 = t1;
     }
     const ptr = this.scratch(Slot.Pages, (total + 2 * nTiles) * 4);
-    const i32 = this.i32, base = ptr >> 2, tiles = ptr + total * 4;
-    let w = base + n, tw = tiles >> 2;
+    const i32 = this.i32, base = ptr >>> 2, tiles = ptr + total * 4;
+    let w = base + n, tw = tiles >>> 2;
     for (let t0 = 0; t0 < n;) {
       const t1 = runEnd(t0), blocks = Math.ceil(runLen(t0, t1) / bs), list = w << 2, table = tables[t0];
       for (let i = 0; i < blocks; i++) i32[w++] = this.blockAddress(kv, table[i]);
