@@ -34,6 +34,7 @@ const SPLIT_MIN_ELEMENTS = 16384; // below this a small kernel costs less than w
 const ATTENTION_TILE = 16;       // query rows of one sequence that share each converted K/V row (pagedAttention)
 const ATTENTION_ITEMS_PER_THREAD = 4; // pagedAttention: work items per thread it keeps (splitting a tile's KV heads)
 const ATTENTION_ITEM_ROWS = 20;   // pagedAttention: most score rows (tile rows × query heads) of one work item
+const ATTENTION_POSITIONS = 4;    // pagedAttention: K/V positions per step, widened together (kernels.ts ATTN_POS)
 
 interface WasmTernary extends PreparedTernary {
   ptr: number; scalesPtr: number;
@@ -623,7 +624,7 @@ export class WasmBackend implements Backend {
       while (nKvHeads % kvPer) kvPer--;
     }
     const heads = rowsMax * kvPer * group; // score rows of one item
-    const stride = Math.ceil(((heads * (maxLen + 1) + kvPer * headDim) * 4) / ALIGN) * ALIGN; // per thread: see pagedAttention()
+    const stride = Math.ceil(((heads * (maxLen + 1) + ATTENTION_POSITIONS * kvPer * headDim) * 4) / ALIGN) * ALIGN; // per thread: see pagedAttention()
     const sp = this.scratch(Slot.Scores, stride * this.threads);
     const a = this.pool.params;
     a[PagedAttentionArg.Out] = op; a[PagedAttentionArg.Q] = qp; a[PagedAttentionArg.RowBlocks] = rowBlocks;

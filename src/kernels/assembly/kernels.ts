@@ -851,16 +851,76 @@ export function kvStoreRows(k: usize, v: usize, n: i32, kvDim: i32, dst: usize, 
   if (i < len) v128.store(dst + (<usize>i << 2), floatFromHalf4(src + (<usize>i << 1)));
 }
 
+// Positions per step of pagedAttention's K and V passes: each q vector load serves 4 keys, each output vector's
+// load and store 4 values (the single-position tail runs the same arithmetic, so results do not depend on it).
+const ATTN_POS = 4;
+
+/** q . k over headDim floats (a multiple of 4): two accumulators over alternating 4-float steps. */
+@inline function qk1(q: usize, k: usize, headDim: i32): f32 {
+  let e = f32x4.splat(0), o = f32x4.splat(0);
+  let j = 0;
+  for (; j + 8 <= headDim; j += 8) {
+    const b = <usize>j << 2;
+    e = madd(v128.load(q + b), v128.load(k + b), e);
+    o = madd(v128.load(q + b, 16), v128.load(k + b, 16), o);
+  }
+  if (j < headDim) e = madd(v128.load(q + (<usize>j << 2)), v128.load(k + (<usize>j << 2)), e);
+  return hsumf(f32x4.add(e, o));
+}
+
+/** dst[0..3] = (q . k_s) * scale for 4 keys, each with exactly qk1's arithmetic. */
+@inline function qk4(q: usize, k0: usize, k1: usize, k2: usize, k3: usize, headDim: i32, scale: f32, dst: usize): void {
+  let e0 = f32x4.splat(0), o0 = f32x4.splat(0), e1 = f32x4.splat(0), o1 = f32x4.splat(0);
+  let e2 = f32x4.splat(0), o2 = f32x4.splat(0), e3 = f32x4.splat(0), o3 = f32x4.splat(0);
+  let j = 0;
+  for (; j + 8 <= headDim; j += 8) {
+    const b = <usize>j << 2;
+    const qa = v128.load(q + b), qb = v128.load(q + b, 16);
+    e0 = madd(qa, v128.load(k0 + b), e0); o0 = madd(qb, v128.load(k0 + b, 16), o0);
+    e1 = madd(qa, v128.load(k1 + b), e1); o1 = madd(qb, v128.load(k1 + b, 16), o1);
+    e2 = madd(qa, v128.load(k2 + b), e2); o2 = madd(qb, v128.load(k2 + b, 16), o2);
+    e3 = madd(qa, v128.load(k3 + b), e3); o3 = madd(qb, v128.load(k3 + b, 16), o3);
+  }
+  if (j < headDim) {
+    const b = <usize>j << 2, qa = v128.load(q + b);
+    e0 = madd(qa, v128.load(k0 + b), e0); e1 = madd(qa, v128.load(k1 + b), e1);
+    e2 = madd(qa, v128.load(k2 + b), e2); e3 = madd(qa, v128.load(k3 + b), e3);
+  }
+  store<f32>(dst, hsumf(f32x4.add(e0, o0)) * scale); store<f32>(dst, hsumf(f32x4.add(e1, o1)) * scale, 4);
+  store<f32>(dst, hsumf(f32x4.add(e2, o2)) * scale, 8); store<f32>(dst, hsumf(f32x4.add(e3, o3)) * scale, 12);
+}
+
+/** o += w · v over headDim floats (w a splat). */
+@inline function pv1(o: usize, v: usize, w: v128, headDim: i32): void {
+  for (let j = 0; j < headDim; j += 4) {
+    const b = <usize>j << 2;
+    v128.store(o + b, madd(w, v128.load(v + b), v128.load(o + b)));
+  }
+}
+
+/** o += w0 · v0 + w1 · v1 + w2 · v2 + w3 · v3, one multiply-add at a time in that order (as 4 pv1 calls). */
+@inline function pv4(o: usize, v0: usize, v1: usize, v2: usize, v3: usize, w: usize, headDim: i32): void {
+  const w0 = v128.load32_splat(w), w1 = v128.load32_splat(w, 4), w2 = v128.load32_splat(w, 8), w3 = v128.load32_splat(w, 12);
+  for (let j = 0; j < headDim; j += 4) {
+    const b = <usize>j << 2;
+    let a = madd(w0, v128.load(v0 + b), v128.load(o + b));
+    a = madd(w1, v128.load(v1 + b), a);
+    a = madd(w2, v128.load(v2 + b), a);
+    v128.store(o + b, madd(w3, v128.load(v3 + b), a));
+  }
+}
+
 /**
  * Causal GQA attention over the paged cache for work items [i0, i1): item = tile * (nKvHeads / kvPer) + r is
  * the rows of one tile with the query heads of KV heads [r * kvPer, (r + 1) * kvPer). tiles: (first row, rows)
  * pairs of i32; a tile's rows are consecutive positions of one sequence (they share its block list), so each
- * K/V row segment is read and widened once for every query row and head of the item, position by position
- * (a sequence's cells stream once per layer, not once per KV head). Row t attends positions 0..positions[t];
+ * K/V row segment is read and widened once for every query row and head of the item, ATTN_POS positions at a
+ * time (a sequence's cells stream once per layer, not once per KV head). Row t attends positions 0..positions[t];
  * rowBlocks[t] is the address of its list of block addresses; position p's K cells are at
  * list[p >> blockShift] + layerOffset + ((p & mask) * kvDim + g * headDim) * cellBytes, V cells vOffset bytes
- * after K. scratch: rows * kvPer * group * (maxLen + 1) + kvPer * headDim floats. Each (row, head) sees the same
- * operations in the same order whatever item it is in, so a sequence's output does not depend on the batch.
+ * after K. scratch: rows * kvPer * group * (maxLen + 1) + ATTN_POS * kvPer * headDim floats. Each (row, head)
+ * sees the same operations in the same order whatever item it is in, so a sequence's output does not depend on
+ * the batch.
  */
 export function pagedAttention(out: usize, q: usize, rowBlocks: usize, positions: usize, tiles: usize, kvPer: i32,
                                layerOffset: i32, vOffset: i32, blockShift: i32, f16: bool, nHeads: i32, nKvHeads: i32,
@@ -870,6 +930,7 @@ export function pagedAttention(out: usize, q: usize, rowBlocks: usize, positions
   const scale: f32 = <f32>1 / Mathf.sqrt(<f32>headDim);
   const hdBytes = <usize>headDim << 2, rowStride = <usize>(nHeads * headDim) << 2;
   const HQ = kvPer * group, segment = kvPer * headDim; // query heads of an item; cells of a K/V row segment
+  const segBytes = <usize>segment << 2;
   for (let item = i0; item < i1; item++) {
     const tile = item / splits, g0 = (item % splits) * kvPer;
     const t0 = load<i32>(tiles + (<usize>tile << 3)), R = load<i32>(tiles + (<usize>tile << 3), 4);
@@ -882,14 +943,21 @@ export function pagedAttention(out: usize, q: usize, rowBlocks: usize, positions
     const scores = scratch, sums = scratch + (<usize>(heads * len) << 2), tmp = sums + (<usize>heads << 2);
     const colOffset = <usize>layerOffset + (<usize>(g0 * headDim) << cellShift);
     // scores[i][hq][p] = q_{i,hq} . k_p * scale, for p <= pos0 + i
-    for (let p = 0; p < len; p++) {
-      let kp = <usize>load<u32>(blocks + (<usize>(p >> blockShift) << 2)) + colOffset + (<usize>((p & mask) * kvDim) << cellShift);
-      if (f16) { loadHalves(tmp, kp, segment); kp = tmp; }
+    for (let p = 0; p < len; p += ATTN_POS) {
+      const np = min(ATTN_POS, len - p);
+      const k0 = cellRow(blocks, p, 0, np, colOffset, kvDim, blockShift, mask, cellShift, f16, tmp, segment, segBytes);
+      const k1 = cellRow(blocks, p, 1, np, colOffset, kvDim, blockShift, mask, cellShift, f16, tmp, segment, segBytes);
+      const k2 = cellRow(blocks, p, 2, np, colOffset, kvDim, blockShift, mask, cellShift, f16, tmp, segment, segBytes);
+      const k3 = cellRow(blocks, p, 3, np, colOffset, kvDim, blockShift, mask, cellShift, f16, tmp, segment, segBytes);
       for (let i = max(0, p - pos0); i < R; i++) {
+        const seen = min(np, pos0 + i + 1 - p); // positions of this step row i attends
         const qi = qt + <usize>i * rowStride, si = scores + (<usize>(i * HQ * len + p) << 2);
         for (let hq = 0; hq < HQ; hq++) {
-          const kh = kp + <usize>(hq / group) * hdBytes;
-          store<f32>(si + (<usize>(hq * len) << 2), dotf(qi + <usize>hq * hdBytes, kh, headDim) * scale);
+          const qh = qi + <usize>hq * hdBytes, kh = <usize>(hq / group) * hdBytes, sh = si + (<usize>(hq * len) << 2);
+          if (seen == ATTN_POS) { qk4(qh, k0 + kh, k1 + kh, k2 + kh, k3 + kh, headDim, scale, sh); continue; }
+          store<f32>(sh, qk1(qh, k0 + kh, headDim) * scale);
+          if (seen > 1) store<f32>(sh, qk1(qh, k1 + kh, headDim) * scale, 4);
+          if (seen > 2) store<f32>(sh, qk1(qh, k2 + kh, headDim) * scale, 8);
         }
       }
     }
@@ -902,17 +970,22 @@ export function pagedAttention(out: usize, q: usize, rowBlocks: usize, positions
       }
     }
     // out_{i,hq} = sum_p e[i][hq][p] * v_p / sum
-    for (let p = 0; p < len; p++) {
-      let vp = <usize>load<u32>(blocks + (<usize>(p >> blockShift) << 2)) + colOffset + <usize>vOffset + (<usize>((p & mask) * kvDim) << cellShift);
-      if (f16) { loadHalves(tmp, vp, segment); vp = tmp; }
+    const vOff = colOffset + <usize>vOffset;
+    for (let p = 0; p < len; p += ATTN_POS) {
+      const np = min(ATTN_POS, len - p);
+      const v0 = cellRow(blocks, p, 0, np, vOff, kvDim, blockShift, mask, cellShift, f16, tmp, segment, segBytes);
+      const v1 = cellRow(blocks, p, 1, np, vOff, kvDim, blockShift, mask, cellShift, f16, tmp, segment, segBytes);
+      const v2 = cellRow(blocks, p, 2, np, vOff, kvDim, blockShift, mask, cellShift, f16, tmp, segment, segBytes);
+      const v3 = cellRow(blocks, p, 3, np, vOff, kvDim, blockShift, mask, cellShift, f16, tmp, segment, segBytes);
       for (let i = max(0, p - pos0); i < R; i++) {
+        const seen = min(np, pos0 + i + 1 - p);
         for (let hq = 0; hq < HQ; hq++) {
-          const pv = f32x4.splat(load<f32>(scores + (<usize>((i * HQ + hq) * len + p) << 2)));
-          const oo = ot + <usize>i * rowStride + <usize>hq * hdBytes, vh = vp + <usize>(hq / group) * hdBytes;
-          for (let j = 0; j < headDim; j += 4) {
-            const o = <usize>j << 2;
-            v128.store(oo + o, madd(pv, v128.load(vh + o), v128.load(oo + o)));
-          }
+          const w = scores + (<usize>((i * HQ + hq) * len + p) << 2);
+          const oo = ot + <usize>i * rowStride + <usize>hq * hdBytes, vh = <usize>(hq / group) * hdBytes;
+          if (seen == ATTN_POS) { pv4(oo, v0 + vh, v1 + vh, v2 + vh, v3 + vh, w, headDim); continue; }
+          pv1(oo, v0 + vh, v128.load32_splat(w), headDim);
+          if (seen > 1) pv1(oo, v1 + vh, v128.load32_splat(w, 4), headDim);
+          if (seen > 2) pv1(oo, v2 + vh, v128.load32_splat(w, 8), headDim);
         }
       }
     }
@@ -924,6 +997,20 @@ export function pagedAttention(out: usize, q: usize, rowBlocks: usize, positions
       }
     }
   }
+}
+
+/**
+ * Address of the K (or V: offset includes vOffset) row segment of position p + s (s < np; past np: the segment
+ * of p, never read), as f32: f16 cells are widened into tmp's s-th segment.
+ */
+@inline function cellRow(blocks: usize, p: i32, s: i32, np: i32, offset: usize, kvDim: i32, blockShift: i32, mask: i32,
+                         cellShift: usize, f16: bool, tmp: usize, segment: i32, segBytes: usize): usize {
+  const ps = s < np ? p + s : p;
+  const a = <usize>load<u32>(blocks + (<usize>(ps >> blockShift) << 2)) + offset + (<usize>((ps & mask) * kvDim) << cellShift);
+  if (!f16) return a;
+  const t = tmp + <usize>s * segBytes;
+  if (s < np) loadHalves(t, a, segment);
+  return t;
 }
 
 // ---------------------------------------------------------------------------------------------
