@@ -3,7 +3,7 @@
 // with the criterion of issue 12: the same best non-input token (the highest logit among tokens not in the
 // input) at >= 80% of positions, and max |Δlogit| <= 0.3 × the logits' standard deviation (llama.cpp's, per
 // position; the worst position is reported).
-//   node scripts/logit-parity.mjs MODEL.gguf (--text FILE | --random N) [--head file|int8]... [--threads 2]
+//   node scripts/logit-parity.mjs MODEL.gguf (--text FILE | --random N) [--head file|int8|int7]... [--threads 2]
 //     [--llamacpp /work/llamacpp-ref/llamacpp.mjs]
 // --text: tokenized by bitnet-ts (`bitnet tokenize`); --random N: N seeded random ids. Several --head values run
 // ours once each against one llama.cpp run. Needs a build (npm run build). Prints one markdown row per head.
@@ -18,7 +18,7 @@ const { values: o, args: { model } } = parseScriptArgs({
   options: {
     text: { value: 'FILE', file: true, help: 'UTF-8 text, tokenized by bitnet-ts' },
     random: { value: 'N', int: [1, 1 << 16], help: 'N seeded random token ids instead of a text' },
-    head: { value: 'HEAD', multiple: true, default: 'file', choices: ['file', 'int8'],
+    head: { value: 'HEAD', multiple: true, default: 'file', choices: ['file', 'int8', 'int7'],
       help: 'our LM head; repeat to run several against one llama.cpp run' },
     threads: { value: 'N', default: '2', int: [1, 256], help: 'threads for both engines' },
     llamacpp: { value: 'FILE', default: '/work/llamacpp-ref/llamacpp.mjs', file: true,

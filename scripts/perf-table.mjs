@@ -2,7 +2,7 @@
 // Reproduces docs/PERFORMANCE.md's decode / prompt / roofline table: bitnet-ts (`bitnet bench --model`) and
 // llama.cpp (node-llama-cpp, outside the repo) on the same GGUF files, alternating engines round by round.
 //   node scripts/perf-table.mjs [--rounds 2] [--threads 2] [--prompt 64] [--gen 32]
-//     [--heads file,int8] [--llamacpp /work/llamacpp-ref/llamacpp.mjs] MODEL.gguf...
+//     [--heads file,int8,int7] [--llamacpp /work/llamacpp-ref/llamacpp.mjs] MODEL.gguf...
 // --heads: our LM head precisions to run (bench --head), each its own row; default: file.
 // --llamacpp: /work/shared/tools/llamacpp.mjs copied next to the node_modules holding node-llama-cpp (ES modules
 // resolve packages from the script's folder; NODE_PATH does not apply to them).
@@ -21,7 +21,7 @@ const { values: o, args: { model: files } } = parseScriptArgs({
     threads: { value: 'N', default: '2', int: [1, 256], help: 'threads for both engines' },
     prompt: { value: 'N', default: '64', int: [1, 1 << 16], help: 'prompt tokens' },
     gen: { value: 'N', default: '32', int: [1, 1 << 16], help: 'decoded tokens' },
-    heads: { value: 'LIST', default: 'file', choices: ['file', 'int8'], help: 'our LM head precisions (bench --head), each its own row' },
+    heads: { value: 'LIST', default: 'file', choices: ['file', 'int8', 'int7'], help: 'our LM head precisions (bench --head), each its own row' },
     llamacpp: { value: 'FILE', default: '/work/llamacpp-ref/llamacpp.mjs', file: true,
       help: 'llamacpp.mjs beside the node_modules holding node-llama-cpp' },
   },

@@ -2,7 +2,7 @@
 // Where a batched decoding step's time goes, per Backend kernel: B sessions (prompt P each), then G steps of
 // Model.decodeBatch, every Backend call timed (performance.now around it; calls are synchronous), matmuls
 // labelled by shape. "outside kernels" is the step's JS: batching, session bookkeeping, logits copies.
-//   node scripts/profile-batch.mjs MODEL.gguf [batch=16] [threads=2] [prompt=16] [gen=16] [head=file|int8]
+//   node scripts/profile-batch.mjs MODEL.gguf [batch=16] [threads=2] [prompt=16] [gen=16] [head=file|int8|int7]
 // Needs a build (npm run build). Same protocol as `bitnet bench --batch`.
 import { parseScriptArgs } from './args.mjs';
 import { checkBuild } from './check-build.mjs';
@@ -17,7 +17,7 @@ const { args: { model: path, batch: B, threads, prompt: P, gen: G, head } } = pa
     { name: 'threads', help: 'compute threads', default: '2', int: [1, 256] },
     { name: 'prompt', help: 'prompt tokens per sequence (not timed)', default: '16', int: [1, 1 << 20] },
     { name: 'gen', help: 'decoding steps (the first is a warm-up, not timed)', default: '16', int: [2, 1 << 20] },
-    { name: 'head', help: 'LM head: file or int8', default: 'file', choices: ['file', 'int8'] },
+    { name: 'head', help: 'LM head: file, int8 or int7', default: 'file', choices: ['file', 'int8', 'int7'] },
   ],
   examples: ['node scripts/profile-batch.mjs 700m-tq2_0.gguf 16 2'],
 });

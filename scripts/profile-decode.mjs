@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Where a decoded token's time goes, per Backend kernel: the engine (loadModel + Session) on a GGUF, every
 // Backend call timed (performance.now around it; calls are synchronous), matmuls labelled by shape.
-//   node scripts/profile-decode.mjs MODEL.gguf [threads=2] [prompt=64] [gen=32] [head=file|int8]
+//   node scripts/profile-decode.mjs MODEL.gguf [threads=2] [prompt=64] [gen=32] [head=file|int8|int7]
 // Needs a build (npm run build). Prints ms/token per kernel for the decode phase and the whole token.
 import { parseScriptArgs } from './args.mjs';
 import { checkBuild } from './check-build.mjs';
@@ -15,7 +15,7 @@ const { args: { model: path, threads, prompt: P, gen: G, head } } = parseScriptA
     { name: 'threads', help: 'compute threads', default: '2', int: [1, 256] },
     { name: 'prompt', help: 'prompt tokens evaluated first (not timed)', default: '64', int: [1, 1 << 20] },
     { name: 'gen', help: 'decoded tokens timed', default: '32', int: [1, 1 << 20] },
-    { name: 'head', help: 'LM head: file or int8', default: 'file', choices: ['file', 'int8'] },
+    { name: 'head', help: 'LM head: file, int8 or int7', default: 'file', choices: ['file', 'int8', 'int7'] },
   ],
   examples: ['node scripts/profile-decode.mjs 2b4t-tq2_0.gguf 2 64 32 int8'],
 });

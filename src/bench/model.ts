@@ -33,7 +33,7 @@ export interface ModelBenchResult {
   decodeTokPerS: number;
   decodeMsPerToken: number;
   weightBytes: number;
-  /** LM head precision the run used ('file' or 'int8'); absent for runners that do not say. */
+  /** LM head precision the run used ('file', 'int8' or 'int7'); absent for runners that do not say. */
   head?: HeadPrecision;
   /** weightBytes × decode tok/s */
   achievedGBps: number;

@@ -57,11 +57,12 @@ export function addModelOptions(cmd: Command): Command {
     .option('--head <precision>', HEAD_HELP, headArg, 'file');
 }
 
-export const HEAD_HELP = 'LM head: file (as stored, F16/BF16/F32, exact) or int8 (Q8_0 blocks of 32 built at load: ' +
-  'about half the bytes per decoded token, faster decode on large vocabularies)';
+export const HEAD_HELP = 'LM head: file (as stored, F16/BF16/F32, exact), int8 (Q8_0 blocks of 32 built at load: ' +
+  'about half the bytes per decoded token, faster decode on large vocabularies) or int7 (the same with 7-bit codes: ' +
+  'a faster kernel, about twice int8\'s logit error)';
 
 export function headArg(v: string): HeadPrecision {
-  if (!(HEAD_PRECISIONS as readonly string[]).includes(v)) throw new Error(`--head must be ${HEAD_PRECISIONS.join(' or ')}, got '${v}'`);
+  if (!(HEAD_PRECISIONS as readonly string[]).includes(v)) throw new Error(`--head must be one of ${HEAD_PRECISIONS.join(', ')}, got '${v}'`);
   return v as HeadPrecision;
 }
 

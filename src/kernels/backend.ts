@@ -17,6 +17,14 @@ export type Activation = 'silu' | 'relu2';
 export type KVDtype = 'f16' | 'f32';
 
 /**
+ * A quantized LM head's codes (Backend.prepareQ8): per block of 32 columns, code = roundf(w · (1/d)) (ties away
+ * from zero) with d = amax / HEAD_CODE_MAX. int8 is ggml's Q8_0; int7 halves the code range so that the WASM kernel's inner loop
+ * needs 3 ops per 16 multiply-adds instead of 5 (its weights, biased by 64, are the relaxed dot's unsigned operand).
+ */
+export type QuantizedHead = 'int8' | 'int7';
+export const HEAD_CODE_MAX: Readonly<Record<QuantizedHead, number>> = { int8: 127, int7: 63 };
+
+/**
  * A paged KV cache as the kernels see it (model/kv-cache.ts owns and fills it).
  * Storage is a list of arenas, each holding 2^arenaShift blocks of blockElements elements;
  * block id b lives in arenas[b >> arenaShift] at element (b & (2^arenaShift - 1)) * blockElements.
@@ -71,12 +79,13 @@ export interface Backend {
   prepareGGML?(t: GGMLTensor): { kind: 'ternary'; w: PreparedTernary } | { kind: 'float'; w: PreparedFloat } | undefined;
 
   /**
-   * Optional: the int8 LM head, ggml Q8_0 arithmetic (reference.ts quantizeQ8Ref for W; floatMatMul on the result
-   * quantizes x per 32-column block with quantizeQ8ActsRef and computes q8MatMulRef). From a FloatMatrix or file
-   * bytes (F16/BF16/F32 GGMLTensor; undefined for other types). cols must be a multiple of 32.
+   * Optional: a quantized LM head. 'int8': ggml Q8_0 arithmetic (reference.ts quantizeQ8Ref(W, 127); floatMatMul on
+   * the result quantizes x per 32-column block with quantizeQ8ActsRef and computes q8MatMulRef); 'int7': the same
+   * with weight codes -63..63 (quantizeQ8Ref(W, 63), HEAD_CODE_MAX). From a FloatMatrix or file bytes (F16/BF16/F32
+   * GGMLTensor; undefined for other types). cols must be a multiple of 32.
    * gatherRows on the result is not required to work (the embedding lookup keeps its own handle).
    */
-  prepareQ8?(m: FloatMatrix | GGMLTensor): PreparedFloat | undefined;
+  prepareQ8?(m: FloatMatrix | GGMLTensor, codes?: QuantizedHead): PreparedFloat | undefined;
 
   /**
    * Optional: an F16/BF16/F32 embedding left in its file and read a few rows at a time by gatherRows (exact);

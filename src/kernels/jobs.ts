@@ -21,10 +21,10 @@ export interface KernelExports extends TrainKernelExports {
   halfRows(w: number, cols: number, x: number, n: number, out: number, rows: number, r0: number, r1: number, mode: number): void;
   scaleForHalf(x: number, len: number, dst: number): number;
   q8FromRows(codes: number, scales: number, src: number, srcRow0: number, srcRowBytes: number, type: number,
-             rows: number, cols: number, g0: number, g1: number): void;
-  q8QuantizeActs(x: number, n: number, cols: number, xq: number, dx: number): void;
-  q8Rows(codes: number, scales: number, cols: number, xq: number, dx: number, n: number, out: number, rows: number,
-         g0: number, g1: number): void;
+             rows: number, cols: number, g0: number, g1: number, qmax: number): void;
+  q8QuantizeActs(x: number, n: number, cols: number, xq: number, dx: number, xbias: number): void;
+  q8Rows(codes: number, scales: number, cols: number, xq: number, dx: number, xbias: number, n: number, out: number,
+         rows: number, g0: number, g1: number, form: number): void;
   quantizeRows(x: number, n: number, dim: number, xq: number, invScales: number): void;
   rmsNorm(out: number, x: number, weight: number, n: number, dim: number, eps: number): void;
   ropeTable(positions: number, n: number, headDim: number, theta: number, table: number): void;
@@ -80,9 +80,15 @@ export const enum PagedAttentionArg {
   Out, Q, RowBlocks, Positions, Tiles, NTiles, KvPer, LayerOffset, VOffset, BlockShift, F16, NHeads, NKvHeads, HeadDim, Scratch,
   ScratchStrideBytes,
 }
-/** The int8 head (head.ts): Q8 multiplies, Q8From quantizes staged rows (groups G0..G1, source type Type). */
-export const enum Q8Arg { Codes, Scales, Cols, Xq, Dx, N, Out, Rows, Groups }
-export const enum Q8FromArg { Codes, Scales, Src, SrcRow0, SrcRowBytes, Type, Rows, Cols, G0, G1 }
+/**
+ * The quantized heads (head.ts): Q8 multiplies, Q8From quantizes staged rows (groups G0..G1, source type Type, codes
+ * -QMax..QMax: 127 int8, 63 int7). XBias: the int7 head's -64 * Σ xq per (token, block), 0 for int8.
+ */
+export const enum Q8Arg { Codes, Scales, Cols, Xq, Dx, XBias, N, Out, Rows, Groups, Form }
+/** q8Rows' inner loop (Q8Arg.Form). Int7DotAdd: one i32x4.relaxed_dot_i8x16_i7x16_add_s per 16 multiply-adds, the
+ *  same integer sums as Int7Dot (fast where the engine lowers it to VNNI; the SIMD128 build runs Int7Dot's loop). */
+export const enum HeadForm { Int8 = 0, Int7Dot = 1, Int7DotAdd = 2 }
+export const enum Q8FromArg { Codes, Scales, Src, SrcRow0, SrcRowBytes, Type, Rows, Cols, G0, G1, QMax }
 export const enum StreamArg { Base, Lines }
 export const enum KvStoreArg { K, V, N, KvDim, Dst, VOffset, F16 } // Dst: each row's K cell address
 export const enum QuantizeArg { X, N, Dim, Xq, InvScales }
@@ -123,16 +129,17 @@ const jobs: Record<number, JobSpec> = {
       u(p[FloatArg.W]), p[FloatArg.Cols], u(p[FloatArg.X]), p[FloatArg.N], u(p[FloatArg.Out]), p[FloatArg.Rows],
       4 * b, Math.min(4 * e, p[FloatArg.Rows]), p[FloatArg.Mode]),
   },
-  // int8 head, split over row groups
+  // quantized heads, split over row groups
   [Job.Q8]: {
     items: (p) => p[Q8Arg.Groups],
     run: (k, p, b, e) => k.q8Rows(u(p[Q8Arg.Codes]), u(p[Q8Arg.Scales]), p[Q8Arg.Cols], u(p[Q8Arg.Xq]), u(p[Q8Arg.Dx]),
-      p[Q8Arg.N], u(p[Q8Arg.Out]), p[Q8Arg.Rows], b, e),
+      u(p[Q8Arg.XBias]), p[Q8Arg.N], u(p[Q8Arg.Out]), p[Q8Arg.Rows], b, e, p[Q8Arg.Form]),
   },
   [Job.Q8From]: {
     items: (p) => p[Q8FromArg.G1] - p[Q8FromArg.G0],
     run: (k, p, b, e) => k.q8FromRows(u(p[Q8FromArg.Codes]), u(p[Q8FromArg.Scales]), u(p[Q8FromArg.Src]), p[Q8FromArg.SrcRow0],
-      p[Q8FromArg.SrcRowBytes], p[Q8FromArg.Type], p[Q8FromArg.Rows], p[Q8FromArg.Cols], p[Q8FromArg.G0] + b, p[Q8FromArg.G0] + e),
+      p[Q8FromArg.SrcRowBytes], p[Q8FromArg.Type], p[Q8FromArg.Rows], p[Q8FromArg.Cols], p[Q8FromArg.G0] + b, p[Q8FromArg.G0] + e,
+      p[Q8FromArg.QMax]),
   },
   // ternary file layout -> kernel layout, split over row groups; RESULTS + thread |= 1 where a code 3 was met
   [Job.Repack]: {

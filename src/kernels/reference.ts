@@ -2,8 +2,9 @@
  * Pure-TypeScript reference backend: the oracle. Simple loops, no tricks, read it in one sitting.
  * Every fast backend is tested against these functions.
  */
-import type {
-  Activation, AttentionShape, Backend, PagedKV, PagedRows, PreparedFloat, PreparedTernary,
+import {
+  HEAD_CODE_MAX, type Activation, type AttentionShape, type Backend, type PagedKV, type PagedRows, type PreparedFloat,
+  type PreparedTernary, type QuantizedHead,
 } from './backend.js';
 import type { FloatMatrix, TernaryMatrix } from '../quant/matrix.js';
 import { f16ToF32, f32ToF16 } from '../quant/half.js';
@@ -12,21 +13,26 @@ import { roundHalfAway, roundHalfEven } from '../quant/round.js';
 interface RefTernary extends PreparedTernary { m: TernaryMatrix }
 interface RefFloat extends PreparedFloat { m: FloatMatrix; q8?: Q8Matrix }
 
-/** Columns per block of the int8 head (ggml's QK8_0). */
+/** Columns per block of the quantized heads (ggml's QK8_0). */
 export const Q8_BLOCK = 32;
 
 /**
- * The int8 LM head: ggml Q8_0 blocks. codes[r*cols + j] int8; scales[r*(cols/32) + b] the block's scale d
- * rounded to half precision (as block_q8_0 stores it), held as f32. Weight (r, j) ≈ codes * scale.
+ * A quantized LM head: ggml Q8_0-style blocks. codes[r*cols + j] in -qmax..qmax (127: int8, 63: int7);
+ * scales[r*(cols/32) + b] the block's scale d rounded to half precision (as block_q8_0 stores it), held as f32.
+ * Weight (r, j) ≈ codes * scale.
  */
 export interface Q8Matrix { rows: number; cols: number; codes: Int8Array; scales: Float32Array }
 
 const half = (v: number) => f16ToF32(f32ToF16(v));
 
-/** Weights -> Q8_0 blocks as ggml's quantize_row_q8_0_ref: d = amax/127, id = d ? 1/d : 0, code = roundf(w*id). */
-export function quantizeQ8Ref(m: FloatMatrix): Q8Matrix {
+/**
+ * Weights -> blocks as ggml's quantize_row_q8_0_ref with the code range a parameter: d = amax/qmax,
+ * id = d ? 1/d : 0, code = roundf(w*id) (ties away from zero); qmax = HEAD_CODE_MAX.int8 (127, Q8_0 itself) or
+ * HEAD_CODE_MAX.int7 (63). The int7 head uses the same activations and the same q8MatMulRef.
+ */
+export function quantizeQ8Ref(m: FloatMatrix, qmax = HEAD_CODE_MAX.int8): Q8Matrix {
   const { rows, cols, data } = m;
-  if (cols % Q8_BLOCK !== 0) throw new Error(`int8 head: ${cols} columns are not a multiple of ${Q8_BLOCK}`);
+  if (cols % Q8_BLOCK !== 0) throw new Error(`quantized head: ${cols} columns are not a multiple of ${Q8_BLOCK}`);
   const nb = cols / Q8_BLOCK, codes = new Int8Array(rows * cols), scales = new Float32Array(rows * nb);
   const at = (e: number) => (m.dtype === 'f16' ? f16ToF32(data[e]) : data[e]);
   for (let r = 0; r < rows; r++) {
@@ -34,7 +40,7 @@ export function quantizeQ8Ref(m: FloatMatrix): Q8Matrix {
       const o = r * cols + b * Q8_BLOCK;
       let amax = 0;
       for (let j = 0; j < Q8_BLOCK; j++) amax = Math.max(amax, Math.abs(at(o + j)));
-      const d = Math.fround(amax / 127), id = d ? Math.fround(1 / d) : 0;
+      const d = Math.fround(amax / qmax), id = d ? Math.fround(1 / d) : 0;
       for (let j = 0; j < Q8_BLOCK; j++) codes[o + j] = roundHalfAway(Math.fround(at(o + j) * id));
       scales[r * nb + b] = half(d);
     }
@@ -274,9 +280,9 @@ export class ReferenceBackend implements Backend {
   ternaryMatMul(w: PreparedTernary, xq: Int8Array, invScales: Float32Array, n: number, out: Float32Array): void {
     ternaryMatMulRef((w as RefTernary).m, xq, invScales, n, out);
   }
-  /** The int8 head: floatMatMul on the result is q8MatMulRef; gatherRows still reads m exactly. */
-  prepareQ8(m: FloatMatrix): PreparedFloat {
-    const q8 = quantizeQ8Ref(m);
+  /** The quantized heads: floatMatMul on the result is q8MatMulRef; gatherRows still reads m exactly. */
+  prepareQ8(m: FloatMatrix, codes: QuantizedHead = 'int8'): PreparedFloat {
+    const q8 = quantizeQ8Ref(m, HEAD_CODE_MAX[codes]);
     const p: RefFloat = { rows: m.rows, cols: m.cols, bytes: q8.codes.byteLength + q8.scales.byteLength, m, q8 };
     return p;
   }

@@ -12,13 +12,15 @@
  * (blockSize a multiple of 64, e.g. TQ2_0's 256) otherwise. Other block sizes fall back to the
  * reference kernel on the canonical matrix.
  */
-import type {
-  Activation, AttentionShape, Backend, PagedKV, PagedRows, PreparedFloat, PreparedTernary,
+import {
+  HEAD_CODE_MAX, type Activation, type AttentionShape, type Backend, type PagedKV, type PagedRows, type PreparedFloat,
+  type PreparedTernary, type QuantizedHead,
 } from './backend.js';
 import type { FloatMatrix, GGMLTensor, TernaryMatrix } from '../quant/matrix.js';
 import { attentionRef, kvWriteRef, pagedAttentionRef, ternaryMatMulRef } from './reference.js';
 import {
-  AddArg, AttentionArg, ELEMENT_UNIT, KvStoreArg, PagedAttentionArg, F64Arg, FloatArg, GatedArg, HalfMode, Job, Q8Arg, Q8FromArg,
+  AddArg, AttentionArg, ELEMENT_UNIT, KvStoreArg, PagedAttentionArg, F64Arg, FloatArg, GatedArg, HalfMode, HeadForm, Job, Q8Arg,
+  Q8FromArg,
   QuantizeArg, RepackArg, RESULTS, RmsNormArg, RopeArg, StreamArg, TernaryArg, type KernelExports,
 } from './jobs.js';
 import { GGMLType } from '../quant/ggml.js';
@@ -43,16 +45,16 @@ interface WasmTernary extends PreparedTernary {
   fallback?: TernaryMatrix;      // block size the kernel does not handle: reference path
 }
 interface WasmFloat extends PreparedFloat {
-  ptr: number; dtype: 'f32' | 'f16' | 'bf16' | 'q8';
-  /** q8 (the int8 head, head.ts): codes at ptr, half block scales at scalesPtr, in groups of Q8_ROWS rows. */
+  ptr: number; dtype: 'f32' | 'f16' | 'bf16' | 'q8' | 'q7';
+  /** q8, q7 (the int8 and int7 heads, head.ts): codes at ptr, half block scales at scalesPtr, groups of Q8_ROWS rows. */
   scalesPtr?: number; groups?: number;
   /** prepareRowsOnDemand: rows are read from this tensor when looked up (nothing held at ptr). */
   rowsFrom?: GGMLTensor;
 }
 
-/** Bytes of source rows staged per step while the int8 head is built. */
+/** Bytes of source rows staged per step while a quantized head is built. */
 const Q8_STAGE_BYTES = 8 * 2 ** 20;
-/** Rows per int8 head group (head.ts Q8_ROWS). */
+/** Rows per quantized head group (head.ts Q8_ROWS). */
 export const Q8_ROWS = 8;
 
 export interface WasmBackendOptions {
@@ -63,10 +65,16 @@ export interface WasmBackendOptions {
   spin?: number;
   /** Initial memory in bytes (grows on demand). */
   initialBytes?: number;
+  /**
+   * Use i32x4.relaxed_dot_i8x16_i7x16_add_s where a kernel has that form (the int7 head: HeadForm.Int7DotAdd), the
+   * same integer sums in 1 op per 16 multiply-adds where the engine lowers it to VNNI (V8 >= 12), 2x slower where it
+   * does not (Node 20). Default false. Relaxed build only (SIMD128 ignores it).
+   */
+  dotAdd?: boolean;
 }
 
 // Scratch slots: one reusable region each, grown (never shrunk) on demand.
-const enum Slot { X, Y, Z, Out, Inv, XSum, Pos, Scores, Repack, Pages, Cells, Ids, Codes, Q8x, Q8d, Rows, Rope, Count }
+const enum Slot { X, Y, Z, Out, Inv, XSum, Pos, Scores, Repack, Pages, Cells, Ids, Codes, Q8x, Q8d, Q8b, Rows, Rope, Count }
 
 export class WasmBackend implements Backend {
   readonly name: string;
@@ -82,7 +90,7 @@ export class WasmBackend implements Backend {
   private readonly freeBlocks = new Map<number, number[]>(); // rounded size -> freed addresses
 
   private constructor(readonly variant: WasmVariant, private readonly memory: WebAssembly.Memory,
-                      private readonly k: KernelExports, private readonly pool: ThreadPool) {
+                      private readonly k: KernelExports, private readonly pool: ThreadPool, readonly dotAdd: boolean) {
     this.name = `wasm-${variant}`;
     this.threads = pool.threads;
     this.refreshViews();
@@ -101,7 +109,7 @@ export class WasmBackend implements Backend {
     const memory = new WebAssembly.Memory({ initial, maximum: MAX_PAGES, shared: true });
     const k = instantiate(module, memory);
     const pool = await ThreadPool.create(k, module, memory, threads, opts.spin);
-    return new WasmBackend(variant, memory, k, pool);
+    return new WasmBackend(variant, memory, k, pool, opts.dotAdd ?? false);
   }
 
   // ---- memory -------------------------------------------------------------------------------
@@ -294,10 +302,10 @@ export class WasmBackend implements Backend {
   }
 
   /**
-   * The int8 head: source rows staged Q8_STAGE_BYTES at a time (file bytes through readRange, or a FloatMatrix's
-   * data) and quantized by q8FromRows on the worker threads into codes + scales; no full-size staging copy.
+   * A quantized head (int8, int7): source rows staged Q8_STAGE_BYTES at a time (file bytes through readRange, or a
+   * FloatMatrix's data) and quantized by q8FromRows on the worker threads into codes + scales; no full-size staging copy.
    */
-  prepareQ8(m: FloatMatrix | GGMLTensor): PreparedFloat | undefined {
+  prepareQ8(m: FloatMatrix | GGMLTensor, codes: QuantizedHead = 'int8'): PreparedFloat | undefined {
     const { rows, cols } = m;
     let type: number, rowBytes: number, readRows: (r0: number, count: number, dst: Uint8Array) => void;
     let slice = (r: number) => Math.max(Q8_ROWS, Math.floor(Q8_STAGE_BYTES / (Q8_ROWS * r)) * Q8_ROWS);
@@ -315,12 +323,15 @@ export class WasmBackend implements Backend {
       if (t.readRange) readRows = (r0, _count, dst) => t.readRange!(r0 * rowBytes, dst);
       else { readRows = (_r0, _count, dst) => t.read(dst); slice = () => rows; } // whole tensor in one step
     }
-    return this.q8From(rows, cols, type, rowBytes, slice(rowBytes), readRows);
+    return this.q8From(rows, cols, type, rowBytes, slice(rowBytes), readRows, codes);
   }
 
   private q8From(rows: number, cols: number, type: number, rowBytes: number, sliceRows: number,
-                 readRows: (r0: number, count: number, dst: Uint8Array) => void): PreparedFloat {
-    if (rows < 1 || cols < 32 || cols % 32 !== 0) throw new Error(`int8 head ${rows}x${cols}: cols must be a positive multiple of 32`);
+                 readRows: (r0: number, count: number, dst: Uint8Array) => void, codes: QuantizedHead): PreparedFloat {
+    if (!(codes in HEAD_CODE_MAX)) throw new Error(`quantized head must be int8 or int7, got '${codes}'`);
+    if (rows < 1 || cols < 32 || cols % 32 !== 0) {
+      throw new Error(`${codes} head ${rows}x${cols}: cols must be a positive multiple of 32`);
+    }
     const groups = Math.ceil(rows / Q8_ROWS), blocks = cols / 32;
     const codeBytes = groups * Q8_ROWS * cols, scaleBytes = groups * blocks * Q8_ROWS * 2; // scales: IEEE half bits
     const ptr = this.alloc(codeBytes), scalesPtr = this.alloc(scaleBytes);
@@ -332,9 +343,11 @@ export class WasmBackend implements Backend {
       a[Q8FromArg.Codes] = ptr; a[Q8FromArg.Scales] = scalesPtr; a[Q8FromArg.Src] = src; a[Q8FromArg.SrcRow0] = r0;
       a[Q8FromArg.SrcRowBytes] = rowBytes; a[Q8FromArg.Type] = type; a[Q8FromArg.Rows] = rows; a[Q8FromArg.Cols] = cols;
       a[Q8FromArg.G0] = r0 / Q8_ROWS; a[Q8FromArg.G1] = Math.ceil((r0 + count) / Q8_ROWS);
+      a[Q8FromArg.QMax] = HEAD_CODE_MAX[codes];
       this.pool.run(Job.Q8From);
     }
-    const p: WasmFloat = { rows, cols, bytes: codeBytes + scaleBytes, ptr, dtype: 'q8', scalesPtr, groups };
+    const dtype = codes === 'int8' ? 'q8' : 'q7';
+    const p: WasmFloat = { rows, cols, bytes: codeBytes + scaleBytes, ptr, dtype, scalesPtr, groups };
     return p;
   }
 
@@ -351,7 +364,9 @@ export class WasmBackend implements Backend {
     for (let t = 0; t < n; t++) {
       if (!(ids[t] >= 0 && ids[t] < p.rows)) throw new Error(`gatherRows: row ${ids[t]} is outside 0..${p.rows - 1}`);
     }
-    if (p.dtype === 'q8') throw new Error('gatherRows: an int8 head is not an embedding (look rows up in the float copy)');
+    if (p.dtype === 'q8' || p.dtype === 'q7') {
+      throw new Error('gatherRows: a quantized head is not an embedding (look rows up in the float copy)');
+    }
     if (p.rowsFrom) { this.gatherFromFile(p, p.rowsFrom, ids, n, out); return; }
     if (p.dtype === 'f32') {
       for (let t = 0; t < n; t++) out.set(this.f32View(p.ptr + ids[t] * p.cols * 4, p.cols), t * p.cols);
@@ -423,7 +438,7 @@ export class WasmBackend implements Backend {
 
   floatMatMul(w: PreparedFloat, x: Float32Array, n: number, out: Float32Array): void {
     const p = w as WasmFloat;
-    if (p.dtype === 'q8') { this.q8MatMul(p, x, n, out); return; }
+    if (p.dtype === 'q8' || p.dtype === 'q7') { this.q8MatMul(p, x, n, out); return; }
     let xp = this.input(x, n * p.cols, Slot.X);
     let mode = p.dtype === 'bf16' ? HalfMode.BF16 : HalfMode.F16;
     if (p.dtype === 'f16') {
@@ -438,16 +453,21 @@ export class WasmBackend implements Backend {
     this.finish(out, op, n * p.rows);
   }
 
-  /** The int8 head: x quantized per 32-column block (q8QuantizeActs), then q8Rows over row groups on the threads. */
+  /**
+   * The quantized heads: x quantized per 32-column block (q8QuantizeActs; int7: with the bias -64 * Σ xq per block),
+   * then q8Rows over row groups on the threads.
+   */
   private q8MatMul(p: WasmFloat, x: Float32Array, n: number, out: Float32Array): void {
-    const blocks = p.cols / 32;
+    const blocks = p.cols / 32, int7 = p.dtype === 'q7';
     const xp = this.input(x, n * p.cols, Slot.X);
     const qp = this.scratch(Slot.Q8x, n * p.cols * 2), dp = this.scratch(Slot.Q8d, n * blocks * 4);
-    this.k.q8QuantizeActs(xp, n, p.cols, qp, dp);
+    const bp = int7 ? this.scratch(Slot.Q8b, n * blocks * 4) : 0;
+    this.k.q8QuantizeActs(xp, n, p.cols, qp, dp, bp);
     const op = this.output(out, n * p.rows, Slot.Out, false);
     const a = this.pool.params;
     a[Q8Arg.Codes] = p.ptr; a[Q8Arg.Scales] = p.scalesPtr!; a[Q8Arg.Cols] = p.cols; a[Q8Arg.Xq] = qp; a[Q8Arg.Dx] = dp;
-    a[Q8Arg.N] = n; a[Q8Arg.Out] = op; a[Q8Arg.Rows] = p.rows; a[Q8Arg.Groups] = p.groups!;
+    a[Q8Arg.XBias] = bp; a[Q8Arg.N] = n; a[Q8Arg.Out] = op; a[Q8Arg.Rows] = p.rows; a[Q8Arg.Groups] = p.groups!;
+    a[Q8Arg.Form] = !int7 ? HeadForm.Int8 : this.dotAdd ? HeadForm.Int7DotAdd : HeadForm.Int7Dot;
     this.pool.run(Job.Q8);
     this.finish(out, op, n * p.rows);
   }

@@ -7,7 +7,7 @@
  * token rows through the layers like llama2.c's forward(); rows may belong to different sessions
  * (batched decoding), and attention runs over all of them in one call.
  */
-import type { Backend, PagedRows, PreparedFloat, PreparedTernary } from '../kernels/backend.js';
+import type { Backend, PagedRows, PreparedFloat, PreparedTernary, QuantizedHead } from '../kernels/backend.js';
 import type { FloatMatrix } from '../quant/matrix.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import type { FileMatrix, Matrix, ModelConfig, ModelWeights, StreamedWeights } from './types.js';
@@ -25,10 +25,12 @@ interface PreparedLayer {
 
 /**
  * Precision of the LM head: 'file' = the matrix as stored (F16/BF16/F32; exact), 'int8' = ggml Q8_0 blocks of 32
- * built at load (about half the bytes per token and a faster kernel; the embedding lookup stays exact).
+ * built at load (about half the bytes per token and a faster kernel; the embedding lookup stays exact), 'int7' = the
+ * same blocks with codes -63..63 (same bytes as int8, a kernel with 3 instead of 5 ops per 16 multiply-adds; twice
+ * int8's rounding step: opt-in, see docs/PERFORMANCE.md for its measured logit error).
  */
-export type HeadPrecision = 'file' | 'int8';
-export const HEAD_PRECISIONS: readonly HeadPrecision[] = ['file', 'int8'];
+export type HeadPrecision = 'file' | QuantizedHead;
+export const HEAD_PRECISIONS: readonly HeadPrecision[] = ['file', 'int8', 'int7'];
 
 export interface ModelInfo {
   arch: string;
@@ -134,8 +136,8 @@ export class Model {
 
   /** `w` may leave matrices in their file (StreamedWeights): they are read here, once, as they are prepared. */
   /**
-   * True when the embedding is read from its file at each lookup (an int8 head with the embedding left in the
-   * file): the file must stay open until dispose() (loadModel arranges it).
+   * True when the embedding is read from its file at each lookup (an int8 or int7 head with the embedding left in
+   * the file): the file must stay open until dispose() (loadModel arranges it).
    */
   readonly readsFile: boolean = false;
   private readonly disposers: Array<() => void> = [];
@@ -143,8 +145,8 @@ export class Model {
   constructor(readonly weights: ModelWeights | undefined, w: StreamedWeights, readonly tokenizer: Tokenizer, readonly backend: Backend,
               extraInfo: Partial<ModelInfo> = {}, kvOptions: KVCacheOptions = {}, opts: { head?: HeadPrecision } = {}) {
     const head = opts.head ?? 'file';
-    if (!HEAD_PRECISIONS.includes(head)) throw new Error(`head must be ${HEAD_PRECISIONS.join(' or ')}, got '${head}'`);
-    if (head === 'int8' && !backend.prepareQ8) throw new Error(`the ${backend.name} backend has no int8 head`);
+    if (!HEAD_PRECISIONS.includes(head)) throw new Error(`head must be one of ${HEAD_PRECISIONS.join(', ')}, got '${head}'`);
+    if (head !== 'file' && !backend.prepareQ8) throw new Error(`the ${backend.name} backend has no ${head} head`);
     const c = (this.config = w.config);
     const shapeOf = (e: FloatMatrix | FileMatrix) => ('kind' in e ? e.tensor : e);
     const E = shapeOf(w.tokenEmbedding);
@@ -188,16 +190,16 @@ export class Model {
       if (m.kind !== 'float') throw new Error('embedding and output must be float matrices');
       return backend.prepareFloat(m.m);
     };
-    const prepQ8 = (e: FloatMatrix | FileMatrix): PreparedFloat => {
-      const p = 'kind' in e ? backend.prepareQ8!(e.tensor) : backend.prepareQ8!(e);
+    const prepQ8 = (e: FloatMatrix | FileMatrix, codes: QuantizedHead): PreparedFloat => {
+      const p = 'kind' in e ? backend.prepareQ8!(e.tensor, codes) : backend.prepareQ8!(e, codes);
       if (p) return p;
       const m = (e as FileMatrix).load();
       if (m.kind !== 'float') throw new Error('embedding and output must be float matrices');
-      return backend.prepareQ8!(m.m)!;
+      return backend.prepareQ8!(m.m, codes)!;
     };
     this.outputNorm = w.outputNorm;
-    if (head === 'int8') {
-      this.output = prepQ8(w.output ?? w.tokenEmbedding);
+    if (head !== 'file') {
+      this.output = prepQ8(w.output ?? w.tokenEmbedding, head);
       // the lookup reads its few rows per pass from the file when the backend can: no float copy held
       const e = w.tokenEmbedding;
       const lazy = 'kind' in e ? backend.prepareRowsOnDemand?.(e.tensor) : undefined;

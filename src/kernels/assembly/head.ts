@@ -1,14 +1,17 @@
-// The optional int8 LM head: ggml Q8_0 arithmetic (blocks of 32 columns, int8 codes, one half-precision scale each)
-// in a layout for WASM SIMD. Bit-exact with src/kernels/reference.ts (quantizeQ8Ref, quantizeQ8ActsRef): the codes
-// and the f16 scales; the float sums within rounding. Re-exported by index.ts.
+// The optional quantized LM heads: ggml Q8_0 arithmetic (blocks of 32 columns, int8 codes, one half-precision scale
+// each) and its 7-bit twin (codes -63..63, d = amax / 63), in a layout for WASM SIMD. Bit-exact with
+// src/kernels/reference.ts (quantizeQ8Ref with qmax 127 or 63, quantizeQ8ActsRef): the codes and the f16 scales; the
+// float sums within rounding. Re-exported by index.ts.
 //
 // Weights, groups of Q8_ROWS = 8 rows, one contiguous stream per group: codes [group][block][step 0..7][half 0..1]
 // [16 bytes], a 16-byte vector holding rows 4h..4h+3 × the step's 4 columns (row-major inside the vector), so that
 // a dot of 4 adjacent bytes lands one row in one i32 lane (no transpose per block); scales IEEE half bits
-// [group][block][row 0..7] (16 bytes per group and block).
-// Activations per token, 2 * cols bytes: the relaxed build holds |code| (u8, 0..127) then a sign mask (0 / -1)
-// per column (the dot's unsigned operand must be in 0..127: the weights take x's sign); the SIMD128 build holds
-// the codes as int16 (for i32x4.dot_i16x8_s).
+// [group][block][row 0..7] (16 bytes per group and block). int8: the codes as int8. int7: code + 64 (1..127, u8),
+// so the weights are the unsigned (0..127) operand of the relaxed dot and x's int8 codes the signed one.
+// Activations per token, 2 * cols bytes. int8, relaxed build: |code| (u8, 0..127) then a sign mask (0 / -1) per
+// column (the dot's unsigned operand must be in 0..127: the weights take x's sign). int7, relaxed build: the int8
+// codes (first cols bytes), and per block -64 * Σ codes (i32, the bias of the weights, seeding the block's sum).
+// SIMD128 build, both heads: the codes as int16 (for i32x4.dot_i16x8_s), and the bias for int7.
 import { halfToF32 } from './load';
 import { madd } from './vmath';
 
@@ -48,15 +51,20 @@ export function q8Checksum(): u32 { return q8Sink; }
 /** Rows per weight group (see the layout above). */
 const Q8_ROWS = 8;
 
+/** The int7 head's weight bias: codes are stored as w + Q7_BIAS (1..127). */
+const Q7_BIAS: i32 = 64;
+
 /**
- * Weights -> int8 head layout for row groups [g0, g1): ggml's quantize_row_q8_0_ref per 32-column block
- * (d = amax / 127, id = d ? 1 / d : 0, code = roundf(w * id), scale = half(d)). Source rows r (row-major,
- * type 0 = f32, 1 = IEEE half, 2 = bfloat16) start at src + (r - srcRow0) * srcRowBytes, so a loader may stage a
- * slice of the rows. Rows past `rows` (the last group's padding) get zero codes and scales. cols % 32 == 0.
+ * Weights -> head layout for row groups [g0, g1): ggml's quantize_row_q8_0_ref per 32-column block
+ * (d = amax / qmax, id = d ? 1 / d : 0, code = roundf(w * id), scale = half(d)); qmax 127 (int8) or 63 (int7,
+ * stored biased, see above). Source rows r (row-major, type 0 = f32, 1 = IEEE half, 2 = bfloat16) start at
+ * src + (r - srcRow0) * srcRowBytes, so a loader may stage a slice of the rows. Rows past `rows` (the last group's
+ * padding) get zero weights and scales. cols % 32 == 0.
  */
 export function q8FromRows(codes: usize, scales: usize, src: usize, srcRow0: i32, srcRowBytes: i32, type: i32,
-                           rows: i32, cols: i32, g0: i32, g1: i32): void {
+                           rows: i32, cols: i32, g0: i32, g1: i32, qmax: i32): void {
   const blocks = cols >> 5, elemShift = type == 0 ? 2 : 1;
+  const bias = qmax == 127 ? 0 : Q7_BIAS, zero = i32x4.splat(bias * 0x01010101), biasv = i32x4.splat(bias);
   for (let g = g0; g < g1; g++) {
     for (let rr = 0; rr < Q8_ROWS; rr++) {
       const r = g * Q8_ROWS + rr;
@@ -67,7 +75,7 @@ export function q8FromRows(codes: usize, scales: usize, src: usize, srcRow0: i32
         const c0 = codes + (<usize>gb << 8) + (<usize>(rr >> 2) << 4) + (<usize>(rr & 3) << 2); // step k: + 32 k
         if (r >= rows) {
           store<u16>(sp, 0);
-          for (let k = 0; k < 8; k++) store<u32>(c0 + (<usize>k << 5), 0);
+          for (let k = 0; k < 8; k++) v128.store32_lane(c0 + (<usize>k << 5), zero, 0);
           continue;
         }
         const p = row + (<usize>(b * 32) << elemShift);
@@ -77,12 +85,12 @@ export function q8FromRows(codes: usize, scales: usize, src: usize, srcRow0: i32
                             f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))));
         const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)),
                          max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
-        const d = amax / <f32>127;
+        const d = amax / <f32>qmax;
         const id = f32x4.splat(d != 0 ? <f32>1 / d : 0);
-        const lo = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(away4(v0, id), away4(v1, id)),
-                                        i16x8.narrow_i32x4_s(away4(v2, id), away4(v3, id)));
-        const hi = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(away4(v4, id), away4(v5, id)),
-                                        i16x8.narrow_i32x4_s(away4(v6, id), away4(v7, id)));
+        const lo = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(away4(v0, id, biasv), away4(v1, id, biasv)),
+                                        i16x8.narrow_i32x4_s(away4(v2, id, biasv), away4(v3, id, biasv)));
+        const hi = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(away4(v4, id, biasv), away4(v5, id, biasv)),
+                                        i16x8.narrow_i32x4_s(away4(v6, id, biasv), away4(v7, id, biasv)));
         v128.store32_lane(c0, lo, 0); v128.store32_lane(c0, lo, 1, 32); v128.store32_lane(c0, lo, 2, 64);
         v128.store32_lane(c0, lo, 3, 96); v128.store32_lane(c0, hi, 0, 128); v128.store32_lane(c0, hi, 1, 160);
         v128.store32_lane(c0, hi, 2, 192); v128.store32_lane(c0, hi, 3, 224);
@@ -104,19 +112,21 @@ const TWO_112: f32 = 5.192296858534828e33;
   return v128.or(mag, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
 }
 
-// roundf (ties away from zero) of v * id, as i32 lanes (|v * id| <= 127.x).
-@inline function away4(v: v128, id: v128): v128 {
+// roundf (ties away from zero) of v * id, plus bias, as i32 lanes (|v * id| <= qmax + a few ulps).
+@inline function away4(v: v128, id: v128, bias: v128): v128 {
   const x = f32x4.mul(v, id);
   const t = f32x4.trunc(x), f = f32x4.sub(x, t); // f exact
   // comparison masks are -1: subtracting the "f >= 0.5" mask adds 1, adding the "f <= -0.5" mask subtracts 1
-  return i32x4.add(i32x4.sub(i32x4.trunc_sat_f32x4_s(t), f32x4.ge(f, f32x4.splat(0.5))), f32x4.le(f, f32x4.splat(-0.5)));
+  const r = i32x4.add(i32x4.sub(i32x4.trunc_sat_f32x4_s(t), f32x4.ge(f, f32x4.splat(0.5))), f32x4.le(f, f32x4.splat(-0.5)));
+  return i32x4.add(r, bias);
 }
 
 /**
  * Activations of n rows (cols % 32 == 0) -> codes (layout above) and f32 block scales, as ggml's x86
  * quantize_row_q8_0: per block amax, scale = half(amax / 127), code = roundeven(x * (amax != 0 ? 127 / amax : 0)).
+ * xbias == 0: the int8 head's layout; else the int7 head's, with -64 * Σ codes per (token, block) at xbias (i32).
  */
-export function q8QuantizeActs(x: usize, n: i32, cols: i32, xq: usize, dx: usize): void {
+export function q8QuantizeActs(x: usize, n: i32, cols: i32, xq: usize, dx: usize, xbias: usize): void {
   const blocks = cols >> 5;
   for (let t = 0; t < n; t++) {
     for (let b = 0; b < blocks; b++) {
@@ -132,9 +142,16 @@ export function q8QuantizeActs(x: usize, n: i32, cols: i32, xq: usize, dx: usize
       const s = f32x4.splat(amax != 0 ? <f32>127 / amax : 0);
       const q0 = i16x8.narrow_i32x4_s(codes4(v0, s), codes4(v1, s)), q1 = i16x8.narrow_i32x4_s(codes4(v2, s), codes4(v3, s));
       const q2 = i16x8.narrow_i32x4_s(codes4(v4, s), codes4(v5, s)), q3 = i16x8.narrow_i32x4_s(codes4(v6, s), codes4(v7, s));
+      if (xbias) { // |Σ| <= 32 * 127: the i16 lane sums (4 codes each) are exact
+        const sum = i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.add(q0, q1), i16x8.add(q2, q3)));
+        const total = i32x4.extract_lane(sum, 0) + i32x4.extract_lane(sum, 1) + i32x4.extract_lane(sum, 2) +
+          i32x4.extract_lane(sum, 3);
+        store<i32>(xbias + (<usize>(t * blocks + b) << 2), -Q7_BIAS * total);
+      }
       if (ASC_FEATURE_RELAXED_SIMD) {
         const c0 = i8x16.narrow_i16x8_s(q0, q1), c1 = i8x16.narrow_i16x8_s(q2, q3); // |code| <= 127: exact
         const q = xq + <usize>(t * 2 * cols + b * 32), z = i8x16.splat(0);
+        if (xbias) { v128.store(q, c0); v128.store(q, c1, 16); continue; }
         v128.store(q, i8x16.abs(c0)); v128.store(q, i8x16.abs(c1), 16);
         v128.store(q + <usize>cols, i8x16.lt_s(c0, z)); v128.store(q + <usize>cols, i8x16.lt_s(c1, z), 16);
       } else {
@@ -160,10 +177,23 @@ const Q8_AHEAD: usize = 16;
   return i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(i8x16.sub(v128.xor(w, s), s), a)));
 }
 
+// Relaxed build, int7 head, one step of one half: a = the 4 int8 x codes splatted (signed operand), w = the biased
+// weights (1..127, the unsigned one): exact on every engine (pair sums <= 2 * 127 * 127). dot + extadd + add
+// (3 ops), or (add) the same sum by one i32x4.relaxed_dot_i8x16_i7x16_add_s: 1 op where the engine lowers it to
+// VNNI (vpdpbusd: V8 >= 12), 3 elsewhere (Node 20).
+@inline function step7(acc: v128, w: v128, a: v128, add: bool): v128 {
+  if (add) return i32x4.relaxed_dot_i8x16_i7x16_add_s(a, w, acc);
+  return i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(a, w)));
+}
+
 // SIMD128 build, one step of one half: lanes [r0 c01, r0 c23, r1 c01, r1 c23] into lo, rows 2, 3 into hi.
-// x: the step's 4 int16 codes twice.
-@inline function stepLo(acc: v128, w: v128, x: v128): v128 { return i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), x)); }
-@inline function stepHi(acc: v128, w: v128, x: v128): v128 { return i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), x)); }
+// x: the step's 4 int16 codes twice; u: the weights are the int7 head's biased u8 codes (else int8).
+@inline function stepLo(acc: v128, w: v128, x: v128, u: bool): v128 {
+  return i32x4.add(acc, i32x4.dot_i16x8_s(u ? i16x8.extend_low_i8x16_u(w) : i16x8.extend_low_i8x16_s(w), x));
+}
+@inline function stepHi(acc: v128, w: v128, x: v128, u: bool): v128 {
+  return i32x4.add(acc, i32x4.dot_i16x8_s(u ? i16x8.extend_high_i8x16_u(w) : i16x8.extend_high_i8x16_s(w), x));
+}
 
 // [lo0 + lo1, lo2 + lo3, hi0 + hi1, hi2 + hi3]: the SIMD128 step lanes -> one row per lane.
 @inline function pairs(lo: v128, hi: v128): v128 {
@@ -175,14 +205,27 @@ const Q8_AHEAD: usize = 16;
   return i32x4.shl(hi ? i32x4.extend_high_i16x8_u(h) : i32x4.extend_low_i16x8_u(h), 13);
 }
 
+/** q8Rows' inner-loop forms (jobs.ts HeadForm): the int8 head; the int7 head by dot + extadd + add, or by dot_add. */
+const FORM_INT8 = 0, FORM_INT7_DOT = 1, FORM_INT7_DOT_ADD = 2;
+
 /**
  * out[t*rows + r] = Σ_b scale[r, b] * dx[t, b] * Σ_{j∈b} code[r, j] * xq[t, j] for row groups [g0, g1), n tokens
- * (tokens inside a group: its 8 rows stay in L1). Block sums are exact integers; each block adds
- * f32(sum) * f32(scale * dx) to an f32 accumulator (dx * 2^112 meets the scale's 2^-112: one rounding, as
- * scale * dx). n == 1 touches the stream ahead as it goes; n > 1 touches the next group in one go.
+ * (tokens inside a group: its 8 rows stay in L1). Block sums are exact integers (int7: Σ (code + 64) * xq seeded
+ * with xbias[t, b] = -64 * Σ xq); each block adds f32(sum) * f32(scale * dx) to an f32 accumulator (dx * 2^112
+ * meets the scale's 2^-112: one rounding, as scale * dx). form: FORM_INT8, or an int7 form (the relaxed build's two
+ * give bit-identical sums; the SIMD128 build has one int7 loop). n == 1 touches the stream ahead as it goes; n > 1
+ * touches the next group in one go.
  */
-export function q8Rows(codes: usize, scales: usize, cols: i32, xq: usize, dx: usize, n: i32, out: usize, rows: i32,
-                       g0: i32, g1: i32): void {
+export function q8Rows(codes: usize, scales: usize, cols: i32, xq: usize, dx: usize, xbias: usize, n: i32, out: usize,
+                       rows: i32, g0: i32, g1: i32, form: i32): void {
+  // one inlined copy per form, each with its inner loop fixed at compile time (no branch per block)
+  if (form == FORM_INT8) rowsOf(codes, scales, cols, xq, dx, xbias, n, out, rows, g0, g1, FORM_INT8);
+  else if (form == FORM_INT7_DOT) rowsOf(codes, scales, cols, xq, dx, xbias, n, out, rows, g0, g1, FORM_INT7_DOT);
+  else rowsOf(codes, scales, cols, xq, dx, xbias, n, out, rows, g0, g1, FORM_INT7_DOT_ADD);
+}
+
+@inline function rowsOf(codes: usize, scales: usize, cols: i32, xq: usize, dx: usize, xbias: usize, n: i32, out: usize,
+                        rows: i32, g0: i32, g1: i32, form: i32): void {
   const blocks = cols >> 5, groupBytes = <usize>blocks << 8;
   const wEnd = codes + <usize>g1 * groupBytes, sEnd = scales + (<usize>(g1 * blocks) << 4);
   const touch = n == 1;
@@ -191,7 +234,7 @@ export function q8Rows(codes: usize, scales: usize, cols: i32, xq: usize, dx: us
     const wg = codes + <usize>g * groupBytes, sg = scales + (<usize>(g * blocks) << 4);
     if (!touch && g + 1 < g1) for (let o: usize = 0; o < groupBytes; o += 64) sink ^= load<u32>(wg + groupBytes + o);
     for (let t = 0; t < n; t++) {
-      const xt = xq + <usize>(t * 2 * cols), dt = dx + (<usize>(t * blocks) << 2);
+      const xt = xq + <usize>(t * 2 * cols), dt = dx + (<usize>(t * blocks) << 2), bt = xbias + (<usize>(t * blocks) << 2);
       let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
       for (let b = 0; b < blocks; b++) {
         const wp = wg + (<usize>b << 8), sp = sg + (<usize>b << 4);
@@ -202,32 +245,53 @@ export function q8Rows(codes: usize, scales: usize, cols: i32, xq: usize, dx: us
         }
         let s0: v128, s1: v128;
         if (ASC_FEATURE_RELAXED_SIMD) {
-          const xa = xt + (<usize>b << 5), xs = xa + <usize>cols;
-          s0 = i32x4.splat(0); s1 = i32x4.splat(0);
-          for (let k: usize = 0; k < 32; k += 16) { // 4 steps (16 columns) per iteration
-            const w = wp + (k << 3);
-            let a = v128.load32_splat(xa + k), s = v128.load32_splat(xs + k);
-            s0 = stepRelaxed(s0, v128.load(w), a, s); s1 = stepRelaxed(s1, v128.load(w, 16), a, s);
-            a = v128.load32_splat(xa + k, 4); s = v128.load32_splat(xs + k, 4);
-            s0 = stepRelaxed(s0, v128.load(w, 32), a, s); s1 = stepRelaxed(s1, v128.load(w, 48), a, s);
-            a = v128.load32_splat(xa + k, 8); s = v128.load32_splat(xs + k, 8);
-            s0 = stepRelaxed(s0, v128.load(w, 64), a, s); s1 = stepRelaxed(s1, v128.load(w, 80), a, s);
-            a = v128.load32_splat(xa + k, 12); s = v128.load32_splat(xs + k, 12);
-            s0 = stepRelaxed(s0, v128.load(w, 96), a, s); s1 = stepRelaxed(s1, v128.load(w, 112), a, s);
+          const xa = xt + (<usize>b << 5);
+          if (form == FORM_INT8) {
+            const xs = xa + <usize>cols;
+            s0 = i32x4.splat(0); s1 = i32x4.splat(0);
+            for (let k: usize = 0; k < 32; k += 16) { // 4 steps (16 columns) per iteration
+              const w = wp + (k << 3);
+              let a = v128.load32_splat(xa + k), s = v128.load32_splat(xs + k);
+              s0 = stepRelaxed(s0, v128.load(w), a, s); s1 = stepRelaxed(s1, v128.load(w, 16), a, s);
+              a = v128.load32_splat(xa + k, 4); s = v128.load32_splat(xs + k, 4);
+              s0 = stepRelaxed(s0, v128.load(w, 32), a, s); s1 = stepRelaxed(s1, v128.load(w, 48), a, s);
+              a = v128.load32_splat(xa + k, 8); s = v128.load32_splat(xs + k, 8);
+              s0 = stepRelaxed(s0, v128.load(w, 64), a, s); s1 = stepRelaxed(s1, v128.load(w, 80), a, s);
+              a = v128.load32_splat(xa + k, 12); s = v128.load32_splat(xs + k, 12);
+              s0 = stepRelaxed(s0, v128.load(w, 96), a, s); s1 = stepRelaxed(s1, v128.load(w, 112), a, s);
+            }
+          } else {
+            const add = form == FORM_INT7_DOT_ADD;
+            s0 = v128.load32_splat(bt + (<usize>b << 2)); s1 = s0;
+            for (let k: usize = 0; k < 32; k += 16) {
+              const w = wp + (k << 3);
+              let a = v128.load32_splat(xa + k);
+              s0 = step7(s0, v128.load(w), a, add); s1 = step7(s1, v128.load(w, 16), a, add);
+              a = v128.load32_splat(xa + k, 4);
+              s0 = step7(s0, v128.load(w, 32), a, add); s1 = step7(s1, v128.load(w, 48), a, add);
+              a = v128.load32_splat(xa + k, 8);
+              s0 = step7(s0, v128.load(w, 64), a, add); s1 = step7(s1, v128.load(w, 80), a, add);
+              a = v128.load32_splat(xa + k, 12);
+              s0 = step7(s0, v128.load(w, 96), a, add); s1 = step7(s1, v128.load(w, 112), a, add);
+            }
           }
-        } else {
-          const xb = xt + (<usize>b << 6);
+        } else { // int7: the same loop on the biased u8 codes, then the bias
+          const xb = xt + (<usize>b << 6), u = form != FORM_INT8;
           let l0 = i32x4.splat(0), h0 = i32x4.splat(0), l1 = i32x4.splat(0), h1 = i32x4.splat(0);
           for (let k: usize = 0; k < 64; k += 16) { // 2 steps (8 columns) per iteration
             const w = wp + (k << 2);
             let x = v128.load64_splat(xb + k);
             let w0 = v128.load(w), w1 = v128.load(w, 16);
-            l0 = stepLo(l0, w0, x); h0 = stepHi(h0, w0, x); l1 = stepLo(l1, w1, x); h1 = stepHi(h1, w1, x);
+            l0 = stepLo(l0, w0, x, u); h0 = stepHi(h0, w0, x, u); l1 = stepLo(l1, w1, x, u); h1 = stepHi(h1, w1, x, u);
             x = v128.load64_splat(xb + k, 8);
             w0 = v128.load(w, 32); w1 = v128.load(w, 48);
-            l0 = stepLo(l0, w0, x); h0 = stepHi(h0, w0, x); l1 = stepLo(l1, w1, x); h1 = stepHi(h1, w1, x);
+            l0 = stepLo(l0, w0, x, u); h0 = stepHi(h0, w0, x, u); l1 = stepLo(l1, w1, x, u); h1 = stepHi(h1, w1, x, u);
           }
           s0 = pairs(l0, h0); s1 = pairs(l1, h1);
+          if (u) {
+            const bias = v128.load32_splat(bt + (<usize>b << 2));
+            s0 = i32x4.add(s0, bias); s1 = i32x4.add(s1, bias);
+          }
         }
         const sc = v128.load(sp), d = f32x4.splat(load<f32>(dt + (<usize>b << 2)) * TWO_112);
         acc0 = madd(f32x4.convert_i32x4_s(s0), f32x4.mul(scales4(sc, false), d), acc0);
