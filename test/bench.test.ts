@@ -93,10 +93,12 @@ test('bench --model on `bitnet synth`\'s file and bench --synthetic measure the 
     const synth = spawnSync('node', [CLI, 'synth', '--shape', 'tiny', '--type', 'tq2_0', '-o', path], { encoding: 'utf8' });
     assert.equal(synth.status, 0, synth.stderr);
     const run = (args: string[]) => JSON.parse(execFileSync('node', [CLI, 'bench', ...args, '--prompt', '8', '--gen', '4', '--threads', '2', '--json'],
-      { encoding: 'utf8' })) as { model: string; decodeTokPerS: number; weightBytes: number; threads: number; loadSeconds: number; peakRssBytes: number };
+      { encoding: 'utf8' })) as { model: string; decodeTokPerS: number; weightBytes: number; threads: number; loadSeconds: number; peakRssBytes: number;
+          dotForm: string };
     const file = run(['--model', path]), shape = run(['--synthetic', 'tiny']);
     assert.equal(file.model, 'tiny.gguf');
     assert.equal(file.threads, 2);
+    assert.match(file.dotForm, /^(add|pair)$/); // the probe's choice
     assert.ok(file.decodeTokPerS > 0 && file.weightBytes > 0);
     assert.ok(file.loadSeconds > 0 && file.peakRssBytes > file.weightBytes);
     assert.equal(shape.weightBytes, file.weightBytes);
@@ -111,8 +113,10 @@ test('bench --model --batch: a row per batch size, KV bytes = blocks the batch h
     const cli = new URL('../../bin/bitnet.js', import.meta.url).pathname;
     const file = join(dir, 'tiny.gguf');
     execFileSync('node', [cli, 'synth', '--shape', 'tiny', '-o', file], { stdio: 'ignore' });
-    const out = execFileSync('node', [cli, 'bench', '--model', file, '--batch', '1,3', '--prompt', '5', '--gen', '4', '--threads', '1', '--json'], { encoding: 'utf8' });
+    const out = execFileSync('node', [cli, 'bench', '--model', file, '--batch', '1,3', '--prompt', '5', '--gen', '4', '--threads', '1', '--json'],
+      { encoding: 'utf8', env: { ...process.env, BITNET_DOT: 'pair' } });
     const r = JSON.parse(out);
+    assert.equal(r.dotForm, 'pair'); // BITNET_DOT, reported
     assert.deepEqual(r.rows.map((x: { batch: number }) => x.batch), [1, 3]);
     assert.equal(r.kvType, 'f16');
     const s = SHAPES.tiny, bytesPerPosition = 2 * s.nLayers * s.dim * 2; // K and V, every layer, f16 (no GQA)

@@ -35,6 +35,8 @@ export interface BatchBenchRow {
 
 export interface BatchBenchResult {
   model: string; backend: string; threads: number; kvType: KVDtype; kvBlockSize: number;
+  /** The integer kernels' dot form (kernels/jobs.ts DotForm): 'add' (relaxed dot-add, VNNI) or 'pair'. */
+  dotForm: 'add' | 'pair';
   promptTokens: number; genTokens: number; weightBytes: number;
   rows: BatchBenchRow[];
 }
@@ -78,7 +80,8 @@ export async function benchBatch(path: string, opts: BatchBenchOptions): Promise
     }
     const kv = model.kvCache;
     return {
-      model: path.split('/').pop() ?? path, backend: model.info.backend, threads: model.info.threads, kvType: kv.dtype,
+      model: path.split('/').pop() ?? path, backend: model.info.backend, threads: model.info.threads,
+      dotForm: backend.dotForm, kvType: kv.dtype,
       kvBlockSize: kv.blockSize, promptTokens: P, genTokens: G, weightBytes: model.info.weightBytes, rows,
     };
   } finally {
@@ -91,7 +94,8 @@ export function formatBatchBench(r: BatchBenchResult): string {
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
   return [
     `model        ${r.model} (${mib(r.weightBytes)} of weights)`,
-    `backend      ${r.backend}, ${r.threads} thread(s); KV cache ${r.kvType}, blocks of ${r.kvBlockSize} positions`,
+    `backend      ${r.backend}, ${r.threads} thread(s), dot form ${r.dotForm}; ` +
+      `KV cache ${r.kvType}, blocks of ${r.kvBlockSize} positions`,
     `protocol     ${r.promptTokens} prompt tokens per sequence, then ${r.genTokens} decoding steps of the whole batch`,
     `batch   decode tok/s   ms/token (each sequence)   KV cache (per sequence)`,
     ...r.rows.map((x) => `${String(x.batch).padStart(5)}   ${x.decodeTokPerS.toFixed(1).padStart(12)}   ` +

@@ -26,6 +26,8 @@ export interface KernelBenchRow {
 export interface KernelBenchResult {
   backend: string;
   threads: number;
+  /** The integer kernels' dot form (kernels/jobs.ts DotForm). */
+  dotForm: 'add' | 'pair';
   rows: KernelBenchRow[];
 }
 
@@ -189,7 +191,7 @@ export async function benchKernels(opts: { threads?: number; variant?: WasmVaria
   } finally {
     wasm.dispose();
   }
-  return { backend: wasm.name, threads: wasm.threads, rows };
+  return { backend: wasm.name, threads: wasm.threads, dotForm: wasm.dotForm, rows };
 }
 
 export function formatKernelBench(r: KernelBenchResult): string {
@@ -200,5 +202,5 @@ export function formatKernelBench(r: KernelBenchResult): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  return [`backend ${r.backend}, ${r.threads} thread(s)`, line(head), ...body.map(line)].join('\n');
+  return [`backend ${r.backend}, ${r.threads} thread(s), dot form ${r.dotForm}`, line(head), ...body.map(line)].join('\n');
 }

@@ -27,6 +27,8 @@ export interface ModelBenchResult {
   model: string;
   backend: string;
   threads: number;
+  /** The integer kernels' dot form (kernels/jobs.ts DotForm): 'add' (relaxed dot-add, VNNI) or 'pair'. */
+  dotForm?: 'add' | 'pair';
   promptTokens: number;
   genTokens: number;
   promptTokPerS: number;
@@ -67,7 +69,7 @@ export interface BenchOptions {
 
 /** Time prompt processing and decoding (best of `repeat` runs), then measure bandwidth. */
 export async function runBench(name: string, runner: BenchRunner, bandwidth: (bytes: number) => number,
-                               backend: { name: string; threads: number }, opts: BenchOptions,
+                               backend: { name: string; threads: number; dotForm?: 'add' | 'pair' }, opts: BenchOptions,
                                loadSeconds = 0): Promise<ModelBenchResult> {
   const P = opts.promptTokens ?? 128, G = opts.genTokens ?? 64, R = opts.repeat ?? 1;
   const runs: ModelBenchResult['runs'] = [];
@@ -91,7 +93,8 @@ export async function runBench(name: string, runner: BenchRunner, bandwidth: (by
   const decodeTokPerS = Math.max(...runs.map((x) => x.decodeTokPerS));
   const achieved = runner.weightBytes * decodeTokPerS;
   return {
-    model: name, backend: backend.name, threads: backend.threads, promptTokens: P, genTokens: G,
+    model: name, backend: backend.name, threads: backend.threads, ...(backend.dotForm ? { dotForm: backend.dotForm } : {}),
+    promptTokens: P, genTokens: G,
     promptTokPerS, decodeTokPerS, decodeMsPerToken: 1000 / decodeTokPerS, weightBytes: runner.weightBytes,
     achievedGBps: achieved / 1e9, bandwidthGBps: bytesPerSecond / 1e9,
     rooflineFraction: achieved / bytesPerSecond, rooflineTokPerS: bytesPerSecond / runner.weightBytes, runs,
@@ -161,7 +164,7 @@ export function formatModelBench(r: ModelBenchResult): string {
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
   return [
     `model        ${r.model}`,
-    `backend      ${r.backend}, ${r.threads} thread(s)`,
+    `backend      ${r.backend}, ${r.threads} thread(s)${r.dotForm ? `, dot form ${r.dotForm}` : ''}`,
     `prompt       ${r.promptTokPerS.toFixed(1)} tok/s (${r.promptTokens} tokens)`,
     `decode       ${r.decodeTokPerS.toFixed(1)} tok/s, ${r.decodeMsPerToken.toFixed(2)} ms/token (${r.genTokens} tokens)`,
     `weights      ${mb(r.weightBytes)} read per token${r.head ? ` (LM head: ${r.head})` : ''}`,

@@ -5,7 +5,7 @@
 import type { Backend } from './backend.js';
 import { ReferenceBackend } from './reference.js';
 import { WasmBackend } from './wasm.js';
-import { supportedVariants, type WasmVariant } from './wasm-module.js';
+import { supportedVariants, type DotFormName, type WasmVariant } from './wasm-module.js';
 
 export type BackendName = 'wasm' | 'reference';
 
@@ -16,6 +16,8 @@ export interface CreateBackendOptions {
   variant?: WasmVariant;
   /** Override feature detection (tests). */
   available?: WasmVariant[];
+  /** Force the integer kernels' dot form (jobs.ts DotForm; default: BITNET_DOT, else a timed probe at start-up). */
+  dotForm?: DotFormName;
 }
 
 /**
@@ -31,9 +33,9 @@ export async function createBackend(name: BackendName = 'wasm', opts: CreateBack
     warn('WebAssembly SIMD is not available in this JavaScript engine: using the slow pure-TypeScript kernels');
     return new ReferenceBackend();
   }
-  return WasmBackend.create({ threads: opts.threads, variant: opts.variant ?? available[0] });
+  return WasmBackend.create({ threads: opts.threads, variant: opts.variant ?? available[0], dotForm: opts.dotForm });
 }
 
 export { WasmBackend } from './wasm.js';
 export type { WasmBackendOptions } from './wasm.js';
-export { supportedVariants, type WasmVariant };
+export { supportedVariants, type DotFormName, type WasmVariant };

@@ -16,7 +16,8 @@ export interface KernelExports extends TrainKernelExports {
   blockSums(xq: number, n: number, cols: number, blockLen: number, nBlocks: number, out: number): void;
   ternaryRows(w: number, scales: number, nBlocks: number, chunksPerBlock: number, chunks: number,
               xq: number, cols: number, xsum: number, invScales: number, n: number,
-              out: number, rows: number, g0: number, g1: number, codes: number): void;
+              out: number, rows: number, g0: number, g1: number, codes: number, dotForm: DotForm): void;
+  dotFormProbe(x: number, codes: number, bytes: number, reps: number, form: DotForm): number;
   f32Rows(w: number, cols: number, x: number, n: number, out: number, rows: number, r0: number, r1: number): void;
   halfRows(w: number, cols: number, x: number, n: number, out: number, rows: number, r0: number, r1: number, mode: number): void;
   scaleForHalf(x: number, len: number, dst: number): number;
@@ -68,7 +69,19 @@ export const ELEMENT_UNIT = 64;
 // Int slots hold i32 (addresses above 2 GiB read back negative: see u()); f64 slots index ThreadPool.f64.
 export const enum TernaryArg {
   W, Scales, NBlocks, ChunksPerBlock, Chunks, Xq, Cols, XSum, InvScales, N, Out, Rows, Groups, Codes, CodesStrideBytes,
+  DotForm,
 }
+/**
+ * How an integer kernel sums int8 × u7 products (the `DotForm` slot of a job, e.g. TernaryArg.DotForm):
+ * - Pair: `i16x8.relaxed_dot_i8x16_i7x16_s` into i16 accumulators + `i16x8.add`, flushed to i32 before an i16 lane
+ *   can overflow (2 instructions per 16 multiply-adds on x86);
+ * - Add: `i32x4.relaxed_dot_i8x16_i7x16_add_s` straight into i32 accumulators (1 instruction, AVX-VNNI vpdpbusd,
+ *   where the engine lowers it so: V8 12+, Node 22+; Node 20's V8 11.3 emits 3).
+ * Both give the same integer sums (the u7 operand is in 0..127), so the same outputs bit for bit. The backend picks
+ * one per process at load (wasm.ts dotFormFor: a timed probe, `BITNET_DOT=add|pair`, or the `dotForm` option);
+ * the SIMD128 build computes both forms with plain SIMD (Pair is its form).
+ */
+export const enum DotForm { Pair = 0, Add = 1 }
 export const enum FloatArg { W, Cols, X, N, Out, Rows, Mode } // F32 and Half jobs; Mode: see HalfMode
 /** halfRows' formats: IEEE half (x as is, or prescaled by 2^112: see scaleForHalf) or bfloat16. */
 export const enum HalfMode { F16 = 0, F16Prescaled = 1, BF16 = 2 }
@@ -115,7 +128,7 @@ const jobs: Record<number, JobSpec> = {
       u(p[TernaryArg.W]), u(p[TernaryArg.Scales]), p[TernaryArg.NBlocks], p[TernaryArg.ChunksPerBlock],
       p[TernaryArg.Chunks], u(p[TernaryArg.Xq]), p[TernaryArg.Cols], u(p[TernaryArg.XSum]), u(p[TernaryArg.InvScales]),
       p[TernaryArg.N], u(p[TernaryArg.Out]), p[TernaryArg.Rows], b, e,
-      u(p[TernaryArg.Codes]) + thread * p[TernaryArg.CodesStrideBytes]),
+      u(p[TernaryArg.Codes]) + thread * p[TernaryArg.CodesStrideBytes], p[TernaryArg.DotForm]),
   },
   [Job.F32]: {
     items: (p) => p[FloatArg.Rows],

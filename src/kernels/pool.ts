@@ -20,9 +20,10 @@ async function spawnWorker(init: WorkerInit): Promise<WorkerHandle> {
   const url = new URL('./worker.js', import.meta.url);
   if (isNode) {
     const { Worker } = await import('node:worker_threads');
-    // Inherit the parent's flags except those only meaningful for an -e/--eval entry point.
-    const execArgv = process.execArgv.filter((a) => a.startsWith('--') && !/^--(input-type|eval|print)/.test(a));
-    const w = new Worker(url, { workerData: init, execArgv });
+    // No inherited Node flags: a kernel worker needs none (V8 flags such as relaxed SIMD are process-wide), and
+    // inheriting them breaks: --input-type (an -e entry point) is refused for a file, and Node 24's test runner
+    // starts its processes with per-process options (--secure-heap-min, ...) that a Worker refuses.
+    const w = new Worker(url, { workerData: init, execArgv: [] });
     w.unref(); // a forgotten dispose() must not keep the process alive
     await new Promise<void>((resolve, reject) => {
       w.once('message', () => resolve());

@@ -19,14 +19,17 @@ import {
 import type { FloatMatrix, GGMLTensor, TernaryMatrix } from '../quant/matrix.js';
 import { attentionRef, kvWriteRef, pagedAttentionRef, ternaryMatMulRef } from './reference.js';
 import {
-  AddArg, AttentionArg, ELEMENT_UNIT, KvStoreArg, PagedAttentionArg, F64Arg, FloatArg, GatedArg, HalfMode, HeadForm, Job, Q8Arg,
-  Q8FromArg,
+  AddArg, AttentionArg, DotForm, ELEMENT_UNIT, KvStoreArg, PagedAttentionArg, F64Arg, FloatArg, GatedArg, HalfMode,
+  HeadForm, Job, Q8Arg, Q8FromArg,
   QuantizeArg, RepackArg, RESULTS, RmsNormArg, RopeArg, StreamArg, TernaryArg, type KernelExports,
 } from './jobs.js';
 import { GGMLType } from '../quant/ggml.js';
 import { findInvalidTernaryCode, invalidTernaryCode } from '../quant/ternary.js';
 import { ThreadPool } from './pool.js';
-import { compileVariant, instantiate, supportedVariants, type WasmVariant } from './wasm-module.js';
+import {
+  compileVariant, DOT_FORM_NAMES, dotFormFor, instantiate, PROBE_BYTES, supportedVariants, type DotFormChoice, type DotFormName,
+  type WasmVariant,
+} from './wasm-module.js';
 
 const PAGE = 65536;
 const HEAP_BASE = PAGE;          // the module's static data (math tables) lives below 64 KiB
@@ -68,9 +71,12 @@ export interface WasmBackendOptions {
   /**
    * Use i32x4.relaxed_dot_i8x16_i7x16_add_s where a kernel has that form (the int7 head: HeadForm.Int7DotAdd), the
    * same integer sums in 1 op per 16 multiply-adds where the engine lowers it to VNNI (V8 >= 12), 2x slower where it
-   * does not (Node 20). Default false. Relaxed build only (SIMD128 ignores it).
+   * does not (Node 20). Default: the backend's dot form is add (dotForm below). Relaxed build only (SIMD128 ignores
+   * it).
    */
   dotAdd?: boolean;
+  /** Force the integer kernels' dot form (tests, benchmarks; jobs.ts DotForm); default: BITNET_DOT, else probed. */
+  dotForm?: DotFormName;
 }
 
 // Scratch slots: one reusable region each, grown (never shrunk) on demand.
@@ -89,8 +95,12 @@ export class WasmBackend implements Backend {
   private readonly ropeKey = { n: -1, headDim: 0, theta: 0, positions: new Int32Array(64) }; // see ropeAngles
   private readonly freeBlocks = new Map<number, number[]>(); // rounded size -> freed addresses
 
+  /** The integer kernels' dot form and how it was chosen (wasm-module.ts dotFormFor). */
+  private dot: DotFormChoice = { form: DotForm.Pair, source: 'probe', speedup: 0 };
+
   private constructor(readonly variant: WasmVariant, private readonly memory: WebAssembly.Memory,
-                      private readonly k: KernelExports, private readonly pool: ThreadPool, readonly dotAdd: boolean) {
+                      private readonly k: KernelExports, private readonly pool: ThreadPool,
+                      private readonly dotAddOption: boolean | undefined) {
     this.name = `wasm-${variant}`;
     this.threads = pool.threads;
     this.refreshViews();
@@ -109,8 +119,24 @@ export class WasmBackend implements Backend {
     const memory = new WebAssembly.Memory({ initial, maximum: MAX_PAGES, shared: true });
     const k = instantiate(module, memory);
     const pool = await ThreadPool.create(k, module, memory, threads, opts.spin);
-    return new WasmBackend(variant, memory, k, pool, opts.dotAdd ?? false);
+    const backend = new WasmBackend(variant, memory, k, pool, opts.dotAdd);
+    try {
+      const probe = backend.alloc(PROBE_BYTES);
+      backend.dot = dotFormFor(variant, k, memory, probe, opts.dotForm);
+      backend.releaseBlock(probe, PROBE_BYTES);
+    } catch (err) {
+      backend.dispose();
+      throw err;
+    }
+    return backend;
   }
+
+  /** The dot form the integer kernels use: 'add' (relaxed dot-add, VNNI where lowered so) or 'pair'. */
+  get dotForm(): DotFormName { return DOT_FORM_NAMES[this.dot.form]; }
+  /** How dotForm was chosen ('option', 'env' or 'probe') and the probe's pair/add time ratio (0: not probed). */
+  get dotFormChoice(): Readonly<DotFormChoice> { return this.dot; }
+  /** The int7 head's dot-add form (WasmBackendOptions.dotAdd; default: dotForm is 'add'). */
+  get dotAdd(): boolean { return this.dotAddOption ?? this.dot.form === DotForm.Add; }
 
   // ---- memory -------------------------------------------------------------------------------
 
@@ -432,6 +458,7 @@ export class WasmBackend implements Backend {
     const codesStride = n > 1 ? Math.ceil((p.chunks * 256) / ALIGN) * ALIGN : 0;
     a[TernaryArg.Codes] = n > 1 ? this.scratch(Slot.Codes, codesStride * this.threads) : 0;
     a[TernaryArg.CodesStrideBytes] = codesStride;
+    a[TernaryArg.DotForm] = this.dot.form;
     this.pool.run(Job.Ternary);
     this.finish(out, op, n * p.rows);
   }

@@ -72,6 +72,65 @@ export function blockSums(xq: usize, n: i32, cols: i32, blockLen: i32, nBlocks: 
   }
 }
 
+// acc + the pairwise sums of dotCodes(x, codes) in i32 lanes, one instruction where the engine lowers
+// i32x4.relaxed_dot_i8x16_i7x16_add_s to AVX-VNNI vpdpbusd (V8 12+; Node 20's V8 11.3 emits 3 ops instead). Exact on
+// x86 for the same reason as dotCodes: every lane of `codes` is in 0..127, so no i16 intermediate saturates.
+// Used by the kernels' DotForm.Add paths (src/kernels/jobs.ts), chosen at load by dotFormProbe's timing.
+@inline export function dotAddCodes(acc: v128, x: v128, codes: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return i32x4.relaxed_dot_i8x16_i7x16_add_s(x, codes, acc);
+  } else {
+    return i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(dotCodes(x, codes)));
+  }
+}
+
+// The kernels' two dot forms (jobs.ts DotForm): 0 = pair (dotCodes into i16 + i16x8.add, flushed to i32),
+// 1 = add (dotAddCodes straight into i32).
+const DOT_ADD = 1;
+
+/**
+ * Calibration loop for the dot form, shaped like ternaryTile's inner loop (4 code vectors × 2 token rows, 8
+ * accumulators): `steps` (<= 64) steps of 64 bytes of codes (0..2) at `c` against two rows of 16·steps int8 at `x`,
+ * `reps` times, in `form`; returns the exact integer sum (the caller checks both forms agree, and times them:
+ * wasm-module.ts probeDotForm). 4 Ki multiply-adds per rep at 32 steps, L1-resident.
+ */
+export function dotFormProbe(x: usize, c: usize, steps: i32, reps: i32, form: i32): i32 {
+  let total = i32x4.splat(0);
+  const xb = x + (<usize>steps << 4);
+  for (let r = 0; r < reps; r++) {
+    if (form == DOT_ADD) {
+      let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+      for (let s = 0; s < steps; s++) {
+        const cp = c + (<usize>s << 6), xo = <usize>s << 4;
+        const c0 = v128.load(cp), c1 = v128.load(cp, 16), c2 = v128.load(cp, 32), c3 = v128.load(cp, 48);
+        const va = v128.load(x + xo), vb = v128.load(xb + xo);
+        a0 = dotAddCodes(a0, va, c0); a1 = dotAddCodes(a1, va, c1); a2 = dotAddCodes(a2, va, c2);
+        a3 = dotAddCodes(a3, va, c3); b0 = dotAddCodes(b0, vb, c0); b1 = dotAddCodes(b1, vb, c1);
+        b2 = dotAddCodes(b2, vb, c2); b3 = dotAddCodes(b3, vb, c3);
+      }
+      total = i32x4.add(total, i32x4.add(i32x4.add(i32x4.add(a0, a1), i32x4.add(a2, a3)),
+                                         i32x4.add(i32x4.add(b0, b1), i32x4.add(b2, b3))));
+    } else { // i16 lanes gain <= 512 per step: 64 steps stay exact (as FLUSH_STEPS)
+      let a0 = i16x8.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+      for (let s = 0; s < steps; s++) {
+        const cp = c + (<usize>s << 6), xo = <usize>s << 4;
+        const c0 = v128.load(cp), c1 = v128.load(cp, 16), c2 = v128.load(cp, 32), c3 = v128.load(cp, 48);
+        const va = v128.load(x + xo), vb = v128.load(xb + xo);
+        a0 = i16x8.add(a0, dotCodes(va, c0)); a1 = i16x8.add(a1, dotCodes(va, c1));
+        a2 = i16x8.add(a2, dotCodes(va, c2)); a3 = i16x8.add(a3, dotCodes(va, c3));
+        b0 = i16x8.add(b0, dotCodes(vb, c0)); b1 = i16x8.add(b1, dotCodes(vb, c1));
+        b2 = i16x8.add(b2, dotCodes(vb, c2)); b3 = i16x8.add(b3, dotCodes(vb, c3));
+      }
+      const sa = i32x4.add(i32x4.add(i32x4.extadd_pairwise_i16x8_s(a0), i32x4.extadd_pairwise_i16x8_s(a1)),
+                           i32x4.add(i32x4.extadd_pairwise_i16x8_s(a2), i32x4.extadd_pairwise_i16x8_s(a3)));
+      const sb = i32x4.add(i32x4.add(i32x4.extadd_pairwise_i16x8_s(b0), i32x4.extadd_pairwise_i16x8_s(b1)),
+                           i32x4.add(i32x4.extadd_pairwise_i16x8_s(b2), i32x4.extadd_pairwise_i16x8_s(b3)));
+      total = i32x4.add(total, i32x4.add(sa, sb));
+    }
+  }
+  return hsum(total);
+}
+
 // One row's 64 columns (one 16-byte vector w of the layout) go into two i16 accumulators with a single shift:
 //   lo += x0·code0 + x2·code2         (w & 3,  (w >> 4) & 3)
 //   hi += x1·(4·code1) + x3·(4·code3) (w & 12, (w >> 4) & 12)
@@ -79,14 +138,32 @@ export function blockSums(xq: usize, n: i32, cols: i32, blockLen: i32, nBlocks: 
 // inside the relaxed dot's exact range (second operand 0..127). Per row vector: 1 shift + 4 and + 4 dots + 4 adds
 // (was 3 shifts + 4 and + 4 dots + 4 adds: x86 has 3 vector ALU ports, so the op count sets the L2-resident rate).
 // scripts/bench-gemv.mjs, 640×2560 in L2, 1 thread: 35.4 → 30.3 us per call (per-256 scales 41.6 → 36.9).
-@inline function pairLo(lo: v128, w: v128, t: v128, x0: v128, x2: v128): v128 {
-  const m = i8x16.splat(3);
-  return i16x8.add(i16x8.add(lo, dotCodes(x0, v128.and(w, m))), dotCodes(x2, v128.and(t, m)));
+// The masks are parameters (m3 = splat(3), m12 = splat(12), built from codeMasks): see codeMasks.
+@inline function pairLo(lo: v128, w: v128, t: v128, x0: v128, x2: v128, m3: v128): v128 {
+  return i16x8.add(i16x8.add(lo, dotCodes(x0, v128.and(w, m3))), dotCodes(x2, v128.and(t, m3)));
 }
-@inline function pairHi(hi: v128, w: v128, t: v128, x1: v128, x3: v128): v128 {
-  const m = i8x16.splat(12);
-  return i16x8.add(i16x8.add(hi, dotCodes(x1, v128.and(w, m))), dotCodes(x3, v128.and(t, m)));
+@inline function pairHi(hi: v128, w: v128, t: v128, x1: v128, x3: v128, m12: v128): v128 {
+  return i16x8.add(i16x8.add(hi, dotCodes(x1, v128.and(w, m12))), dotCodes(x3, v128.and(t, m12)));
 }
+// The same sums in the add form (DotForm.Add): lo and hi are i32 accumulators, so a window may be any length.
+@inline function addLo(lo: v128, w: v128, t: v128, x0: v128, x2: v128, m3: v128): v128 {
+  return dotAddCodes(dotAddCodes(lo, x0, v128.and(w, m3)), x2, v128.and(t, m3));
+}
+@inline function addHi(hi: v128, w: v128, t: v128, x1: v128, x3: v128, m12: v128): v128 {
+  return dotAddCodes(dotAddCodes(hi, x1, v128.and(w, m12)), x3, v128.and(t, m12));
+}
+/** lo + hi / 4 for i32 accumulators (add form). */
+@inline function flushAdd(lo: v128, hi: v128): v128 {
+  return i32x4.add(lo, i32x4.shr_s(hi, 2));
+}
+
+// The decode masks 3 and 12 (bytes 0 and 1), as a mutable exported global so that no compiler sees them as
+// constants: V8 12+ (Node 22+) rematerializes a constant vector at each use in windowSums' loop, where registers run
+// short (movq + vmovq + vpunpcklqdq per mask use: 16 per chunk), which ran the n = 1 GEMV at 29.5 GMAC/s on Node 24
+// against 49 on Node 20 (640×2560-sized matrices in L2, 1 thread). A runtime value is spilled once and read as a
+// memory operand instead.
+export let codeMasks: i32 = 0x0c03;
+
 /** lo + hi / 4 (exact: hi is 4 × an integer), pairwise into i32 lanes. */
 @inline function flushPair(lo: v128, hi: v128): v128 {
   return i32x4.extadd_pairwise_i16x8_s(i16x8.add(lo, i16x8.shr_s(hi, 2)));
@@ -145,10 +222,12 @@ const FLUSH_CHUNKS = 8;
  * unpacks each group once into `codes` (this thread's scratch of chunks * 256 bytes, see unpackGroup),
  * then runs tiles of 4 rows × 2 tokens over it (ternaryTile), so an unpacked code vector is loaded
  * once per token pair: 1 dot + 1 add per 16 multiply-adds (unpacking inside the loop added ~0.9 ops more).
+ * dotForm (jobs.ts DotForm) picks the sums' form: 1 (add) runs ternaryTileAdd and windowSums' add form, one
+ * relaxed dot-add per 16 multiply-adds; 0 (pair) the dot + add forms. Both give the same integer sums.
  */
 export function ternaryRows(w: usize, scales: usize, nBlocks: i32, chunksPerBlock: i32, chunks: i32,
                             xq: usize, cols: i32, xsum: usize, invScales: usize, n: i32,
-                            out: usize, rows: i32, g0: i32, g1: i32, codes: usize): void {
+                            out: usize, rows: i32, g0: i32, g1: i32, codes: usize, dotForm: i32): void {
   let sink: u32 = 0;
   const groupBytes = <usize>chunks << 6;
   if (n == 1) { // decode: two streams, the first and second half of the range (see decodeGroups)
@@ -157,7 +236,7 @@ export function ternaryRows(w: usize, scales: usize, nBlocks: i32, chunksPerBloc
     for (let gA = g0; gA < g0 + half; gA++) {
       const gB = gA + half;
       sink ^= decodeGroups(w, groupBytes, scales, nBlocks, chunksPerBlock, chunks, xq, xsum, invScales, out, rows,
-                           gA, gB < g1 ? gB : -1, wEnd);
+                           gA, gB < g1 ? gB : -1, wEnd, dotForm);
     }
     prefetchSink ^= sink;
     return;
@@ -167,9 +246,16 @@ export function ternaryRows(w: usize, scales: usize, nBlocks: i32, chunksPerBloc
     // compute-bound: touch the next group's lines in one go (many misses in flight at once)
     if ((g + 1) * 4 < rows) sink ^= touchLines(wg + groupBytes, groupBytes);
     unpackGroup(wg, chunks, codes);
-    let t = 0;
-    for (; t + 1 < n; t += 2) ternaryTile(codes, scales, nBlocks, chunksPerBlock, chunks, xq, cols, xsum, invScales, out, rows, g, t, true);
-    if (t < n) ternaryTile(codes, scales, nBlocks, chunksPerBlock, chunks, xq, cols, xsum, invScales, out, rows, g, t, false);
+    for (let t = 0; t < n; t += 2) {
+      const two = t + 1 < n;
+      if (dotForm == DOT_ADD) {
+        if (two) ternaryTileAdd(codes, scales, nBlocks, chunksPerBlock, chunks, xq, cols, xsum, invScales, out, rows, g, t, true);
+        else ternaryTileAdd(codes, scales, nBlocks, chunksPerBlock, chunks, xq, cols, xsum, invScales, out, rows, g, t, false);
+      } else {
+        if (two) ternaryTile(codes, scales, nBlocks, chunksPerBlock, chunks, xq, cols, xsum, invScales, out, rows, g, t, true);
+        else ternaryTile(codes, scales, nBlocks, chunksPerBlock, chunks, xq, cols, xsum, invScales, out, rows, g, t, false);
+      }
+    }
   }
   prefetchSink ^= sink;
 }
@@ -186,21 +272,31 @@ export function ternaryRows(w: usize, scales: usize, nBlocks: i32, chunksPerBloc
 const TOUCH_AHEAD: usize = 32;
 
 /** One flush window, chunks [c0, c1) of row group wg: the 4 rows' integer dot products [r0, r1, r2, r3]. */
-@inline function windowSums(wg: usize, xt: usize, c0: i32, c1: i32): v128 {
-  let l0 = i16x8.splat(0), l1 = i16x8.splat(0), l2 = i16x8.splat(0), l3 = i16x8.splat(0);
-  let h0 = i16x8.splat(0), h1 = i16x8.splat(0), h2 = i16x8.splat(0), h3 = i16x8.splat(0);
+@inline function windowSums(wg: usize, xt: usize, c0: i32, c1: i32, m3: v128, m12: v128, form: i32): v128 {
+  let l0 = i16x8.splat(0), l1 = l0, l2 = l0, l3 = l0, h0 = l0, h1 = l0, h2 = l0, h3 = l0;
   for (let c = c0; c < c1; c++) {
     const wp = wg + (<usize>c << 6), xp = xt + (<usize>c << 6);
     const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
     let w = v128.load(wp), sh = i16x8.shr_u(w, 4);
-    l0 = pairLo(l0, w, sh, x0, x2); h0 = pairHi(h0, w, sh, x1, x3);
-    w = v128.load(wp, 16); sh = i16x8.shr_u(w, 4);
-    l1 = pairLo(l1, w, sh, x0, x2); h1 = pairHi(h1, w, sh, x1, x3);
-    w = v128.load(wp, 32); sh = i16x8.shr_u(w, 4);
-    l2 = pairLo(l2, w, sh, x0, x2); h2 = pairHi(h2, w, sh, x1, x3);
-    w = v128.load(wp, 48); sh = i16x8.shr_u(w, 4);
-    l3 = pairLo(l3, w, sh, x0, x2); h3 = pairHi(h3, w, sh, x1, x3);
+    if (form == DOT_ADD) {
+      l0 = addLo(l0, w, sh, x0, x2, m3); h0 = addHi(h0, w, sh, x1, x3, m12);
+      w = v128.load(wp, 16); sh = i16x8.shr_u(w, 4);
+      l1 = addLo(l1, w, sh, x0, x2, m3); h1 = addHi(h1, w, sh, x1, x3, m12);
+      w = v128.load(wp, 32); sh = i16x8.shr_u(w, 4);
+      l2 = addLo(l2, w, sh, x0, x2, m3); h2 = addHi(h2, w, sh, x1, x3, m12);
+      w = v128.load(wp, 48); sh = i16x8.shr_u(w, 4);
+      l3 = addLo(l3, w, sh, x0, x2, m3); h3 = addHi(h3, w, sh, x1, x3, m12);
+    } else {
+      l0 = pairLo(l0, w, sh, x0, x2, m3); h0 = pairHi(h0, w, sh, x1, x3, m12);
+      w = v128.load(wp, 16); sh = i16x8.shr_u(w, 4);
+      l1 = pairLo(l1, w, sh, x0, x2, m3); h1 = pairHi(h1, w, sh, x1, x3, m12);
+      w = v128.load(wp, 32); sh = i16x8.shr_u(w, 4);
+      l2 = pairLo(l2, w, sh, x0, x2, m3); h2 = pairHi(h2, w, sh, x1, x3, m12);
+      w = v128.load(wp, 48); sh = i16x8.shr_u(w, 4);
+      l3 = pairLo(l3, w, sh, x0, x2, m3); h3 = pairHi(h3, w, sh, x1, x3, m12);
+    }
   }
+  if (form == DOT_ADD) return hsum4(flushAdd(l0, h0), flushAdd(l1, h1), flushAdd(l2, h2), flushAdd(l3, h3));
   return hsum4(flushPair(l0, h0), flushPair(l1, h1), flushPair(l2, h2), flushPair(l3, h3));
 }
 
@@ -210,8 +306,10 @@ const TOUCH_AHEAD: usize = 32;
  * touched words' xor (keeps them alive).
  */
 function decodeGroups(w: usize, groupBytes: usize, scales: usize, nBlocks: i32, chunksPerBlock: i32, chunks: i32,
-                      xt: usize, xsum: usize, invScales: usize, out: usize, rows: i32, gA: i32, gB: i32, wEnd: usize): u32 {
+                      xt: usize, xsum: usize, invScales: usize, out: usize, rows: i32, gA: i32, gB: i32, wEnd: usize,
+                      form: i32): u32 {
   let sink: u32 = 0;
+  const m3 = i8x16.splat(<i8>codeMasks), m12 = i8x16.splat(<i8>(codeMasks >> 8));
   const wA = w + <usize>gA * groupBytes, wB = gB >= 0 ? w + <usize>gB * groupBytes : 0;
   let accA = f32x4.splat(0), accB = f32x4.splat(0);
   for (let b = 0; b < nBlocks; b++) {
@@ -223,8 +321,13 @@ function decodeGroups(w: usize, groupBytes: usize, scales: usize, nBlocks: i32, 
       const ahead = (<usize>c + TOUCH_AHEAD) << 6, burst = <usize>(fEnd - c) << 6;
       if (wA + ahead + burst <= wEnd) sink ^= touchLines(wA + ahead, burst);
       if (wB && wB + ahead + burst <= wEnd) sink ^= touchLines(wB + ahead, burst);
-      sA = i32x4.add(sA, windowSums(wA, xt, c, fEnd));
-      if (wB) sB = i32x4.add(sB, windowSums(wB, xt, c, fEnd));
+      if (form == DOT_ADD) {
+        sA = i32x4.add(sA, windowSums(wA, xt, c, fEnd, m3, m12, DOT_ADD));
+        if (wB) sB = i32x4.add(sB, windowSums(wB, xt, c, fEnd, m3, m12, DOT_ADD));
+      } else {
+        sA = i32x4.add(sA, windowSums(wA, xt, c, fEnd, m3, m12, 0));
+        if (wB) sB = i32x4.add(sB, windowSums(wB, xt, c, fEnd, m3, m12, 0));
+      }
       c = fEnd;
     }
     const corr = i32x4.splat(load<i32>(xsum + (<usize>b << 2)));
@@ -242,7 +345,7 @@ function decodeGroups(w: usize, groupBytes: usize, scales: usize, nBlocks: i32, 
  * vectors for 16 columns from one cache line. chunks * 256 bytes (27 KiB at cols 6912: fits L1).
  */
 function unpackGroup(wg: usize, chunks: i32, codes: usize): void {
-  const m = i8x16.splat(3);
+  const m = i8x16.splat(<i8>codeMasks); // 3, not a constant: see codeMasks
   for (let c = 0; c < chunks; c++) {
     const wp = wg + (<usize>c << 6), cp = codes + (<usize>c << 8);
     for (let r: usize = 0; r < 64; r += 16) { // field k of chunk c is step 4c + k
@@ -301,6 +404,43 @@ const FLUSH_STEPS = 64;
     const sp = scales + (<usize>(g * nBlocks + b) << 4);
     accA = scaleBlock(accA, sa0, sa1, sa2, sa3, load<i32>(xsum + (<usize>(t * nBlocks + b) << 2)), sp);
     if (two) accB = scaleBlock(accB, sb0, sb1, sb2, sb3, load<i32>(xsum + (<usize>((t + 1) * nBlocks + b) << 2)), sp);
+  }
+  storeGroup(out, rows, g * 4, t, accA, invScales);
+  if (two) storeGroup(out, rows, g * 4, t + 1, accB, invScales);
+}
+
+/**
+ * ternaryTile in the add form (DotForm.Add): each dot goes straight into its i32 accumulator (one instruction per 16
+ * multiply-adds where the engine emits vpdpbusd), so there are no i16 flush windows. Same integer sums as
+ * ternaryTile, so the same outputs bit for bit. An i32 lane gains at most 4 · 128 · 2 = 1024 per step: exact for
+ * rows below 2^25 columns. (A 4 × 3 tile, 12 accumulators, ran slower: V8 kept the 4 code vectors live and spilled
+ * accumulators to the stack.)
+ */
+@inline function ternaryTileAdd(codes: usize, scales: usize, nBlocks: i32, chunksPerBlock: i32, chunks: i32,
+                                xq: usize, cols: i32, xsum: usize, invScales: usize,
+                                out: usize, rows: i32, g: i32, t: i32, two: bool): void {
+  const pa = xq + <usize>(t * cols), pb = pa + <usize>cols;
+  const steps = chunks * 4, stepsPerBlock = chunksPerBlock * 4;
+  let accA = f32x4.splat(0), accB = f32x4.splat(0);
+  for (let b = 0; b < nBlocks; b++) {
+    let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+    let b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    const sEnd = min((b + 1) * stepsPerBlock, steps);
+    for (let s = b * stepsPerBlock; s < sEnd; s++) {
+      const cp = codes + (<usize>s << 6), xo = <usize>s << 4;
+      const c0 = v128.load(cp), c1 = v128.load(cp, 16), c2 = v128.load(cp, 32), c3 = v128.load(cp, 48);
+      const xa = v128.load(pa + xo);
+      a0 = dotAddCodes(a0, xa, c0); a1 = dotAddCodes(a1, xa, c1);
+      a2 = dotAddCodes(a2, xa, c2); a3 = dotAddCodes(a3, xa, c3);
+      if (two) {
+        const xb = v128.load(pb + xo);
+        b0 = dotAddCodes(b0, xb, c0); b1 = dotAddCodes(b1, xb, c1);
+        b2 = dotAddCodes(b2, xb, c2); b3 = dotAddCodes(b3, xb, c3);
+      }
+    }
+    const sp = scales + (<usize>(g * nBlocks + b) << 4);
+    accA = scaleBlock(accA, a0, a1, a2, a3, load<i32>(xsum + (<usize>(t * nBlocks + b) << 2)), sp);
+    if (two) accB = scaleBlock(accB, b0, b1, b2, b3, load<i32>(xsum + (<usize>((t + 1) * nBlocks + b) << 2)), sp);
   }
   storeGroup(out, rows, g * 4, t, accA, invScales);
   if (two) storeGroup(out, rows, g * 4, t + 1, accB, invScales);
