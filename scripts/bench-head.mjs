@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The LM head kernels alone: floatMatMul on a synthetic F16 matrix (default the 2B4T head, 128256 × 2560) as the
 // F16 head (`f16`: halfRows on the matrix in place), the int8 head (`q8`: prepareQ8, q8Rows) and the int7 head
-// (`q7`: its dot + extadd form; `q7add`: its dot_add form, fast only where V8 lowers it to VNNI), n = 1, 4, 16.
+// (`q7`: its dot + extadd form; `q7add`: its dot_add form, fast only where V8 lowers it to VNNI and refused where the
+// engine computes it wrong, Node 20), n tokens per call.
 //   node scripts/bench-head.mjs [rows=128256] [cols=2560] [threads=2] [iterations=20] [heads=f16,q8] [variant=best] [ns=1,4]
 // variant: best | relaxed | simd128. Needs a build (npm run build).
 // Prints one JSON object: median ms and GB/s per head and n, the stream read of the same memory, a checksum.
@@ -31,8 +32,8 @@ if (!tokens.every((n) => Number.isInteger(n) && n >= 1 && n <= 16)) {
 checkBuild();
 const { WasmBackend } = await import('../dist/src/kernels/wasm.js');
 const opts = { threads, variant: variant === 'best' ? undefined : variant };
-const be = await WasmBackend.create(opts);
-const beAdd = which.split(',').includes('q7add') ? await WasmBackend.create({ ...opts, dotAdd: true }) : undefined;
+const be = await WasmBackend.create({ ...opts, dotForm: 'pair' });
+const beAdd = which.split(',').includes('q7add') ? await WasmBackend.create({ ...opts, dotForm: 'add' }) : undefined;
 const data = new Uint16Array(rows * cols); // random normal halves of magnitude 2^-7 .. 2^-6, random signs
 let s = 12345;
 for (let i = 0; i < data.length; i++) { s = (s * 1103515245 + 12345) >>> 0; data[i] = (0x2000 + ((s >>> 8) & 0x1fff)) | ((s & 1) << 15); }

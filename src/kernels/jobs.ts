@@ -98,8 +98,11 @@ export const enum PagedAttentionArg {
  * -QMax..QMax: 127 int8, 63 int7). XBias: the int7 head's -64 * Σ xq per (token, block), 0 for int8.
  */
 export const enum Q8Arg { Codes, Scales, Cols, Xq, Dx, XBias, N, Out, Rows, Groups, Form }
-/** q8Rows' inner loop (Q8Arg.Form). Int7DotAdd: one i32x4.relaxed_dot_i8x16_i7x16_add_s per 16 multiply-adds, the
- *  same integer sums as Int7Dot (fast where the engine lowers it to VNNI; the SIMD128 build runs Int7Dot's loop). */
+/**
+ * q8Rows' inner loop (Q8Arg.Form). Int7Dot: relaxed dot + extadd + add (3 ops per 16 multiply-adds); Int7DotAdd: one
+ * i32x4.relaxed_dot_i8x16_i7x16_add_s, the same integer sums, chosen where the backend's DotForm is Add (VNNI). The
+ * SIMD128 build runs one int7 loop for both.
+ */
 export const enum HeadForm { Int8 = 0, Int7Dot = 1, Int7DotAdd = 2 }
 export const enum Q8FromArg { Codes, Scales, Src, SrcRow0, SrcRowBytes, Type, Rows, Cols, G0, G1, QMax }
 export const enum StreamArg { Base, Lines }

@@ -69,13 +69,9 @@ export interface WasmBackendOptions {
   /** Initial memory in bytes (grows on demand). */
   initialBytes?: number;
   /**
-   * Use i32x4.relaxed_dot_i8x16_i7x16_add_s where a kernel has that form (the int7 head: HeadForm.Int7DotAdd), the
-   * same integer sums in 1 op per 16 multiply-adds where the engine lowers it to VNNI (V8 >= 12), 2x slower where it
-   * does not (Node 20). Default: the backend's dot form is add (dotForm below). Relaxed build only (SIMD128 ignores
-   * it).
+   * Force the integer kernels' dot form (tests, benchmarks; jobs.ts DotForm; the ternary matmuls and the int7 head);
+   * default: BITNET_DOT, else probed.
    */
-  dotAdd?: boolean;
-  /** Force the integer kernels' dot form (tests, benchmarks; jobs.ts DotForm); default: BITNET_DOT, else probed. */
   dotForm?: DotFormName;
 }
 
@@ -99,8 +95,7 @@ export class WasmBackend implements Backend {
   private dot: DotFormChoice = { form: DotForm.Pair, source: 'probe', speedup: 0 };
 
   private constructor(readonly variant: WasmVariant, private readonly memory: WebAssembly.Memory,
-                      private readonly k: KernelExports, private readonly pool: ThreadPool,
-                      private readonly dotAddOption: boolean | undefined) {
+                      private readonly k: KernelExports, private readonly pool: ThreadPool) {
     this.name = `wasm-${variant}`;
     this.threads = pool.threads;
     this.refreshViews();
@@ -119,7 +114,7 @@ export class WasmBackend implements Backend {
     const memory = new WebAssembly.Memory({ initial, maximum: MAX_PAGES, shared: true });
     const k = instantiate(module, memory);
     const pool = await ThreadPool.create(k, module, memory, threads, opts.spin);
-    const backend = new WasmBackend(variant, memory, k, pool, opts.dotAdd);
+    const backend = new WasmBackend(variant, memory, k, pool);
     try {
       const probe = backend.alloc(PROBE_BYTES);
       backend.dot = dotFormFor(variant, k, memory, probe, opts.dotForm);
@@ -135,8 +130,6 @@ export class WasmBackend implements Backend {
   get dotForm(): DotFormName { return DOT_FORM_NAMES[this.dot.form]; }
   /** How dotForm was chosen ('option', 'env' or 'probe') and the probe's pair/add time ratio (0: not probed). */
   get dotFormChoice(): Readonly<DotFormChoice> { return this.dot; }
-  /** The int7 head's dot-add form (WasmBackendOptions.dotAdd; default: dotForm is 'add'). */
-  get dotAdd(): boolean { return this.dotAddOption ?? this.dot.form === DotForm.Add; }
 
   // ---- memory -------------------------------------------------------------------------------
 
@@ -494,7 +487,7 @@ export class WasmBackend implements Backend {
     const a = this.pool.params;
     a[Q8Arg.Codes] = p.ptr; a[Q8Arg.Scales] = p.scalesPtr!; a[Q8Arg.Cols] = p.cols; a[Q8Arg.Xq] = qp; a[Q8Arg.Dx] = dp;
     a[Q8Arg.XBias] = bp; a[Q8Arg.N] = n; a[Q8Arg.Out] = op; a[Q8Arg.Rows] = p.rows; a[Q8Arg.Groups] = p.groups!;
-    a[Q8Arg.Form] = !int7 ? HeadForm.Int8 : this.dotAdd ? HeadForm.Int7DotAdd : HeadForm.Int7Dot;
+    a[Q8Arg.Form] = !int7 ? HeadForm.Int8 : this.dot.form === DotForm.Add ? HeadForm.Int7DotAdd : HeadForm.Int7Dot;
     this.pool.run(Job.Q8);
     this.finish(out, op, n * p.rows);
   }
