@@ -479,12 +479,17 @@ export function f32Rows(w: usize, cols: i32, x: usize, n: i32, out: usize, rows:
 // whose value is the half's times 2^-112. Exact for every half; a subnormal half gives a subnormal f32, which
 // x86 multiplies at full speed at the rate real embeddings have them (measured: 0.04% of halves, no
 // slowdown; 0.3%: 1.5x slower; see docs/PERFORMANCE.md).
-@inline function widen16(h: v128, hi: bool, bf16: bool): v128 {
+// m: splat(0x8fffe000), built once per tile from halfMask (a runtime value: see codeMasks for why).
+@inline function widen16(h: v128, hi: bool, bf16: bool, m: v128): v128 {
   const z = i32x4.splat(0);
   const v = hi ? v128.shuffle<i16>(z, h, 4, 12, 5, 13, 6, 14, 7, 15) : v128.shuffle<i16>(z, h, 0, 8, 1, 9, 2, 10, 3, 11);
   if (bf16) return v;
-  return v128.and(i32x4.shr_s(v, 3), i32x4.splat(0x8fffe000));
+  return v128.and(i32x4.shr_s(v, 3), m);
 }
+
+// widen16's mask as a mutable exported global (see codeMasks): as a constant, V8 12+ rebuilt it at each use in
+// halfTile (3 instructions per 4 weights); 2B4T F16 head 39.3 ms on Node 24 against 34.8 on Node 20.
+export let halfMask: i32 = 0x8fffe000;
 
 // Sign-extended half bits in i32 lanes -> the f32 whose value is the half's times 2^-112 (see widen16).
 @inline function halfBits(h: v128): v128 {
@@ -516,8 +521,8 @@ export function scaleForHalf(x: usize, len: i32, dst: usize): i32 {
 const F16 = 0, F16_PRESCALED = 1, BF16 = 2;
 
 // 4 of the 8 weights in h (lanes 0..3 when lo) as f32 in the units the sums use (see halfRows).
-@inline function weights4(h: v128, mode: i32, lo: bool): v128 {
-  const v = widen16(h, !lo, mode == BF16);
+@inline function weights4(h: v128, mode: i32, lo: bool, m: v128): v128 {
+  const v = widen16(h, !lo, mode == BF16, m);
   return mode == F16 ? f32x4.mul(v, f32x4.splat(TWO_112)) : v;
 }
 
@@ -556,29 +561,30 @@ const F16 = 0, F16_PRESCALED = 1, BF16 = 2;
   let a0 = z, a1 = z, a2 = z, a3 = z, b0 = z, b1 = z, b2 = z, b3 = z;
   let c0 = z, c1 = z, c2 = z, c3 = z, d0 = z, d1 = z, d2 = z, d3 = z;
   const vecEnd = cols & ~7;
+  const m = i32x4.splat(halfMask);
   let j = 0;
   for (; j < vecEnd; j += 8) {
     const o = <usize>j << 2, oh = <usize>j << 1;
     let h = v128.load(wa + oh);
-    let lo = weights4(h, mode, true), hi = weights4(h, mode, false);
+    let lo = weights4(h, mode, true, m), hi = weights4(h, mode, false, m);
     a0 = dot8(lo, hi, x0, o, a0);
     if (T > 1) a1 = dot8(lo, hi, x1, o, a1);
     if (T > 2) a2 = dot8(lo, hi, x2, o, a2);
     if (T > 3) a3 = dot8(lo, hi, x3, o, a3);
     if (R > 1) {
-      h = v128.load(wb + oh); lo = weights4(h, mode, true); hi = weights4(h, mode, false);
+      h = v128.load(wb + oh); lo = weights4(h, mode, true, m); hi = weights4(h, mode, false, m);
       b0 = dot8(lo, hi, x0, o, b0);
       if (T > 1) b1 = dot8(lo, hi, x1, o, b1);
       if (T > 2) b2 = dot8(lo, hi, x2, o, b2);
       if (T > 3) b3 = dot8(lo, hi, x3, o, b3);
     }
     if (R > 2) {
-      h = v128.load(wc + oh); lo = weights4(h, mode, true); hi = weights4(h, mode, false);
+      h = v128.load(wc + oh); lo = weights4(h, mode, true, m); hi = weights4(h, mode, false, m);
       c0 = dot8(lo, hi, x0, o, c0);
       if (T > 1) c1 = dot8(lo, hi, x1, o, c1);
       if (T > 2) c2 = dot8(lo, hi, x2, o, c2);
       if (T > 3) c3 = dot8(lo, hi, x3, o, c3);
-      h = v128.load(wd + oh); lo = weights4(h, mode, true); hi = weights4(h, mode, false);
+      h = v128.load(wd + oh); lo = weights4(h, mode, true, m); hi = weights4(h, mode, false, m);
       d0 = dot8(lo, hi, x0, o, d0);
       if (T > 1) d1 = dot8(lo, hi, x1, o, d1);
       if (T > 2) d2 = dot8(lo, hi, x2, o, d2);
