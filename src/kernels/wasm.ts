@@ -32,6 +32,8 @@ import {
 } from './wasm-module.js';
 
 const PAGE = 65536;
+const OS_PAGE = 4096;              // per-thread scratch: each part on pages of its own, THREAD_GAP apart (threadScratch)
+const THREAD_GAP = 16384;
 const HEAP_BASE = PAGE;          // the module's static data (math tables) lives below 64 KiB
 const ALIGN = 64;                // cache line; also the slack kernels may read past a row's end
 const MAX_PAGES = 65536;         // 4 GiB: the wasm32 limit
@@ -40,6 +42,9 @@ const ATTENTION_TILE = 16;       // query rows of one sequence that share each c
 const ATTENTION_ITEMS_PER_THREAD = 4; // pagedAttention: work items per thread it keeps (splitting a tile's KV heads)
 const ATTENTION_ITEM_ROWS = 20;   // pagedAttention: most score rows (tile rows × query heads) of one work item
 const ATTENTION_POSITIONS = 4;    // pagedAttention: K/V positions per step, widened together (kernels.ts ATTN_POS)
+
+/** A thread's part of a per-thread scratch: `bytes` rounded up to whole 4 KiB pages, then the gap (see threadScratch). */
+function threadStride(bytes: number): number { return Math.ceil(bytes / OS_PAGE) * OS_PAGE + THREAD_GAP; }
 
 interface WasmTernary extends PreparedTernary {
   ptr: number; scalesPtr: number;
@@ -179,6 +184,19 @@ export class WasmBackend implements Backend {
       s.ptr = this.alloc(s.bytes);
     }
     return s.ptr;
+  }
+
+  /**
+   * Per-thread scratch in `slot`: thread t's part starts at the result + t * stride, stride = threadStride(bytes):
+   * each part on 4 KiB pages of its own, THREAD_GAP bytes after the previous one ends. Packed parts (64-byte
+   * aligned, back to back) made the 2-thread n = 4 ternary GEMM, which rewrites its part for every row group, run
+   * slower by an amount that depended on where the slot landed (2B4T gate projection, a microbench over 12
+   * 6912×2560 matrices, Node 24: 67-72 GMAC/s packed, 77-81 page-aligned, 82-92 with the gap; single-threaded the
+   * placement changes nothing, so it is the two cores: a core's prefetchers pull lines the other core is writing,
+   * each steal a coherence round trip). The cost is < 20 KiB per thread per slot.
+   */
+  private threadScratch(slot: Slot, stride: number): number {
+    return Math.ceil(this.scratch(slot, stride * this.threads + OS_PAGE) / OS_PAGE) * OS_PAGE;
   }
 
   private f32View(ptr: number, length: number): Float32Array { return new Float32Array(this.u8.buffer, ptr, length); }
@@ -448,8 +466,8 @@ export class WasmBackend implements Backend {
     a[TernaryArg.Xq] = xp; a[TernaryArg.Cols] = p.cols; a[TernaryArg.XSum] = sp; a[TernaryArg.InvScales] = ip;
     a[TernaryArg.N] = n; a[TernaryArg.Out] = op; a[TernaryArg.Rows] = p.rows; a[TernaryArg.Groups] = p.groups;
     // per thread: one row group's unpacked codes, (chunks × 4 steps) × 64 bytes (see unpackGroup)
-    const codesStride = n > 1 ? Math.ceil((p.chunks * 256) / ALIGN) * ALIGN : 0;
-    a[TernaryArg.Codes] = n > 1 ? this.scratch(Slot.Codes, codesStride * this.threads) : 0;
+    const codesStride = n > 1 ? threadStride(p.chunks * 256) : 0;
+    a[TernaryArg.Codes] = n > 1 ? this.threadScratch(Slot.Codes, codesStride) : 0;
     a[TernaryArg.CodesStrideBytes] = codesStride;
     a[TernaryArg.DotForm] = this.dot.form;
     this.pool.run(Job.Ternary);
@@ -556,8 +574,8 @@ export class WasmBackend implements Backend {
     const len = n * nHeads * headDim;
     const qp = this.input(q, len, Slot.Y);
     const op = this.output(out, len, Slot.Out, false);
-    const stride = Math.ceil((nHeads * (startPos + n + 1) * 4) / ALIGN) * ALIGN; // per thread: see attention()
-    const sp = this.scratch(Slot.Scores, stride * this.threads);
+    const stride = threadStride(nHeads * (startPos + n + 1) * 4); // per thread: see attention()
+    const sp = this.threadScratch(Slot.Scores, stride);
     const a = this.pool.params;
     a[AttentionArg.Out] = op; a[AttentionArg.Q] = qp; a[AttentionArg.N] = n; a[AttentionArg.StartPos] = startPos;
     a[AttentionArg.KCache] = kCache.byteOffset; a[AttentionArg.VCache] = vCache.byteOffset;
@@ -664,8 +682,8 @@ export class WasmBackend implements Backend {
       while (nKvHeads % kvPer) kvPer--;
     }
     const heads = rowsMax * kvPer * group; // score rows of one item
-    const stride = Math.ceil(((heads * (maxLen + 1) + ATTENTION_POSITIONS * kvPer * headDim) * 4) / ALIGN) * ALIGN; // per thread: see pagedAttention()
-    const sp = this.scratch(Slot.Scores, stride * this.threads);
+    const stride = threadStride((heads * (maxLen + 1) + ATTENTION_POSITIONS * kvPer * headDim) * 4); // per thread: see pagedAttention()
+    const sp = this.threadScratch(Slot.Scores, stride);
     const a = this.pool.params;
     a[PagedAttentionArg.Out] = op; a[PagedAttentionArg.Q] = qp; a[PagedAttentionArg.RowBlocks] = rowBlocks;
     a[PagedAttentionArg.Positions] = pp; a[PagedAttentionArg.Tiles] = tiles; a[PagedAttentionArg.NTiles] = nTiles;
