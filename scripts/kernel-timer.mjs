@@ -13,6 +13,7 @@ export function timeKernels(be, ops) {
   };
   const label = (op, args) => (op.endsWith('MatMul') ? `${op} ${args[0].rows}x${args[0].cols}` : op);
   for (const op of ops) {
+    if (typeof be[op] !== 'function') continue; // an optional Backend op this backend lacks
     const f = be[op].bind(be);
     be[op] = (...args) => {
       if (!timer.on) return f(...args);

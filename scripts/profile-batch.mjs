@@ -25,7 +25,7 @@ checkBuild();
 const { WasmBackend } = await import('../dist/src/kernels/wasm.js');
 const { loadModel } = await import('../dist/src/model/index.js');
 const be = await WasmBackend.create({ threads });
-const timer = timeKernels(be, ['gatherRows', 'quantizeRows', 'ternaryMatMul', 'floatMatMul', 'rmsNorm', 'rope',
+const timer = timeKernels(be, ['gatherRows', 'quantizeRows', 'ternaryMatMul', 'ternaryGatedMatMul', 'floatMatMul', 'rmsNorm', 'rope',
   'gatedActivation', 'addInPlace', 'kvWrite', 'pagedAttention']);
 const model = await loadModel(path, { backend: be, head });
 const V = model.config.vocabSize;

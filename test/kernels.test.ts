@@ -75,6 +75,16 @@ for (const { variant, threads } of configs) {
       const tq = be.allocI8(37), tinv = be.allocF32(1);
       be.quantizeRows(ties, 1, 37, tq, tinv);
       assert.deepEqual(Array.from(tq), even);
+      // the kernel's two loops: finite rows (magic-number rounding) and rows whose amax is Inf or NaN (nearest +
+      // trunc_sat), a model-sized row among them, ±127 at the ends of the range
+      const dim = 2560, rowsIn = randn(4 * dim, 5);
+      rowsIn[1 * dim + 17] = Infinity; rowsIn[2 * dim + 2047] = NaN; rowsIn[3 * dim] = -8; rowsIn[3 * dim + 1] = 8;
+      const qa = new Int8Array(4 * dim), ia = new Float32Array(4), qb = be.allocI8(4 * dim), ib = be.allocF32(4);
+      ref.quantizeRowsRef(rowsIn, 4, dim, qa, ia);
+      be.quantizeRows(rowsIn, 4, dim, qb, ib);
+      assert.deepEqual(Array.from(qb), Array.from(qa), 'finite and non-finite rows');
+      assert.deepEqual(Array.from(ib), Array.from(ia));
+      assert.equal(qb[3 * dim], -127); assert.equal(qb[3 * dim + 1], 127);
     });
 
     await t.test('ternary matmul: integer dot products are exact', () => {
@@ -139,6 +149,41 @@ for (const { variant, threads } of configs) {
           const plain = new Float32Array(n * rows); // non-wasm output array
           be.ternaryMatMul(p, Int8Array.from(xq), Float32Array.from(inv), n, plain);
           assert.deepEqual(Array.from(plain), Array.from(got));
+        }
+      }
+    });
+
+    await t.test('ternaryGatedMatMul = gate and up matmuls, then the gated activation', () => {
+      // one job (rows % 4 == 0 and not; per-tensor and per-256 scales), and the three-call fallback: up in another
+      // scale layout than gate, a block size the kernel does not take, output arrays not in the backend's memory
+      const cases: Array<[number, number, number, boolean, boolean]> = [
+        [24, 512, 512, true, true], [13, 320, 320, true, true], [70, 2560, 256, false, false],
+        [16, 512, 256, false, true], [9, 96, 32, false, false],
+      ];
+      for (const [rows, cols, bs, uniform, upUniform] of cases) {
+        const mg = randomTernary(rows, cols, bs, uniform), mu = randomTernary(rows, cols, bs, upUniform);
+        const pg = be.prepareTernary(mg), pu = be.prepareTernary(mu);
+        for (const act of ['silu', 'relu2'] as const) {
+          for (const n of [1, 2, 5]) {
+            const xq = be.allocI8(n * cols), inv = be.allocF32(n);
+            be.quantizeRows(randn(n * cols, 2), n, cols, xq, inv);
+            const want = new Float32Array(n * rows), wantUp = new Float32Array(n * rows);
+            ref.ternaryMatMulRef(mg, xq, inv, n, want);
+            ref.ternaryMatMulRef(mu, xq, inv, n, wantUp);
+            ref.gatedActivationRef(want, wantUp, n * rows, act);
+            const what = `gated ${act} ${rows}x${cols}/${bs} n=${n}`;
+            const gate = be.allocF32(n * rows), up = be.allocF32(n * rows);
+            be.ternaryGatedMatMul(pg, pu, xq, inv, n, gate, up, act);
+            assertClose(gate, want, 1e-5, what);
+            // the separate calls: bit-identical (SiLU where rows % 4 == 0)
+            const g2 = be.allocF32(n * rows), u2 = be.allocF32(n * rows);
+            be.ternaryMatMul(pg, xq, inv, n, g2); be.ternaryMatMul(pu, xq, inv, n, u2);
+            be.gatedActivation(g2, u2, n * rows, act);
+            if (act === 'relu2' || rows % 4 === 0) assert.deepEqual(Array.from(gate), Array.from(g2), `${what}: = separate`);
+            const plain = new Float32Array(n * rows), plainUp = new Float32Array(n * rows);
+            be.ternaryGatedMatMul(pg, pu, xq, inv, n, plain, plainUp, act);
+            assert.deepEqual(Array.from(plain), Array.from(g2), `${what}: plain arrays`);
+          }
         }
       }
     });

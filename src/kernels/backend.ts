@@ -107,6 +107,14 @@ export interface Backend {
   /** out[t*rows + r] = invScales[t] * Σ_b scale[r,b] * Σ_{j∈b} (code[r,j]-1) * xq[t*cols + j], for t < n. */
   ternaryMatMul(w: PreparedTernary, xq: Int8Array, invScales: Float32Array, n: number, out: Float32Array): void;
 
+  /**
+   * Optional: the gated FFN's two BitLinears and its activation in one call, computing what
+   * ternaryMatMul(wGate, xq, invScales, n, gate); ternaryMatMul(wUp, xq, invScales, n, up);
+   * gatedActivation(gate, up, n * rows, act) compute (wGate and wUp: one shape; up is left as scratch).
+   */
+  ternaryGatedMatMul?(wGate: PreparedTernary, wUp: PreparedTernary, xq: Int8Array, invScales: Float32Array, n: number,
+                      gate: Float32Array, up: Float32Array, act: Activation): void;
+
   /** out[t*rows + r] = Σ_j W[r,j] * x[t*cols + j], for t < n. */
   floatMatMul(w: PreparedFloat, x: Float32Array, n: number, out: Float32Array): void;
 

@@ -59,6 +59,7 @@ export const CONTROL_INTS = 96;
 export const enum Job {
   Ternary = 1, F32 = 2, Half = 3, Attention = 4, Stream = 5,
   Quantize = 6, RmsNorm = 7, Rope = 8, Gated = 9, Add = 10, PagedAttention = 11, Repack = 12, Q8 = 13, Q8From = 14, KvStore = 15,
+  TernaryGated = 16,
 }
 
 /** Elementwise jobs split their range in units of this many floats (keeps SIMD lanes whole). */
@@ -71,6 +72,11 @@ export const enum TernaryArg {
   W, Scales, NBlocks, ChunksPerBlock, Chunks, Xq, Cols, XSum, InvScales, N, Out, Rows, Groups, Codes, CodesStrideBytes,
   DotForm,
 }
+/**
+ * Job.TernaryGated: the TernaryArg slots describe the gate matrix (Out = gate), these the up matrix of the same
+ * shape and layout (its codes, scales and output) and the activation (Relu2: 0 = SiLU, 1 = squared ReLU).
+ */
+export const enum TernaryGatedArg { WUp = 16, ScalesUp, OutUp, Relu2 }
 /**
  * How an integer kernel sums int8 × u7 products (the `DotForm` slot of a job, e.g. TernaryArg.DotForm):
  * - Pair: `i16x8.relaxed_dot_i8x16_i7x16_s` into i16 accumulators + `i16x8.add`, flushed to i32 before an i16 lane
@@ -123,15 +129,33 @@ export interface JobSpec {
 const u = (v: number) => v >>> 0; // addresses above 2 GiB come back negative from an Int32Array
 const units = (length: number) => Math.ceil(length / ELEMENT_UNIT);
 
+/** Row groups [b, e) of the ternary matmul in the TernaryArg slots, with codes w, scales and output out. */
+function ternaryGroups(k: KernelExports, p: Int32Array, b: number, e: number, thread: number, w: number, scales: number,
+                       out: number): void {
+  k.ternaryRows(
+    u(w), u(scales), p[TernaryArg.NBlocks], p[TernaryArg.ChunksPerBlock],
+    p[TernaryArg.Chunks], u(p[TernaryArg.Xq]), p[TernaryArg.Cols], u(p[TernaryArg.XSum]), u(p[TernaryArg.InvScales]),
+    p[TernaryArg.N], u(out), p[TernaryArg.Rows], b, e,
+    u(p[TernaryArg.Codes]) + thread * p[TernaryArg.CodesStrideBytes], p[TernaryArg.DotForm]);
+}
+
 const jobs: Record<number, JobSpec> = {
   // split over row groups; each thread unpacks codes into its own scratch (n >= 2)
   [Job.Ternary]: {
     items: (p) => p[TernaryArg.Groups],
-    run: (k, p, b, e, thread) => k.ternaryRows(
-      u(p[TernaryArg.W]), u(p[TernaryArg.Scales]), p[TernaryArg.NBlocks], p[TernaryArg.ChunksPerBlock],
-      p[TernaryArg.Chunks], u(p[TernaryArg.Xq]), p[TernaryArg.Cols], u(p[TernaryArg.XSum]), u(p[TernaryArg.InvScales]),
-      p[TernaryArg.N], u(p[TernaryArg.Out]), p[TernaryArg.Rows], b, e,
-      u(p[TernaryArg.Codes]) + thread * p[TernaryArg.CodesStrideBytes], p[TernaryArg.DotForm]),
+    run: (k, p, b, e, thread) => ternaryGroups(k, p, b, e, thread, p[TernaryArg.W], p[TernaryArg.Scales], p[TernaryArg.Out]),
+  },
+  // gate and up over the same row groups, then the activation on those rows while they are in this thread's cache
+  [Job.TernaryGated]: {
+    items: (p) => p[TernaryArg.Groups],
+    run: (k, p, b, e, thread) => {
+      const gate = p[TernaryArg.Out], up = p[TernaryGatedArg.OutUp];
+      ternaryGroups(k, p, b, e, thread, p[TernaryArg.W], p[TernaryArg.Scales], gate);
+      ternaryGroups(k, p, b, e, thread, p[TernaryGatedArg.WUp], p[TernaryGatedArg.ScalesUp], up);
+      const rows = p[TernaryArg.Rows], r0 = 4 * b, len = Math.min(4 * e, rows) - r0;
+      const act = p[TernaryGatedArg.Relu2] ? k.gatedRelu2 : k.gatedSilu;
+      for (let t = 0; t < p[TernaryArg.N]; t++) act(u(gate) + (t * rows + r0) * 4, u(up) + (t * rows + r0) * 4, len);
+    },
   },
   [Job.F32]: {
     items: (p) => p[FloatArg.Rows],

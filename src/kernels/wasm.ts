@@ -21,7 +21,7 @@ import { attentionRef, kvWriteRef, pagedAttentionRef, ternaryMatMulRef } from '.
 import {
   AddArg, AttentionArg, DotForm, ELEMENT_UNIT, KvStoreArg, PagedAttentionArg, F64Arg, FloatArg, GatedArg, HalfMode,
   HeadForm, Job, Q8Arg, Q8FromArg,
-  QuantizeArg, RepackArg, RESULTS, RmsNormArg, RopeArg, StreamArg, TernaryArg, type KernelExports,
+  QuantizeArg, RepackArg, RESULTS, RmsNormArg, RopeArg, StreamArg, TernaryArg, TernaryGatedArg, type KernelExports,
 } from './jobs.js';
 import { GGMLType } from '../quant/ggml.js';
 import { findInvalidTernaryCode, invalidTernaryCode } from '../quant/ternary.js';
@@ -455,11 +455,18 @@ export class WasmBackend implements Backend {
   ternaryMatMul(w: PreparedTernary, xq: Int8Array, invScales: Float32Array, n: number, out: Float32Array): void {
     const p = w as WasmTernary;
     if (p.fallback) { ternaryMatMulRef(p.fallback, xq, invScales, n, out); return; }
+    const op = this.output(out, n * p.rows, Slot.Out, false);
+    this.ternaryParams(p, xq, invScales, n, op);
+    this.pool.run(Job.Ternary);
+    this.finish(out, op, n * p.rows);
+  }
+
+  /** The Ternary job's slots for p (output at op), after x's per-block sums. */
+  private ternaryParams(p: WasmTernary, xq: Int8Array, invScales: Float32Array, n: number, op: number): void {
     const xp = this.input(xq, n * p.cols, Slot.X);
     const ip = this.input(invScales, n, Slot.Inv);
     const sp = this.scratch(Slot.XSum, n * p.nBlocks * 4);
     this.k.blockSums(xp, n, p.cols, p.blockLen, p.nBlocks, sp);
-    const op = this.output(out, n * p.rows, Slot.Out, false);
     const a = this.pool.params;
     a[TernaryArg.W] = p.ptr; a[TernaryArg.Scales] = p.scalesPtr; a[TernaryArg.NBlocks] = p.nBlocks;
     a[TernaryArg.ChunksPerBlock] = p.chunksPerBlock; a[TernaryArg.Chunks] = p.chunks;
@@ -470,8 +477,31 @@ export class WasmBackend implements Backend {
     a[TernaryArg.Codes] = n > 1 ? this.threadScratch(Slot.Codes, codesStride) : 0;
     a[TernaryArg.CodesStrideBytes] = codesStride;
     a[TernaryArg.DotForm] = this.dot.form;
-    this.pool.run(Job.Ternary);
-    this.finish(out, op, n * p.rows);
+  }
+
+  /**
+   * Gate and up in one job (TernaryGated): each thread multiplies a range of row groups of both, then applies the
+   * activation to those rows while they are in its cache (one dispatch instead of three; no pass over gate and up
+   * written by the other thread). Same outputs as the three calls (SiLU: within its rounding where rows % 4 != 0,
+   * the vector loop's lanes then fall differently). Matrices of another layout, or buffers not in our memory: the
+   * three calls.
+   */
+  ternaryGatedMatMul(wGate: PreparedTernary, wUp: PreparedTernary, xq: Int8Array, invScales: Float32Array, n: number,
+                     gate: Float32Array, up: Float32Array, act: Activation): void {
+    const g = wGate as WasmTernary, u = wUp as WasmTernary;
+    const same = !g.fallback && !u.fallback && g.rows === u.rows && g.cols === u.cols && g.nBlocks === u.nBlocks &&
+      g.blockLen === u.blockLen;
+    if (!same || !this.owns(gate) || !this.owns(up)) {
+      this.ternaryMatMul(wGate, xq, invScales, n, gate);
+      this.ternaryMatMul(wUp, xq, invScales, n, up);
+      this.gatedActivation(gate, up, n * g.rows, act);
+      return;
+    }
+    this.ternaryParams(g, xq, invScales, n, gate.byteOffset);
+    const a = this.pool.params;
+    a[TernaryGatedArg.WUp] = u.ptr; a[TernaryGatedArg.ScalesUp] = u.scalesPtr; a[TernaryGatedArg.OutUp] = up.byteOffset;
+    a[TernaryGatedArg.Relu2] = act === 'silu' ? 0 : 1;
+    this.pool.run(Job.TernaryGated);
   }
 
   floatMatMul(w: PreparedFloat, x: Float32Array, n: number, out: Float32Array): void {

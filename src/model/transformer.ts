@@ -289,9 +289,14 @@ export class Model {
       be.addInPlace(this.x, this.o, n * D);
       // ffn rmsnorm, gate and up (shared quantization), gated activation
       be.rmsNorm(this.xb, this.x, L.ffnNorm, n, D, c.normEps);
-      this.linear(this.g, L.wGate, this.xb, n, D, this.xq, false);
-      this.linear(this.u, L.wUp, this.xb, n, D, this.xq, true);
-      be.gatedActivation(this.g, this.u, n * F, c.activation);
+      if (L.wGate.kind === 'ternary' && L.wUp.kind === 'ternary' && be.ternaryGatedMatMul) {
+        be.quantizeRows(this.xb, n, D, this.xq, this.inv);
+        be.ternaryGatedMatMul(L.wGate.w, L.wUp.w, this.xq, this.inv, n, this.g, this.u, c.activation);
+      } else {
+        this.linear(this.g, L.wGate, this.xb, n, D, this.xq, false);
+        this.linear(this.u, L.wUp, this.xb, n, D, this.xq, true);
+        be.gatedActivation(this.g, this.u, n * F, c.activation);
+      }
       // ffn sub-norm (BitNet), down projection, residual
       if (L.ffnSubNorm) be.rmsNorm(this.g, this.g, L.ffnSubNorm, n, F, c.normEps);
       this.linear(this.o, L.wDown, this.g, n, F, this.hq, false);
