@@ -25,8 +25,8 @@ checkBuild();
 const { WasmBackend } = await import('../dist/src/kernels/wasm.js');
 const { loadModel } = await import('../dist/src/model/index.js');
 const be = await WasmBackend.create({ threads });
-const timer = timeKernels(be, ['gatherRows', 'quantizeRows', 'ternaryMatMul', 'ternaryGatedMatMul', 'floatMatMul', 'rmsNorm', 'rope',
-  'gatedActivation', 'addInPlace', 'kvWrite', 'pagedAttention']);
+const timer = timeKernels(be, ['gatherRows', 'quantizeRows', 'ternaryMatMul', 'ternaryGatedMatMul', 'floatMatMul',
+  'rmsNorm', 'rope', 'gatedActivation', 'addInPlace', 'kvWrite', 'pagedAttention']);
 const model = await loadModel(path, { backend: be, head });
 const V = model.config.vocabSize;
 const token = (i, b) => 3 + ((i * 7919 + b * 13) % Math.min(200, V - 3));

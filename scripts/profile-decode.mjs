@@ -23,8 +23,8 @@ checkBuild();
 const { WasmBackend } = await import('../dist/src/kernels/wasm.js');
 const { loadModel } = await import('../dist/src/model/index.js');
 const be = await WasmBackend.create({ threads });
-const timer = timeKernels(be, ['quantizeRows', 'ternaryMatMul', 'ternaryGatedMatMul', 'floatMatMul', 'rmsNorm', 'rope', 'attention',
-  'gatedActivation', 'addInPlace', 'kvWrite', 'pagedAttention']);
+const timer = timeKernels(be, ['quantizeRows', 'ternaryMatMul', 'ternaryGatedMatMul', 'floatMatMul', 'rmsNorm', 'rope',
+  'attention', 'gatedActivation', 'addInPlace', 'kvWrite', 'pagedAttention']);
 const model = await loadModel(path, { backend: be, head });
 const token = (i) => 1 + ((i * 7919) % (model.config.vocabSize - 1));
 const session = model.createSession({ contextLength: P + G });

@@ -209,7 +209,7 @@ for (const { variant, threads } of configs) {
     });
 
     await t.test('rmsNorm, rope, gated activations, add', () => {
-      for (const [n, dim] of [[1, 64], [3, 37]]) {
+      for (const [n, dim] of [[1, 64], [3, 37], [2, 100], [4, 6912]]) { // rmsNorm: 16- and 4-column steps, tail
         const x = randn(n * dim, 3), w = randn(dim);
         const want = new Float32Array(n * dim), got = be.allocF32(n * dim);
         ref.rmsNormRef(want, x, w, n, dim, 1e-5);

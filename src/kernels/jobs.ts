@@ -143,7 +143,8 @@ const jobs: Record<number, JobSpec> = {
   // split over row groups; each thread unpacks codes into its own scratch (n >= 2)
   [Job.Ternary]: {
     items: (p) => p[TernaryArg.Groups],
-    run: (k, p, b, e, thread) => ternaryGroups(k, p, b, e, thread, p[TernaryArg.W], p[TernaryArg.Scales], p[TernaryArg.Out]),
+    run: (k, p, b, e, thread) =>
+      ternaryGroups(k, p, b, e, thread, p[TernaryArg.W], p[TernaryArg.Scales], p[TernaryArg.Out]),
   },
   // gate and up over the same row groups, then the activation on those rows while they are in this thread's cache
   [Job.TernaryGated]: {

@@ -684,7 +684,8 @@ function halfRowsF16(w: usize, cols: i32, x: usize, n: i32, out: usize, rows: i3
  * even, in the mantissa's low bits (exact for |v| < 2^22), read back with one integer subtract: 3 vector ops per 4
  * columns instead of nearest + trunc_sat (trunc_sat lowers to ~8 x86 instructions). amax from 4 accumulators (max
  * is exact in any order). Rows with an infinite or NaN amax take the nearest + trunc_sat loop (same codes as the
- * reference there too). 2B4T shape, 4 rows × 2560, hot: 16.5 -> see docs/PERFORMANCE.md.
+ * reference there too). 4 rows × 2560 in L1: 15.5 -> 5.0 us (Node 20), 16.2 -> 6.0 (Node 24); in a 2B4T B4 step
+ * (profile-batch) 21.8 -> 9.8 us per call.
  */
 export function quantizeRows(x: usize, n: i32, dim: i32, xq: usize, invScales: usize): void {
   const vecEnd = dim & ~15;
@@ -747,19 +748,27 @@ export function quantizeRows(x: usize, n: i32, dim: i32, xq: usize, invScales: u
 // ---------------------------------------------------------------------------------------------
 // Elementwise and per-row kernels
 
-/** out[t,:] = x[t,:] / sqrt(mean(x^2) + eps) * weight (out may alias x). */
+/**
+ * out[t,:] = x[t,:] / sqrt(mean(x^2) + eps) * weight (out may alias x). The sum of squares in 4 accumulators of 4
+ * lanes (one chain of dependent multiply-adds waited ~4 cycles per vector: 2B4T ffn_sub_norm, 4 rows of 6912).
+ */
 export function rmsNorm(out: usize, x: usize, weight: usize, n: i32, dim: i32, eps: f32): void {
   const vecEnd = dim & ~3;
   for (let t = 0; t < n; t++) {
     const xt = x + (<usize>(t * dim) << 2);
     const ot = out + (<usize>(t * dim) << 2);
-    let acc = f32x4.splat(0);
+    let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
     let j = 0;
+    for (; j < (dim & ~15); j += 16) {
+      const p = xt + (<usize>j << 2);
+      const v0 = v128.load(p), v1 = v128.load(p, 16), v2 = v128.load(p, 32), v3 = v128.load(p, 48);
+      a0 = madd(v0, v0, a0); a1 = madd(v1, v1, a1); a2 = madd(v2, v2, a2); a3 = madd(v3, v3, a3);
+    }
     for (; j < vecEnd; j += 4) {
       const v = v128.load(xt + (<usize>j << 2));
-      acc = madd(v, v, acc);
+      a0 = madd(v, v, a0);
     }
-    let ss = hsumf(acc);
+    let ss = hsumf(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
     for (; j < dim; j++) { const v = load<f32>(xt + (<usize>j << 2)); ss += v * v; }
     const k: f32 = <f32>1 / Mathf.sqrt(ss / <f32>dim + eps);
     const kv = f32x4.splat(k);
