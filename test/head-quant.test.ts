@@ -204,16 +204,23 @@ for (const variant of variants) {
           assert.equal(wantB[2], 64 * 127 * 32, 'the extreme block');
         });
 
-        await t.test(`${head} matmul: q8MatMulRef within 1e-5 of the largest output (n = 1, 2, 5, 16; odd rows)`, () => {
+        await t.test(`${head} matmul: q8MatMulRef within 1e-5 of the largest output (n = 1, 2, 4, 5, 6, 16; odd rows)`, () => {
           for (const [rows, cols] of [[13, 96], [1, 32], [70, 2560], [1701, 256], [9, 160]]) {
             const m = halfMatrix(rows, cols), q = ref.quantizeQ8Ref(m, qmax), w = be.prepareQ8(m, head)!;
             const wAdd = beAdd?.prepareQ8(m, head);
-            for (const n of [1, 2, 5, 16]) {
+            for (const n of [1, 2, 4, 5, 6, 16]) { // int7 relaxed: single, pair, quad, quad + single, quad + pair
               const x = new Float32Array(n * cols).map(() => (rand() - 0.5) * 3);
               const want = new Float32Array(n * rows), got = new Float32Array(n * rows), gotAdd = new Float32Array(n * rows);
               ref.q8MatMulRef(q, x, n, want);
               be.floatMatMul(w, x, n, got);
               assertClose(got, want, `${rows}x${cols} n=${n}`);
+              if (n === 6) { // each token's outputs do not depend on the tokens beside it (quad, pair, single alike)
+                const one = new Float32Array(rows);
+                for (let t = 0; t < n; t++) {
+                  be.floatMatMul(w, x.subarray(t * cols, (t + 1) * cols), 1, one);
+                  assert.deepEqual(one, got.subarray(t * rows, (t + 1) * rows), `${rows}x${cols} token ${t} of 6 alone`);
+                }
+              }
               if (!beAdd || !wAdd) continue;
               beAdd.floatMatMul(wAdd, x, n, gotAdd);
               assert.deepEqual(gotAdd, got, `${rows}x${cols} n=${n}: the dot_add form gives the same outputs, bit for bit`);
