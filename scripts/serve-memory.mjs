@@ -56,7 +56,7 @@ for (const L of lengths) {
   }
   const filled = rss();
   const t0 = performance.now();
-  for (let step = 0; step < STEPS; step++) model.decodeBatch(sessions, sessions.map(() => 3));
+  for (let step = 0; step < STEPS; step++) model.decodeBatch(sessions, sessions.map(() => 3), { onLogits: () => {} });
   const ms = (performance.now() - t0) / STEPS;
   console.log(`${L} positions each: KV cache ${mib(model.kvCache.stats.usedBytes)}, resident ${mib(filled)} filled, ` +
     `${mib(rss())} after ${STEPS} decode steps; ${(C * 1000 / ms).toFixed(1)} tok/s aggregate (${ms.toFixed(0)} ms/step)`);

@@ -61,6 +61,12 @@ test('incremental decoding gives the logits of recomputing the whole sequence; b
   const a2 = m.createSession(); const ra = a2.evaluate([1, 5, 6, 7]).slice();
   const b2 = m.createSession(); const rb = b2.evaluate([1, 100, 8]);
   assert.ok(maxDiff(la, ra) < 1e-4 && maxDiff(lb, rb) < 1e-4);
+  // onLogits: the same logits as views, sequence by sequence, nothing returned
+  const c = m.createSession(), d = m.createSession();
+  c.evaluate([1, 5, 6]); d.evaluate([1, 100]);
+  const seen: Array<[number, Float32Array]> = [];
+  assert.deepEqual(m.decodeBatch([c, d], [7, 8], { onLogits: (i, l) => seen.push([i, l.slice()]) }), []);
+  assert.deepEqual(seen, [[0, la], [1, lb]]);
   assert.throws(() => s.evaluate([shape.vocabSize]), /outside the vocabulary/);
 });
 

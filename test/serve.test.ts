@@ -207,7 +207,7 @@ function slowModelParts(delayMs = 0) {
   return {
     config: model.config, tokenizer: model.tokenizer, info: model.info,
     kvCache: model.kvCache, createSession: (o?: { contextLength?: number }) => model.createSession(o),
-    decodeBatch: (s: Parameters<Model['decodeBatch']>[0], t: number[]) => { busy(delayMs); return model.decodeBatch(s, t); },
+    decodeBatch: (...args: Parameters<Model['decodeBatch']>) => { busy(delayMs); return model.decodeBatch(...args); },
   };
 }
 const slowModel = (): Model => slowModelParts(4) as unknown as Model;

@@ -311,15 +311,24 @@ export class Model {
     return this.logits.subarray(0, rows.length * V);
   }
 
-  /** One decoding step for several sequences: one weight pass feeds the whole batch. */
-  decodeBatch(sessions: Session[], tokens: number[]): Float32Array[] {
+  /**
+   * One decoding step for several sequences: one weight pass feeds the whole batch. Returns each sequence's logits
+   * (copies). With onLogits, each sequence's logits go to it instead (i: the sequence's index; a view, valid until the
+   * next call on this model, so the callback must not call the model) and nothing is copied: the copies cost a 2B4T
+   * B4 step (4 × 128256 floats, fresh arrays each step) 5-9 ms of ~140. Then it returns [].
+   */
+  decodeBatch(sessions: Session[], tokens: number[],
+              opts: { onLogits?: (i: number, logits: Float32Array) => void } = {}): Float32Array[] {
     if (sessions.length !== tokens.length) throw new Error('decodeBatch: one token per session');
     if (new Set(sessions).size !== sessions.length) throw new Error('decodeBatch: a session appears twice');
-    const V = this.config.vocabSize, out: Float32Array[] = [];
+    const V = this.config.vocabSize, out: Float32Array[] = [], onLogits = opts.onLogits;
     for (let s = 0; s < sessions.length; s += CHUNK) {
       const ss = sessions.slice(s, s + CHUNK), tt = tokens.slice(s, s + CHUNK);
       const logits = this.forwardRows(ss, tt, null);
-      for (let i = 0; i < ss.length; i++) out.push(logits.slice(i * V, (i + 1) * V));
+      for (let i = 0; i < ss.length; i++) {
+        if (onLogits) onLogits(s + i, logits.subarray(i * V, (i + 1) * V));
+        else out.push(logits.slice(i * V, (i + 1) * V));
+      }
     }
     return out;
   }

@@ -214,8 +214,8 @@ export class Scheduler {
       if (batch.length) {
         this.stats.steps++;
         this.stats.maxBatch = Math.max(this.stats.maxBatch, batch.length);
-        const logits = this.model.decodeBatch(batch.map((a) => a.session), batch.map((a) => a.next));
-        batch.forEach((a, i) => this.emit(a, logits[i]));
+        this.model.decodeBatch(batch.map((a) => a.session), batch.map((a) => a.next),
+          { onLogits: (i, logits) => this.emit(batch[i], logits) }); // views: emit samples at once
       }
     } catch (e) {
       for (const a of [...this.active]) { this.active.splice(this.active.indexOf(a), 1); a.session.dispose(); a.job.onError(e as Error); }
