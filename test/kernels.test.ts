@@ -219,14 +219,15 @@ for (const { variant, threads } of configs) {
         be.rmsNorm(inPlace, inPlace, w, n, dim, 1e-5);
         assertClose(inPlace, want, 1e-6, 'rmsNorm in place');
       }
-      for (const neox of [true, false]) {
-        const n = 3, nHeads = 2, headDim = 8;
+      // neox with headDim / 2 a multiple of 4: the 4-pair loop (8, 128: the 2B4T head size); else pair by pair (6)
+      for (const [neox, nHeads, headDim] of [[true, 2, 8], [false, 2, 8], [true, 3, 6], [true, 5, 128]] as const) {
+        const n = 3;
         const x = randn(n * nHeads * headDim);
         const pos = Int32Array.from([0, 7, 1000]);
         const want = Float32Array.from(x), got = be.allocF32(x.length); got.set(x);
         ref.ropeRef(want, n, nHeads, headDim, pos, 10000, neox);
         be.rope(got, n, nHeads, headDim, pos, 10000, neox);
-        assertClose(got, want, 1e-6, `rope neox=${neox}`);
+        assertClose(got, want, 1e-6, `rope neox=${neox} ${nHeads}x${headDim}`);
       }
       // the backend reuses the angles of the last positions: new positions (same count, then more rows) recompute them
       for (const pos of [[0, 7, 1000], [1, 7, 999], [0, 7, 1000], [5, 6, 7, 8, 9]].map((p) => Int32Array.from(p))) {

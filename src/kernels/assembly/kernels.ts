@@ -801,9 +801,28 @@ export function ropeTable(positions: usize, n: i32, headDim: i32, theta: f64, ta
   }
 }
 
-/** Rotary embedding in place from ropeTable's angles; neox pairs (i, i + half), else adjacent pairs (2i, 2i + 1). */
+/**
+ * Rotary embedding in place from ropeTable's angles; neox pairs (i, i + half), else adjacent pairs (2i, 2i + 1).
+ * neox with half a multiple of 4: 4 pairs per step (the same products and differences, unfused, as the scalar loop).
+ */
 export function rope(x: usize, n: i32, nHeads: i32, headDim: i32, table: usize, neox: bool): void {
   const half = headDim >> 1;
+  if (neox && (half & 3) == 0) {
+    for (let t = 0; t < n; t++) {
+      const row = table + (<usize>(t * half) << 3);
+      for (let i = 0; i < half; i += 4) {
+        const cs0 = v128.load(row + (<usize>i << 3)), cs1 = v128.load(row + (<usize>i << 3), 16);
+        const c = v128.shuffle<f32>(cs0, cs1, 0, 2, 4, 6), s = v128.shuffle<f32>(cs0, cs1, 1, 3, 5, 7);
+        for (let h = 0; h < nHeads; h++) {
+          const a = x + (<usize>((t * nHeads + h) * headDim + i) << 2), b = a + (<usize>half << 2);
+          const x0 = v128.load(a), x1 = v128.load(b);
+          v128.store(a, f32x4.sub(f32x4.mul(x0, c), f32x4.mul(x1, s)));
+          v128.store(b, f32x4.add(f32x4.mul(x0, s), f32x4.mul(x1, c)));
+        }
+      }
+    }
+    return;
+  }
   for (let t = 0; t < n; t++) {
     const row = table + (<usize>(t * half) << 3);
     for (let i = 0; i < half; i++) {
