@@ -241,6 +241,11 @@ export function ternaryRows(w: usize, scales: usize, nBlocks: i32, chunksPerBloc
     prefetchSink ^= sink;
     return;
   }
+  if (n < SMALL_N && dotForm == DOT_ADD) {
+    prefetchSink ^= smallRows(w, scales, nBlocks, chunksPerBlock, chunks, xq, cols, xsum, invScales, n, out, rows,
+                              g0, g1, codes);
+    return;
+  }
   for (let g = g0; g < g1; g++) {
     const wg = w + <usize>g * groupBytes;
     // compute-bound: touch the next group's lines in one go (many misses in flight at once)
@@ -447,6 +452,154 @@ const FLUSH_STEPS = 64;
   }
   storeGroup(out, rows, g * 4, t, accA, invScales);
   if (two) storeGroup(out, rows, g * 4, t + 1, accB, invScales);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small batches in the add form (2 <= n < SMALL_N, DotForm.Add): no unpacked copy. A pass decodes one row's codes
+// straight from the packed layout, as the decode GEMV does (one 4-bit shift per row vector; lo takes codes × 1, hi
+// codes × 4: see pairLo), and runs them against k = 2, 3 or 4 tokens at once: 2k i32 accumulators, each row vector
+// loaded, shifted and masked once for the k tokens, the tokens' x loaded at each use (k × cols bytes: they stay in
+// L1). Four passes (one per row) cover a row group; n = 5..7 runs two token blocks per group (3 + 2, 4 + 2, 4 + 3).
+// Per row vector and token: 4 dot-adds + 4 x loads (the unpacked path: 4 dot-adds + 1 x load, plus unpacking a
+// quarter shift, an and and a store per token pair and reloading the codes).
+// 640×2560 in L2, per-row scales, 1 thread, Node 24, GMAC/s, unpacked → passes: n = 2 47 → 58, 3 47 → 68,
+// 4 63 → 71-75, 5 56-58 → 64-66, 6 66-69 → 70-72, 7 65-67 → 71-74; n = 8 (unpacked) 73 (/work/notes/gemm4.md).
+// The pair form keeps the unpacked path: it needs a dot and an add per 16 multiply-adds, and with 4 x loads per
+// row vector and token the passes ran slower there (Node 20, n = 4: 60 → 49). V8 allocates 15 vector registers:
+// 8 accumulators + 4 codes + 2 x is what fits (a 2-row × 2-token pass needed more and spilled accumulators to the
+// stack, each spilled chain waiting on a store and a reload); the masks are reloaded from memory at each row
+// vector so that they hold no register.
+// Same integer sums as the tiles and the same float steps per (row, token) (acc + scale · f32(sum − xsum) per block,
+// then · invScale), so the outputs are those of the unpacked path bit for bit.
+const SMALL_N = 8;
+
+/**
+ * Two dot-add steps into i32 accumulator a: a + x·c + y·d. `split`: y·d goes into a fresh accumulator added after,
+ * so a's chain waits for one dot-add (5 cycles) + one add per row vector instead of two dot-adds: the 1×4 pass's 8
+ * chains were latency-bound (65 → 70 GMAC/s above); with 4 or 6 chains the extra zeroing and add cost more than they
+ * gain (2 tokens 59 → 56, 3 tokens 72 → 66).
+ */
+@inline function dotStep2(split: bool, a: v128, x: v128, c: v128, y: v128, d: v128): v128 {
+  if (split) return i32x4.add(dotAddCodes(a, x, c), dotAddCodes(i32x4.splat(0), y, d));
+  return dotAddCodes(dotAddCodes(a, x, c), y, d);
+}
+
+/**
+ * Chunks [c0, c1) of a one-row pass over k tokens: the k tokens' integer dot products in lanes
+ * 0..k-1 (the rest 0). wr: the row's vectors, 64 bytes apart; xt: the first token's xq, the others `cols` bytes
+ * apart; mp: the masks splat(3), splat(12) (loaded at each use, see above).
+ */
+@inline function passWindow(k: i32, wr: usize, xt: usize, cols: usize, c0: i32, c1: i32, mp: usize): v128 {
+  let l0 = i16x8.splat(0), l1 = l0, l2 = l0, l3 = l0, h0 = l0, h1 = l0, h2 = l0, h3 = l0;
+  const x1 = xt + cols, x2 = x1 + cols, x3 = x2 + cols, split = k == 4;
+  for (let c = c0; c < c1; c++) {
+    const o = <usize>c << 6, m3 = v128.load(mp), m12 = v128.load(mp, 16);
+    const w = v128.load(wr + o), sh = i16x8.shr_u(w, 4);
+    const f0 = v128.and(w, m3), f1 = v128.and(w, m12), f2 = v128.and(sh, m3), f3 = v128.and(sh, m12);
+    l0 = dotStep2(split, l0, v128.load(xt + o), f0, v128.load(xt + o, 32), f2);
+    h0 = dotStep2(split, h0, v128.load(xt + o, 16), f1, v128.load(xt + o, 48), f3);
+    l1 = dotStep2(split, l1, v128.load(x1 + o), f0, v128.load(x1 + o, 32), f2);
+    h1 = dotStep2(split, h1, v128.load(x1 + o, 16), f1, v128.load(x1 + o, 48), f3);
+    if (k > 2) {
+      l2 = dotStep2(split, l2, v128.load(x2 + o), f0, v128.load(x2 + o, 32), f2);
+      h2 = dotStep2(split, h2, v128.load(x2 + o, 16), f1, v128.load(x2 + o, 48), f3);
+    }
+    if (k > 3) {
+      l3 = dotStep2(split, l3, v128.load(x3 + o), f0, v128.load(x3 + o, 32), f2);
+      h3 = dotStep2(split, h3, v128.load(x3 + o, 16), f1, v128.load(x3 + o, 48), f3);
+    }
+  }
+  return hsum4(flushAdd(l0, h0), flushAdd(l1, h1), flushAdd(l2, h2), flushAdd(l3, h3));
+}
+
+/**
+ * The pass over row r of group g (row vectors at wr, block scales at sr, 16 bytes apart) for k tokens from xt: per
+ * block, the tokens' sums minus their xsum (lanes: the pass's per-block xsum vectors, see smallLanes), times the
+ * row's block scale, accumulated in f32. Returns the k tokens' acc (before invScales) in lanes 0..k-1.
+ */
+@inline function smallPass(k: i32, wr: usize, sr: usize, xt: usize, cols: usize, nBlocks: i32,
+                           chunksPerBlock: i32, chunks: i32, lanes: usize, mp: usize): v128 {
+  let acc = f32x4.splat(0);
+  for (let b = 0; b < nBlocks; b++) {
+    let s = i32x4.splat(0);
+    let c = b * chunksPerBlock;
+    const cEnd = min(c + chunksPerBlock, chunks);
+    while (c < cEnd) { // i32 lanes need no windows; with whole blocks V8 spilled an accumulator (64 → 54-61 GMAC/s)
+      const fEnd = min(c + FLUSH_CHUNKS, cEnd);
+      s = i32x4.add(s, passWindow(k, wr, xt, cols, c, fEnd, mp));
+      c = fEnd;
+    }
+    const d = i32x4.sub(s, v128.load(lanes + (<usize>b << 4)));
+    acc = f32x4.add(acc, f32x4.mul(f32x4.splat(load<f32>(sr + (<usize>b << 4))), f32x4.convert_i32x4_s(d)));
+  }
+  return acc;
+}
+
+/**
+ * The per-lane constants of the pass over tokens t0 .. t0+k-1 at `lanes`: nBlocks vectors of the tokens' xsum (lane j:
+ * token t0 + j, 0 past k), then one of their invScales.
+ */
+function smallLanes(lanes: usize, xsum: usize, invScales: usize, nBlocks: i32, k: i32, t0: i32): void {
+  for (let j = 0; j < 4; j++) {
+    const t = t0 + j, live = j < k;
+    for (let b = 0; b < nBlocks; b++) {
+      store<i32>(lanes + (<usize>(b * 4 + j) << 2), live ? load<i32>(xsum + (<usize>(t * nBlocks + b) << 2)) : 0);
+    }
+    store<f32>(lanes + (<usize>(nBlocks * 4 + j) << 2), live ? load<f32>(invScales + (<usize>t << 2)) : 0);
+  }
+}
+
+/** The k-token passes over the rows of group g that exist: out[t*rows + r] for tokens t0 .. t0+k-1. */
+@inline function smallGroup(k: i32, wg: usize, g: i32, xq: usize, cols: i32, scales: usize, nBlocks: i32,
+                            chunksPerBlock: i32, chunks: i32, out: usize, rows: i32, t0: i32, lanes: usize,
+                            mp: usize): void {
+  const xt = xq + <usize>(t0 * cols), inv = v128.load(lanes + (<usize>nBlocks << 4)), ts = <usize>rows << 2;
+  const sg = scales + (<usize>(g * nBlocks) << 4);
+  for (let rr = 0; rr < 4 && g * 4 + rr < rows; rr++) {
+    const acc = smallPass(k, wg + (<usize>rr << 4), sg + (<usize>rr << 2), xt, <usize>cols, nBlocks,
+                          chunksPerBlock, chunks, lanes, mp);
+    const v = f32x4.mul(acc, inv);
+    const o = out + (<usize>(t0 * rows + g * 4 + rr) << 2);
+    store<f32>(o, f32x4.extract_lane(v, 0));
+    store<f32>(o + ts, f32x4.extract_lane(v, 1));
+    if (k > 2) store<f32>(o + 2 * ts, f32x4.extract_lane(v, 2));
+    if (k > 3) store<f32>(o + 3 * ts, f32x4.extract_lane(v, 3));
+  }
+}
+
+/** The k-token passes over row group g for tokens t0.. (lanes: their smallLanes). */
+function groupPass(k: i32, wg: usize, g: i32, xq: usize, cols: i32, scales: usize, nBlocks: i32, chunksPerBlock: i32,
+                   chunks: i32, out: usize, rows: i32, t0: i32, lanes: usize, mp: usize): void {
+  if (k == 2) smallGroup(2, wg, g, xq, cols, scales, nBlocks, chunksPerBlock, chunks, out, rows, t0, lanes, mp);
+  else if (k == 3) smallGroup(3, wg, g, xq, cols, scales, nBlocks, chunksPerBlock, chunks, out, rows, t0, lanes, mp);
+  else smallGroup(4, wg, g, xq, cols, scales, nBlocks, chunksPerBlock, chunks, out, rows, t0, lanes, mp);
+}
+
+/**
+ * ternaryRows for 2 <= n < SMALL_N: per row group, the passes over tokens 0..kA-1 and kA..n-1 (kA = n for n <= 4,
+ * else 3 for n = 5, 4 for n = 6, 7). `scratch` (this thread's, >= 32 + 2 · (nBlocks + 1) · 16 bytes): the masks,
+ * then each token block's lane constants (smallLanes).
+ */
+function smallRows(w: usize, scales: usize, nBlocks: i32, chunksPerBlock: i32, chunks: i32,
+                   xq: usize, cols: i32, xsum: usize, invScales: usize, n: i32,
+                   out: usize, rows: i32, g0: i32, g1: i32, scratch: usize): u32 {
+  let sink: u32 = 0;
+  const groupBytes = <usize>chunks << 6;
+  v128.store(scratch, i8x16.splat(<i8>codeMasks)); // see passWindow
+  v128.store(scratch, i8x16.splat(<i8>(codeMasks >> 8)), 16);
+  const kA = n <= 4 ? n : n == 5 ? 3 : 4, kB = n - kA;
+  const lanesA = scratch + 32, lanesB = lanesA + (<usize>(nBlocks + 1) << 4);
+  smallLanes(lanesA, xsum, invScales, nBlocks, kA, 0);
+  if (kB > 0) smallLanes(lanesB, xsum, invScales, nBlocks, kB, kA);
+  for (let g = g0; g < g1; g++) {
+    const wg = w + <usize>g * groupBytes;
+    if ((g + 1) * 4 < rows) sink ^= touchLines(wg + groupBytes, groupBytes); // see ternaryRows
+    groupPass(kA, wg, g, xq, cols, scales, nBlocks, chunksPerBlock, chunks, out, rows, 0, lanesA, scratch);
+    if (kB > 0) {
+      groupPass(kB, wg, g, xq, cols, scales, nBlocks, chunksPerBlock, chunks, out, rows, kA, lanesB, scratch);
+    }
+  }
+  return sink;
 }
 
 /** Keeps the prefetch touches observable so the optimizer cannot drop them. */
