@@ -218,7 +218,9 @@ const FLUSH_CHUNKS = 8;
  * Ternary matmul over row groups [g0, g1) for n tokens:
  * out[t*rows + r] = invScales[t] * Σ_b scale[r, b] * (Σ_{j∈b} code[r,j] * xq[t,j] − xsum[t, b]).
  * Scales are f32 [group][block][4 rows]; a block spans chunksPerBlock chunks (the last may be shorter).
- * n == 1 (decode) unpacks the codes as it streams them (decodeGroups: two streams per thread). n >= 2 (prompt, batched decode)
+ * n == 1 (decode) unpacks the codes as it streams them (decodeGroups: two streams per thread). 2 <= n < SMALL_N in
+ * the add form decodes them in registers too, one row against up to 4 tokens (smallRows; `codes` holds only its
+ * masks and per-lane constants). Otherwise n >= 2 (prompt, batched decode)
  * unpacks each group once into `codes` (this thread's scratch of chunks * 256 bytes, see unpackGroup),
  * then runs tiles of 4 rows × 2 tokens over it (ternaryTile), so an unpacked code vector is loaded
  * once per token pair: 1 dot + 1 add per 16 multiply-adds (unpacking inside the loop added ~0.9 ops more).
@@ -463,7 +465,8 @@ const FLUSH_STEPS = 64;
 // Per row vector and token: 4 dot-adds + 4 x loads (the unpacked path: 4 dot-adds + 1 x load, plus unpacking a
 // quarter shift, an and and a store per token pair and reloading the codes).
 // 640×2560 in L2, per-row scales, 1 thread, Node 24, GMAC/s, unpacked → passes: n = 2 47 → 58, 3 47 → 68,
-// 4 63 → 71-75, 5 56-58 → 64-66, 6 66-69 → 70-72, 7 65-67 → 71-74; n = 8 (unpacked) 73 (/work/notes/gemm4.md).
+// 4 63 → 71-75, 5 56-58 → 64-66, 6 66-69 → 70-72, 7 65-67 → 71-74; n = 8 (unpacked) 73 (ternaryRows alone, best of
+// 8 × 100 calls). 2B4T B4 step (scripts/profile-batch.mjs, 2 threads): ternary 112-117 → 98-101 ms.
 // The pair form keeps the unpacked path: it needs a dot and an add per 16 multiply-adds, and with 4 x loads per
 // row vector and token the passes ran slower there (Node 20, n = 4: 60 → 49). V8 allocates 15 vector registers:
 // 8 accumulators + 4 codes + 2 x is what fits (a 2-row × 2-token pass needed more and spilled accumulators to the
