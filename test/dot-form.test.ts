@@ -1,8 +1,8 @@
 // The integer kernels' two dot forms (kernels/jobs.ts DotForm): 'pair' (relaxed dot into i16 + add) and 'add'
 // (relaxed dot-add into i32, vpdpbusd where V8 12+ lowers it so). Each form against the reference and against the
-// other, bit for bit: ternary matmul at n = 1 (decode GEMV), 2..7 (the small-batch passes: 2×2, 1×3, 1×4 and their
-// combinations) and 16 (unpacked tiles), odd
-// shapes, per-row and per-block scales, i32/i16 limits, 1/2/3 threads; the choice (option, BITNET_DOT, probe).
+// other, bit for bit: ternary matmul at n = 1 (decode GEMV), 2..8 (the add form's small-batch passes: token blocks of
+// 2, 3, 4 and their combinations), 9 and 16 (unpacked tiles), odd shapes, per-row and per-block scales, i32/i16
+// limits, 1/2/3 threads; the choice (option, BITNET_DOT, probe).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ref from '../src/kernels/reference.js';
@@ -99,7 +99,7 @@ for (const threads of [1, 2, 3]) {
         const prepared = bes.map((be) => be.prepareTernary(m));
         const ones = { ...m, scales: new Float32Array(m.scales.length).fill(1) };
         const preparedOnes = bes.map((be) => be.prepareTernary(ones));
-        for (const n of [1, 2, 3, 4, 5, 6, 7, 16]) {
+        for (const n of [1, 2, 3, 4, 5, 6, 7, 8, 9, 16]) {
           const xq = new Int8Array(n * cols).map(() => Math.floor(rand() * 256) - 128);
           xq[0] = -128;
           const inv = new Float32Array(n).map(() => 0.001 + rand() * 0.01), invOnes = new Float32Array(n).fill(1);
@@ -127,7 +127,8 @@ for (const threads of [1, 2, 3]) {
         m.codes.fill(0xaa);
         m.scales.fill(1);
         const prepared = bes.map((be) => be.prepareTernary(m));
-        for (const [n, fill] of [[1, -128], [1, 127], [2, -128], [3, 127], [4, -128], [5, 127], [6, -128], [7, 127]]) {
+        const limits = [[1, -128], [1, 127], [2, -128], [3, 127], [4, -128], [5, 127], [6, -128], [7, 127], [8, -128]];
+        for (const [n, fill] of limits) {
           const xq = new Int8Array(n * cols).fill(fill), inv = new Float32Array(n).fill(1);
           const want = new Float32Array(n * rows);
           ref.ternaryMatMulRef(m, xq, inv, n, want);

@@ -461,12 +461,14 @@ const FLUSH_STEPS = 64;
 // straight from the packed layout, as the decode GEMV does (one 4-bit shift per row vector; lo takes codes × 1, hi
 // codes × 4: see pairLo), and runs them against k = 2, 3 or 4 tokens at once: 2k i32 accumulators, each row vector
 // loaded, shifted and masked once for the k tokens, the tokens' x loaded at each use (k × cols bytes: they stay in
-// L1). Four passes (one per row) cover a row group; n = 5..7 runs two token blocks per group (3 + 2, 4 + 2, 4 + 3).
+// L1). Four passes (one per row) cover a row group; n = 5..8 runs two token blocks per group (3 + 2, 4 + 2, 4 + 3,
+// 4 + 4).
 // Per row vector and token: 4 dot-adds + 4 x loads (the unpacked path: 4 dot-adds + 1 x load, plus unpacking a
 // quarter shift, an and and a store per token pair and reloading the codes).
 // 640×2560 in L2, per-row scales, 1 thread, Node 24, GMAC/s, unpacked → passes: n = 2 47 → 58, 3 47 → 68,
-// 4 63 → 71-75, 5 56-58 → 64-66, 6 66-69 → 70-72, 7 65-67 → 71-74; n = 8 (unpacked) 73 (ternaryRows alone, best of
-// 8 × 100 calls). 2B4T B4 step (scripts/profile-batch.mjs, 2 threads): ternary 112-117 → 98-101 ms.
+// 4 63 → 71-75, 5 56-58 → 64-66, 6 66-69 → 70-72, 7 65-67 → 71-74, 8 71-72 → 75-80 (ternaryRows alone, best of
+// 8 × 100 calls; 2560×6912, n = 8: 65-66 → 71-74). From n = 9 on the unpacked tiles are as fast (9-12 within noise)
+// or faster (n = 16: 70-76 → 67-75). 2B4T B4 step (scripts/profile-batch.mjs, 2 threads): ternary 112-117 → 98-101 ms.
 // The pair form keeps the unpacked path: it needs a dot and an add per 16 multiply-adds, and with 4 x loads per
 // row vector and token the passes ran slower there (Node 20, n = 4: 60 → 49). V8 allocates 15 vector registers:
 // 8 accumulators + 4 codes + 2 x is what fits (a 2-row × 2-token pass needed more and spilled accumulators to the
@@ -474,7 +476,7 @@ const FLUSH_STEPS = 64;
 // vector so that they hold no register.
 // Same integer sums as the tiles and the same float steps per (row, token) (acc + scale · f32(sum − xsum) per block,
 // then · invScale), so the outputs are those of the unpacked path bit for bit.
-const SMALL_N = 8;
+const SMALL_N = 9;
 
 /**
  * Two dot-add steps into i32 accumulator a: a + x·c + y·d. `split`: y·d goes into a fresh accumulator added after,
@@ -594,10 +596,15 @@ function group4(wg: usize, g: i32, xq: usize, cols: i32, scales: usize, nBlocks:
   else group4(wg, g, xq, cols, scales, nBlocks, chunksPerBlock, chunks, out, rows, t0, lanes, mp);
 }
 
+/** The token block from t: 4 tokens, but 3 + 2 for the last 5 and all of the last 2 or 3 (no block of 1). */
+@inline function blockTokens(n: i32, t: i32): i32 {
+  const left = n - t;
+  return left == 5 ? 3 : min(left, 4);
+}
+
 /**
- * ternaryRows for 2 <= n < SMALL_N: per row group, the passes over tokens 0..kA-1 and kA..n-1 (kA = n for n <= 4,
- * else 3 for n = 5, 4 for n = 6, 7). `scratch` (this thread's, >= 32 + 2 · (nBlocks + 1) · 16 bytes): the masks,
- * then each token block's lane constants (smallLanes).
+ * ternaryRows for 2 <= n < SMALL_N: per row group, one pass per token block (blockTokens). `scratch` (this
+ * thread's, >= 32 + 3 · (nBlocks + 1) · 16 bytes): the masks, then each token block's lane constants (smallLanes).
  */
 function smallRows(w: usize, scales: usize, nBlocks: i32, chunksPerBlock: i32, chunks: i32,
                    xq: usize, cols: i32, xsum: usize, invScales: usize, n: i32,
@@ -606,16 +613,20 @@ function smallRows(w: usize, scales: usize, nBlocks: i32, chunksPerBlock: i32, c
   const groupBytes = <usize>chunks << 6;
   v128.store(scratch, i8x16.splat(<i8>codeMasks)); // see passWindow
   v128.store(scratch, i8x16.splat(<i8>(codeMasks >> 8)), 16);
-  const kA = n <= 4 ? n : n == 5 ? 3 : 4, kB = n - kA;
-  const lanesA = scratch + 32, lanesB = lanesA + (<usize>(nBlocks + 1) << 4);
-  smallLanes(lanesA, xsum, invScales, nBlocks, kA, 0);
-  if (kB > 0) smallLanes(lanesB, xsum, invScales, nBlocks, kB, kA);
+  const lanesBytes = <usize>(nBlocks + 1) << 4, lanes0 = scratch + 32;
+  for (let t = 0, blk: usize = 0; t < n; blk++) {
+    const k = blockTokens(n, t);
+    smallLanes(lanes0 + blk * lanesBytes, xsum, invScales, nBlocks, k, t);
+    t += k;
+  }
   for (let g = g0; g < g1; g++) {
     const wg = w + <usize>g * groupBytes;
     if ((g + 1) * 4 < rows) sink ^= touchLines(wg + groupBytes, groupBytes); // see ternaryRows
-    groupPass(kA, wg, g, xq, cols, scales, nBlocks, chunksPerBlock, chunks, out, rows, 0, lanesA, scratch);
-    if (kB > 0) {
-      groupPass(kB, wg, g, xq, cols, scales, nBlocks, chunksPerBlock, chunks, out, rows, kA, lanesB, scratch);
+    for (let t = 0, blk: usize = 0; t < n; blk++) {
+      const k = blockTokens(n, t);
+      groupPass(k, wg, g, xq, cols, scales, nBlocks, chunksPerBlock, chunks, out, rows, t, lanes0 + blk * lanesBytes,
+                scratch);
+      t += k;
     }
   }
   return sink;
