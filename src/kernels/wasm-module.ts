@@ -109,6 +109,12 @@ const PROBE_WARM_REPS = 32;    // warm-up calls: ~1.5 us optimized, ~5 us unopti
 const PROBE_WARM_MS = 3;       // V8 tiers the probe up after ~1-1.5 ms of unoptimized (Liftoff) calls
 const PROBE_REPS = 512;        // timed calls: 2 Mi multiply-adds, ~20-25 us optimized
 const PROBE_ROUNDS = 6;        // timed pair/add rounds; the best of each counts
+// A ratio between PROBE_CLEARLY_SLOWER and DOT_ADD_MIN_SPEEDUP means both forms ran alike: usually the probe was still
+// unoptimized (on a busy machine V8's background compile of it can take longer than the warm-up; Node 24 then picked
+// pair in ~4 of 70 fresh processes, and ran n = 2..8 on the slower path). Warm up and time again, up to
+// PROBE_ATTEMPTS times (Node 20's 0.37 and Node 24's 1.13 decide at the first).
+const PROBE_CLEARLY_SLOWER = 0.8;
+const PROBE_ATTEMPTS = 4;
 /** Bytes of scratch memory dotFormFor's probe needs. */
 export const PROBE_BYTES = PROBE_STEPS * 96;
 
@@ -123,8 +129,9 @@ export function parseDotForm(v: string, what: string): DotForm {
 
 /**
  * The dot form for `variant`: `forced` (an option) first, then BITNET_DOT=add|pair, else a timed calibration on the
- * relaxed build (probeDotForm, once per process: ~3.5 ms): add only where it is clearly faster and gives the same
- * sums. The SIMD128 build has no relaxed dot: pair (add is allowed when forced: the same sums through plain SIMD).
+ * relaxed build (probeDotForm, once per process: ~3.5 ms; up to ~14 ms when a timing is ambiguous): add only where
+ * it is clearly faster and gives the same sums. The SIMD128 build has no relaxed dot: pair (add is allowed when
+ * forced: the same sums through plain SIMD).
  * A forced add is refused where the engine computes it wrong: Node 20's V8 11.3 does in its baseline compiler
  * (Liftoff), which runs every function's first calls, so no test or benchmark may use it there.
  * `scratch` is PROBE_BYTES of memory the probe may overwrite.
@@ -192,19 +199,23 @@ function probeDotForm(k: KernelExports, memory: WebAssembly.Memory, scratch: num
   const run = (reps: number, form: DotForm) => k.dotFormProbe(scratch, scratch + xBytes, PROBE_STEPS, reps, form);
   const pair = (): DotFormChoice => ({ form: DotForm.Pair, source: 'probe', speedup: 0 });
   const warmSum = run(PROBE_WARM_REPS, DotForm.Pair);
-  for (const t0 = now(); now() - t0 < PROBE_WARM_MS;) {
-    if (run(PROBE_WARM_REPS, DotForm.Add) !== warmSum || run(PROBE_WARM_REPS, DotForm.Pair) !== warmSum) return pair();
-  }
-  const best = [Infinity, Infinity];
   const sum = run(PROBE_REPS, DotForm.Pair);
-  for (let r = 0; r < PROBE_ROUNDS; r++) {
-    for (const form of [DotForm.Pair, DotForm.Add]) {
-      const t0 = now();
-      const s = run(PROBE_REPS, form);
-      best[form] = Math.min(best[form], now() - t0);
-      if (s !== sum) return pair();
+  let speedup = 0;
+  for (let attempt = 0; attempt < PROBE_ATTEMPTS; attempt++) {
+    for (const t0 = now(); now() - t0 < PROBE_WARM_MS;) {
+      if (run(PROBE_WARM_REPS, DotForm.Add) !== warmSum || run(PROBE_WARM_REPS, DotForm.Pair) !== warmSum) return pair();
     }
+    const best = [Infinity, Infinity];
+    for (let r = 0; r < PROBE_ROUNDS; r++) {
+      for (const form of [DotForm.Pair, DotForm.Add]) {
+        const t0 = now();
+        const s = run(PROBE_REPS, form);
+        best[form] = Math.min(best[form], now() - t0);
+        if (s !== sum) return pair();
+      }
+    }
+    speedup = best[DotForm.Add] > 0 ? best[DotForm.Pair] / best[DotForm.Add] : 0;
+    if (speedup > DOT_ADD_MIN_SPEEDUP || speedup < PROBE_CLEARLY_SLOWER) break;
   }
-  const speedup = best[DotForm.Add] > 0 ? best[DotForm.Pair] / best[DotForm.Add] : 0;
   return { form: speedup > DOT_ADD_MIN_SPEEDUP ? DotForm.Add : DotForm.Pair, source: 'probe', speedup };
 }
