@@ -890,23 +890,9 @@ export function quantizeRows(x: usize, n: i32, dim: i32, xq: usize, invScales: u
     const sv = f32x4.splat(s);
     j = 0;
     if (amax <= F32.MAX_VALUE) { // finite (NaN fails the comparison)
-      for (; j < vecEnd; j += 16) {
-        const p = xt + (<usize>j << 2);
-        const q0 = roundSmall(f32x4.mul(v128.load(p), sv));
-        const q1 = roundSmall(f32x4.mul(v128.load(p, 16), sv));
-        const q2 = roundSmall(f32x4.mul(v128.load(p, 32), sv));
-        const q3 = roundSmall(f32x4.mul(v128.load(p, 48), sv));
-        v128.store(qt + <usize>j, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
-      }
+      for (; j < vecEnd; j += 16) quantize16(xt + (<usize>j << 2), qt + <usize>j, sv, true);
     } else {
-      for (; j < vecEnd; j += 16) {
-        const p = xt + (<usize>j << 2);
-        const q0 = roundClamp(f32x4.mul(v128.load(p), sv));
-        const q1 = roundClamp(f32x4.mul(v128.load(p, 16), sv));
-        const q2 = roundClamp(f32x4.mul(v128.load(p, 32), sv));
-        const q3 = roundClamp(f32x4.mul(v128.load(p, 48), sv));
-        v128.store(qt + <usize>j, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
-      }
+      for (; j < vecEnd; j += 16) quantize16(xt + (<usize>j << 2), qt + <usize>j, sv, false);
     }
     for (; j < dim; j++) {
       const q = roundClamp(f32x4.splat(load<f32>(xt + (<usize>j << 2)) * s));
@@ -921,6 +907,16 @@ export function quantizeRows(x: usize, n: i32, dim: i32, xq: usize, invScales: u
 @inline function roundSmall(v: v128): v128 {
   return i32x4.sub(f32x4.add(v, f32x4.splat(12582912)), i32x4.splat(0x4b400000));
 }
+
+/** 16 columns of quantizeRows: dst[0..15] = the codes of src[0..15] * sv, by roundSmall (finite rows) or roundClamp. */
+@inline function quantize16(src: usize, dst: usize, sv: v128, finite: bool): void {
+  const q0 = roundCodes(f32x4.mul(v128.load(src), sv), finite);
+  const q1 = roundCodes(f32x4.mul(v128.load(src, 16), sv), finite);
+  const q2 = roundCodes(f32x4.mul(v128.load(src, 32), sv), finite);
+  const q3 = roundCodes(f32x4.mul(v128.load(src, 48), sv), finite);
+  v128.store(dst, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
+}
+@inline function roundCodes(v: v128, finite: bool): v128 { return finite ? roundSmall(v) : roundClamp(v); }
 
 // Round ties to even (f32x4.nearest is IEEE roundeven, as ggml's nearest_int and src/quant/round.ts
 // roundHalfEven), then to i32 lanes; the narrowing after it saturates to -128..127.
